@@ -1,0 +1,161 @@
+//! The JSON operation layer the FFI crate drives. One request = `{"op": "...", "args": {...}}`;
+//! the answer is a JSON value or a typed [`Error`]. Progress, warnings, verbose lines and
+//! streamed result items go to an [`EventSink`] while the operation runs.
+//!
+//! Operations (the contract with the PowerShell layer; add, never rename):
+//!
+//! | op | args | result |
+//! |---|---|---|
+//! | `engine.info` | – | `{version, environmentVariables}` |
+//! | `identity.connect` | see `context::ConnectArgs`; secret = access token for `AccessToken` | context description + `context` id |
+//! | `identity.context` | `{context}` | context description |
+//! | `identity.disconnect` | `{context}` | `{}` |
+//! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
+//! | `identity.testEndpoint` | `{environment}` | one row per source |
+//! | `graph.*` | see `graph` module | items streamed as `Item` events + a summary |
+//! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
+//! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::clock::SharedClock;
+use crate::context::{self, Context};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::EventSink;
+use crate::secret::Secret;
+
+/// Process-wide services shared by every context: clock, HTTP clients and the token cache.
+pub struct Services {
+    pub clock: SharedClock,
+    pub mi_http: reqwest::Client,
+    pub service_http: reqwest::Client,
+    pub cache: crate::cache::TokenCache,
+}
+
+impl Services {
+    pub fn new(clock: SharedClock) -> Result<Self> {
+        Ok(Self {
+            mi_http: crate::http::managed_identity_client()?,
+            service_http: crate::http::service_client(16)?,
+            cache: crate::cache::TokenCache::new(clock.clone()),
+            clock,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Request {
+    op: String,
+    #[serde(default)]
+    args: Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContextArg {
+    context: u64,
+}
+
+/// The engine: services plus the registry of live contexts (handles are plain ids).
+pub struct Engine {
+    services: Arc<Services>,
+    contexts: Mutex<HashMap<u64, Arc<Context>>>,
+    next_context: AtomicU64,
+}
+
+impl Engine {
+    pub fn new(clock: SharedClock) -> Result<Self> {
+        Ok(Self {
+            services: Arc::new(Services::new(clock)?),
+            contexts: Mutex::new(HashMap::new()),
+            next_context: AtomicU64::new(1),
+        })
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Parses and runs one request. `secret` carries a value that must never travel in JSON
+    /// (an access token or client secret).
+    pub async fn execute(&self, request: &[u8], secret: Option<Secret>, sink: &dyn EventSink) -> Result<Value> {
+        let request: Request = serde_json::from_slice(request)
+            .map_err(|e| Error::invalid_argument(format!("malformed engine request: {e}")))?;
+        let svc = &*self.services;
+        match request.op.as_str() {
+            "engine.info" => Ok(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "environmentVariables": crate::env::VARIABLES,
+            })),
+            "identity.connect" => {
+                let ctx = context::connect(request.args, secret, svc, sink).await?;
+                let id = self.next_context.fetch_add(1, Ordering::Relaxed);
+                let ctx = Arc::new(ctx);
+                let mut description = ctx.describe(svc);
+                self.lock_contexts().insert(id, ctx);
+                description["context"] = json!(id);
+                Ok(description)
+            }
+            "identity.context" => {
+                let (id, ctx) = self.context_from(&request.args)?;
+                let mut description = ctx.describe(svc);
+                description["context"] = json!(id);
+                Ok(description)
+            }
+            "identity.disconnect" => {
+                let arg: ContextArg = parse_args(&request.args)?;
+                self.lock_contexts().remove(&arg.context);
+                Ok(json!({}))
+            }
+            "identity.token" => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                context::token_operation(&ctx, &request.args, svc, sink).await
+            }
+            "identity.testEndpoint" => context::test_endpoints(&request.args, svc, sink).await,
+            op if op.starts_with("graph.") => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                crate::graph::execute(op, &ctx, &request.args, svc, sink).await
+            }
+            "diagnostics.panic" => panic!("diagnostics.panic was requested"),
+            "diagnostics.sleep" => {
+                let ms = request.args.get("ms").and_then(Value::as_u64).unwrap_or(1000);
+                svc.clock.sleep(Duration::from_millis(ms)).await;
+                Ok(json!({"sleptMs": ms}))
+            }
+            other => Err(Error::invalid_argument(format!("unknown engine operation '{other}'"))),
+        }
+    }
+
+    /// The fast path of `Get-IdentityToken`: a fresh cached token for (context, resource), or
+    /// `None` when the caller must run `identity.token` first. Never touches the network.
+    pub fn cached_token(&self, context: u64, resource: Option<&str>) -> Option<Secret> {
+        let ctx = self.lock_contexts().get(&context).cloned()?;
+        ctx.cached_token(resource, &self.services)
+    }
+
+    fn context_from(&self, args: &Value) -> Result<(u64, Arc<Context>)> {
+        let arg: ContextArg = parse_args(args)?;
+        let ctx = self.lock_contexts().get(&arg.context).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotConnected,
+                "this context was disconnected or never existed; run Connect-Identity first",
+            )
+        })?;
+        Ok((arg.context, ctx))
+    }
+
+    fn lock_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Context>>> {
+        self.contexts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Deserializes an operation's arguments, turning schema errors into `InvalidArgument`.
+pub fn parse_args<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<T> {
+    T::deserialize(args).map_err(|e| Error::invalid_argument(format!("invalid arguments: {e}")))
+}

@@ -1,0 +1,1 @@
+//! Managed-identity sources (being written)

@@ -1,0 +1,2 @@
+//! Emulator (being written).
+pub mod seed;

@@ -97,14 +97,14 @@ impl Engine {
                 let ctx = context::connect(request.args, secret, svc, sink).await?;
                 let id = self.next_context.fetch_add(1, Ordering::Relaxed);
                 let ctx = Arc::new(ctx);
-                let mut description = ctx.describe(svc);
+                let mut description = ctx.describe(svc, sink).await?;
                 self.lock_contexts().insert(id, ctx);
                 description["context"] = json!(id);
                 Ok(description)
             }
             "identity.context" => {
                 let (id, ctx) = self.context_from(&request.args)?;
-                let mut description = ctx.describe(svc);
+                let mut description = ctx.describe(svc, sink).await?;
                 description["context"] = json!(id);
                 Ok(description)
             }

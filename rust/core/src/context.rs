@@ -28,9 +28,10 @@ pub async fn test_endpoints(_args: &Value, _svc: &Services, _sink: &dyn EventSin
 }
 
 impl Context {
-    /// Properties shown by Get-IdentityContext.
-    pub fn describe(&self, _svc: &Services) -> Value {
-        Value::Null
+    /// Properties shown by Get-IdentityContext (fetches a token for the default resource when
+    /// none is cached, to read its claims; warns through `sink` when the token has no roles).
+    pub async fn describe(&self, _svc: &Services, _sink: &dyn EventSink) -> Result<Value> {
+        Err(Error::internal("describe is not implemented yet"))
     }
     /// A token for `resource` (default: the context's default resource), from the process-wide
     /// cache when fresh; single-flight per (identity, resource).

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use crate::clock::SharedClock;
 use crate::context::{self, Context};
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::EventSink;
+use crate::events::{Event, EventSink};
 use crate::secret::Secret;
 
 /// Process-wide services shared by every context: clock, HTTP clients and the token cache.
@@ -83,10 +83,20 @@ impl Engine {
     }
 
     /// Parses and runs one request. `secret` carries a value that must never travel in JSON
-    /// (an access token or client secret).
+    /// (an access token or client secret). Output objects (results and streamed items) leave
+    /// with PowerShell-style PascalCase property names.
+    /// `graph.request` output is Graph's own JSON and passes through unchanged.
     pub async fn execute(&self, request: &[u8], secret: Option<Secret>, sink: &dyn EventSink) -> Result<Value> {
         let request: Request = serde_json::from_slice(request)
             .map_err(|e| Error::invalid_argument(format!("malformed engine request: {e}")))?;
+        if request.op == "graph.request" {
+            return self.dispatch(request, secret, sink).await;
+        }
+        let sink = &OutputSink(sink);
+        self.dispatch(request, secret, sink).await.map(pascal_case)
+    }
+
+    async fn dispatch(&self, request: Request, secret: Option<Secret>, sink: &dyn EventSink) -> Result<Value> {
         let svc = &*self.services;
         match request.op.as_str() {
             "engine.info" => Ok(json!({
@@ -99,13 +109,13 @@ impl Engine {
                 let ctx = Arc::new(ctx);
                 let mut description = ctx.describe(svc, sink).await?;
                 self.lock_contexts().insert(id, ctx);
-                description["context"] = json!(id);
+                description["handle"] = json!(id);
                 Ok(description)
             }
             "identity.context" => {
                 let (id, ctx) = self.context_from(&request.args)?;
                 let mut description = ctx.describe(svc, sink).await?;
-                description["context"] = json!(id);
+                description["handle"] = json!(id);
                 Ok(description)
             }
             "identity.disconnect" => {
@@ -117,7 +127,16 @@ impl Engine {
                 let (_, ctx) = self.context_from(&request.args)?;
                 context::token_operation(&ctx, &request.args, svc, sink).await
             }
-            "identity.testEndpoint" => context::test_endpoints(&request.args, svc, sink).await,
+            "identity.testEndpoint" => {
+                let report = context::test_endpoints(&request.args, svc, sink).await?;
+                let selected = report.get("selected").cloned().unwrap_or(Value::Null);
+                for row in report.get("sources").and_then(Value::as_array).into_iter().flatten() {
+                    let mut row = row.clone();
+                    row["selected"] = json!(!selected.is_null() && row.get("source") == Some(&selected));
+                    sink.emit(Event::Item { item: row });
+                }
+                Ok(json!({ "selected": selected }))
+            }
             op if op.starts_with("graph.") => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 crate::graph::execute(op, &ctx, &request.args, svc, sink).await
@@ -158,4 +177,47 @@ impl Engine {
 /// Deserializes an operation's arguments, turning schema errors into `InvalidArgument`.
 pub fn parse_args<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<T> {
     T::deserialize(args).map_err(|e| Error::invalid_argument(format!("invalid arguments: {e}")))
+}
+
+/// Renames object keys from camelCase to PascalCase, recursively (`expiresOn` → `ExpiresOn`).
+pub fn pascal_case(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let mut chars = key.chars();
+                    let key = match chars.next() {
+                        Some(first) => first.to_uppercase().chain(chars).collect(),
+                        None => key,
+                    };
+                    (key, pascal_case(value))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(pascal_case).collect()),
+        other => other,
+    }
+}
+
+/// Gives streamed items the same PascalCase shape as results.
+struct OutputSink<'a>(&'a dyn EventSink);
+
+impl EventSink for OutputSink<'_> {
+    fn emit(&self, event: Event) {
+        match event {
+            Event::Item { item } => self.0.emit(Event::Item { item: pascal_case(item) }),
+            other => self.0.emit(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keys_become_pascal_case_recursively() {
+        let v = pascal_case(json!({"expiresOn": 1, "error": {"errorId": "x"}, "list": [{"a": 1}], "Already": 2}));
+        assert_eq!(v, json!({"ExpiresOn": 1, "Error": {"ErrorId": "x"}, "List": [{"A": 1}], "Already": 2}));
+    }
 }

@@ -1,0 +1,28 @@
+@{
+    RootModule           = 'ManagedIdentity.psm1'
+    ModuleVersion        = '0.1.0'
+    GUID                 = '4f6b2a8e-93c1-4d57-b0e2-7a1c5d9e3f10'
+    Author               = 'ManagedIdentity developers'
+    Copyright            = '(c) ManagedIdentity developers. MIT License.'
+    Description          = 'Azure managed-identity tokens and Microsoft Graph app-role management from a small Rust engine: fast to import, no .NET assembly conflicts, idempotent and injection-proof.'
+    PowerShellVersion    = '5.1'
+    CompatiblePSEditions = @('Desktop', 'Core')
+    DotNetFrameworkVersion = '4.7.2'
+    FormatsToProcess     = @('ManagedIdentity.Format.ps1xml')
+    FunctionsToExport    = @(
+        'Connect-Identity'
+        'Disconnect-Identity'
+        'Get-IdentityContext'
+        'Get-IdentityToken'
+        'Test-IdentityEndpoint'
+    )
+    CmdletsToExport      = @()
+    VariablesToExport    = @()
+    AliasesToExport      = @()
+    PrivateData          = @{
+        PSData = @{
+            Tags       = @('Azure', 'ManagedIdentity', 'MicrosoftGraph', 'AzureAutomation', 'Runbook', 'AppRole')
+            LicenseUri = 'https://opensource.org/licenses/MIT'
+        }
+    }
+}

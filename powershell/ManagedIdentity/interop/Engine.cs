@@ -1,0 +1,257 @@
+// The managed face of the engine: starts operations, moves UTF-8 bytes, keeps secrets out of
+// managed strings. No business logic lives here (that is rust/core); no JSON is parsed here.
+using System;
+using System.Collections;
+using System.Runtime.InteropServices;
+using System.Security;
+using System.Text;
+
+namespace ManagedIdentity.Interop
+{
+    /// <summary>Raised when the native boundary itself fails (not a business error).</summary>
+    public class EngineException : Exception
+    {
+        public EngineStatus Status { get; private set; }
+        public EngineException(EngineStatus status, string message) : base(message) { Status = status; }
+    }
+
+    public static class Engine
+    {
+        /// <summary>The ABI version this assembly was built for (rust/ffi ABI_VERSION).</summary>
+        public const uint AbiVersion = 1;
+
+        private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
+
+        /// <summary>Starts an operation from a JSON request; secret may be null.</summary>
+        public static EngineOperation Start(string requestJson, SecureString secret)
+        {
+            byte[] request = Utf8.GetBytes(requestJson);
+            byte[] secretBytes = SecureStringToUtf8(secret);
+            try
+            {
+                ulong id;
+                EngineStatus status = NativeMethods.mi_operation_start(request, secretBytes, out id);
+                Check(status, "start an operation");
+                return new EngineOperation(id);
+            }
+            finally
+            {
+                Array.Clear(secretBytes, 0, secretBytes.Length);
+            }
+        }
+
+        /// <summary>A fresh cached token as a read-only SecureString, or null when the caller must
+        /// acquire one first (no I/O happens here).</summary>
+        public static SecureString GetCachedToken(ulong context, string resource)
+        {
+            byte[] token = CachedTokenBytes(context, resource);
+            if (token == null) return null;
+            try
+            {
+                var secure = new SecureString();
+                foreach (byte b in token) secure.AppendChar((char)b); // tokens are ASCII (JWT / opaque base64)
+                secure.MakeReadOnly();
+                return secure;
+            }
+            finally
+            {
+                Array.Clear(token, 0, token.Length);
+            }
+        }
+
+        /// <summary>The cached token as plain text (Get-IdentityToken -AsPlainText), or null.</summary>
+        public static string GetCachedTokenAsPlainText(ulong context, string resource)
+        {
+            byte[] token = CachedTokenBytes(context, resource);
+            if (token == null) return null;
+            try { return Encoding.ASCII.GetString(token); }
+            finally { Array.Clear(token, 0, token.Length); }
+        }
+
+        private static byte[] CachedTokenBytes(ulong context, string resource)
+        {
+            byte[] resourceBytes = Utf8.GetBytes(resource ?? string.Empty);
+            byte[] buffer = new byte[4096];
+            while (true)
+            {
+                ulong length;
+                EngineStatus status = NativeMethods.mi_cached_token(context, resourceBytes, buffer, out length);
+                if (status == EngineStatus.NotCached) return null;
+                if (status == EngineStatus.BufferTooSmall)
+                {
+                    Array.Clear(buffer, 0, buffer.Length);
+                    buffer = new byte[(int)length];
+                    continue;
+                }
+                Check(status, "read the token cache");
+                byte[] token = new byte[(int)length];
+                Buffer.BlockCopy(buffer, 0, token, 0, (int)length);
+                Array.Clear(buffer, 0, buffer.Length);
+                return token;
+            }
+        }
+
+        /// <summary>Snapshot of the environment variables the engine reads, from this process's
+        /// .NET environment (which is where $env: changes live).</summary>
+        public static Hashtable EnvironmentSnapshot()
+        {
+            var snapshot = new Hashtable(StringComparer.Ordinal);
+            foreach (string name in EnvironmentVariableNames())
+            {
+                string value = Environment.GetEnvironmentVariable(name);
+                if (!string.IsNullOrEmpty(value)) snapshot[name] = value;
+            }
+            return snapshot;
+        }
+
+        private static string[] environmentVariableNames;
+
+        private static string[] EnvironmentVariableNames()
+        {
+            if (environmentVariableNames != null) return environmentVariableNames;
+            byte[] buffer = new byte[1024];
+            while (true)
+            {
+                ulong length;
+                EngineStatus status = NativeMethods.mi_environment_variable_names(buffer, out length);
+                if (status == EngineStatus.BufferTooSmall) { buffer = new byte[(int)length]; continue; }
+                Check(status, "list environment variables");
+                environmentVariableNames = Utf8.GetString(buffer, 0, (int)length).Split('\n');
+                return environmentVariableNames;
+            }
+        }
+
+        internal static void Check(EngineStatus status, string what)
+        {
+            switch (status)
+            {
+                case EngineStatus.Ok:
+                    return;
+                case EngineStatus.Panic:
+                    throw new EngineException(status, "The ManagedIdentity engine hit a bug while trying to " + what + "; the process is unharmed.");
+                case EngineStatus.EngineUnavailable:
+                    throw new EngineException(status, "The ManagedIdentity engine could not start (runtime initialisation failed).");
+                default:
+                    throw new EngineException(status, "The ManagedIdentity engine could not " + what + ": " + status + ".");
+            }
+        }
+
+        internal static byte[] SecureStringToUtf8(SecureString secret)
+        {
+            if (secret == null || secret.Length == 0) return new byte[0];
+            IntPtr unmanaged = Marshal.SecureStringToGlobalAllocUnicode(secret);
+            char[] chars = new char[secret.Length];
+            try
+            {
+                Marshal.Copy(unmanaged, chars, 0, chars.Length);
+                return Utf8.GetBytes(chars);
+            }
+            finally
+            {
+                Array.Clear(chars, 0, chars.Length);
+                Marshal.ZeroFreeGlobalAllocUnicode(unmanaged);
+            }
+        }
+
+        internal static string Decode(byte[] buffer, int length)
+        {
+            return Utf8.GetString(buffer, 0, length);
+        }
+    }
+
+    /// <summary>A running engine operation. Poll it with short waits (so the host can handle
+    /// Ctrl+C between polls); Dispose cancels it if it is still running.</summary>
+    public sealed class EngineOperation : IDisposable
+    {
+        private ulong id;
+        private byte[] buffer = new byte[16 * 1024];
+
+        internal EngineOperation(ulong id) { this.id = id; }
+
+        /// <summary>Waits up to timeoutMilliseconds; returns the next JSON chunk
+        /// ({"events":[...],"done":bool,"result"|"error"}) or null when nothing happened.</summary>
+        public string Poll(int timeoutMilliseconds)
+        {
+            if (id == 0) throw new ObjectDisposedException("EngineOperation");
+            while (true)
+            {
+                ulong length;
+                EngineStatus status = NativeMethods.mi_operation_poll(id, (uint)Math.Max(0, timeoutMilliseconds), buffer, out length);
+                if (status == EngineStatus.Pending) return null;
+                if (status == EngineStatus.BufferTooSmall) { buffer = new byte[(int)length]; continue; }
+                Engine.Check(status, "poll an operation");
+                return Engine.Decode(buffer, (int)length);
+            }
+        }
+
+        /// <summary>Asks the engine to stop; the next poll reports the Cancelled error.</summary>
+        public void Cancel()
+        {
+            if (id != 0) NativeMethods.mi_operation_cancel(id);
+        }
+
+        public void Dispose()
+        {
+            Release();
+            GC.SuppressFinalize(this);
+        }
+
+        ~EngineOperation() { Release(); }
+
+        private void Release()
+        {
+            ulong current = id;
+            id = 0;
+            if (current != 0) NativeMethods.mi_operation_release(current);
+        }
+    }
+
+    /// <summary>The current context of each runspace (Automation jobs share a process; one job
+    /// must never see another's identity). Entries die with their runspace.</summary>
+    public static class ContextStore
+    {
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, Holder> Table =
+            new System.Runtime.CompilerServices.ConditionalWeakTable<object, Holder>();
+
+        private sealed class Holder { public object Context; }
+
+        public static object Get(object runspace)
+        {
+            if (runspace == null) return null;
+            Holder holder;
+            return Table.TryGetValue(runspace, out holder) ? holder.Context : null;
+        }
+
+        public static void Set(object runspace, object context)
+        {
+            if (runspace == null) throw new ArgumentNullException("runspace");
+            Table.GetOrCreateValue(runspace).Context = context;
+        }
+
+        public static void Clear(object runspace)
+        {
+            if (runspace != null) Table.Remove(runspace);
+        }
+    }
+}
+
+namespace ManagedIdentity.Interop
+{
+    /// <summary>A typed engine error: ErrorId (stable), Kind, Category and optional details JSON.</summary>
+    public class ManagedIdentityException : Exception
+    {
+        public string ErrorId { get; private set; }
+        public string Kind { get; private set; }
+        public string Category { get; private set; }
+        public object Details { get; private set; }
+
+        public ManagedIdentityException(string errorId, string kind, string category, string message, object details)
+            : base(message)
+        {
+            ErrorId = errorId;
+            Kind = kind;
+            Category = category;
+            Details = details;
+        }
+    }
+}

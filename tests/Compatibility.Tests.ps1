@@ -1,0 +1,115 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.5.0' }
+# Every module script must parse and run on Windows PowerShell 5.1: no PowerShell 7-only syntax
+# (ternary, ??, ??=, ?. / ?[], && / || chains, clean blocks) and no 7-only parameters.
+
+BeforeDiscovery {
+    $root = Split-Path $PSScriptRoot -Parent
+    $script:Scripts = @(Get-ChildItem (Join-Path $root 'powershell/ManagedIdentity') -Recurse -Include *.ps1, *.psm1, *.psd1 |
+            ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($root.Length + 1) } })
+}
+
+BeforeAll {
+    function Find-PowerShell7Syntax {
+        param([string] $Text)
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseInput($Text, [ref]$tokens, [ref]$errors)
+        $found = [System.Collections.Generic.List[string]]::new()
+        foreach ($e in $errors) { $found.Add("parse error: $($e.Message)") }
+        $sevenOnlyParameters = @{
+            'ConvertFrom-Json' = 'AsHashtable', 'Depth', 'NoEnumerate'
+            'ForEach-Object'   = 'Parallel', 'ThrottleLimit', 'AsJob'
+            'Get-Content'      = 'AsByteStream'
+            'Join-Path'        = 'AdditionalChildPath'
+            'Invoke-RestMethod' = 'SkipHttpErrorCheck', 'StatusCodeVariable', 'ResponseHeadersVariable', 'Authentication', 'Token'
+            'Invoke-WebRequest' = 'SkipHttpErrorCheck', 'Authentication', 'Token'
+            'Test-Json'        = '*'
+        }
+        $nodes = $ast.FindAll({ $true }, $true)
+        foreach ($node in $nodes) {
+            $type = $node.GetType().Name
+            if ($type -eq 'TernaryExpressionAst') { $found.Add("ternary operator at line $($node.Extent.StartLineNumber)") }
+            if ($type -eq 'PipelineChainAst') { $found.Add("&& / || pipeline chain at line $($node.Extent.StartLineNumber)") }
+            if ($type -eq 'BinaryExpressionAst' -and "$($node.Operator)" -eq 'QuestionQuestion') { $found.Add("?? operator at line $($node.Extent.StartLineNumber)") }
+            if ($type -eq 'AssignmentStatementAst' -and "$($node.Operator)" -eq 'QuestionQuestionEquals') { $found.Add("??= operator at line $($node.Extent.StartLineNumber)") }
+            if (($type -eq 'MemberExpressionAst' -or $type -eq 'InvokeMemberExpressionAst' -or $type -eq 'IndexExpressionAst') -and $node.PSObject.Properties['NullConditional'] -and $node.NullConditional) {
+                $found.Add("null-conditional access at line $($node.Extent.StartLineNumber)")
+            }
+            if ($type -eq 'NamedBlockAst' -and "$($node.BlockKind)" -eq 'Clean') { $found.Add("clean block at line $($node.Extent.StartLineNumber)") }
+            if ($type -eq 'CommandAst') {
+                $name = $node.GetCommandName()
+                if ($name -and $sevenOnlyParameters.ContainsKey($name)) {
+                    foreach ($element in $node.CommandElements) {
+                        if ($element -is [System.Management.Automation.Language.CommandParameterAst]) {
+                            foreach ($bad in $sevenOnlyParameters[$name]) {
+                                if ($bad -eq '*' -or $element.ParameterName -like "$bad*" -and $element.ParameterName.Length -ge 3) {
+                                    $found.Add("$name -$($element.ParameterName) (PowerShell 7 only) at line $($node.Extent.StartLineNumber)")
+                                }
+                            }
+                        }
+                    }
+                    if ($sevenOnlyParameters[$name] -contains '*') { $found.Add("$name (PowerShell 7 only) at line $($node.Extent.StartLineNumber)") }
+                }
+            }
+        }
+        foreach ($t in $tokens) {
+            if ("$($t.Kind)" -in 'QuestionDot', 'QuestionLBracket') { $found.Add("null-conditional token at line $($t.Extent.StartLineNumber)") }
+        }
+        $found
+    }
+}
+
+Describe 'The compatibility checker itself' {
+    It 'flags <Sample>' -ForEach @(
+        @{ Sample = '$a = $b ? 1 : 2' }
+        @{ Sample = '$a = $b ?? 3' }
+        @{ Sample = '$a ??= 3' }
+        @{ Sample = 'git status && echo ok' }
+        @{ Sample = '$x = ${a}?.b' }
+        @{ Sample = '1..3 | ForEach-Object -Parallel { $_ }' }
+        @{ Sample = 'ConvertFrom-Json -InputObject $t -AsHashtable' }
+    ) {
+        Find-PowerShell7Syntax $Sample | Should -Not -BeNullOrEmpty
+    }
+
+    It 'accepts plain Windows PowerShell 5.1 script' {
+        Find-PowerShell7Syntax 'function f { [CmdletBinding()] param([string]$a) if ($a) { [pscustomobject]@{ A = $a } } else { $null = [datetime]::new(2020, 1, 1) } }' | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Module scripts use Windows PowerShell 5.1 syntax only' {
+    It '<Name> has no PowerShell 7-only syntax' -ForEach $Scripts {
+        Find-PowerShell7Syntax (Get-Content -Raw $Path) | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'The staged module' {
+    It 'targets both editions' {
+        $manifest = Import-PowerShellDataFile (Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/ManagedIdentity.psd1')
+        $manifest.CompatiblePSEditions | Should -Be @('Desktop', 'Core')
+        $manifest.PowerShellVersion | Should -Be '5.1'
+    }
+
+    It 'ships an interop assembly that references only netstandard 2.0' {
+        $path = Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/bin/ManagedIdentity.Interop.dll'
+        $assembly = [System.Reflection.Metadata.MetadataReader]
+        $stream = [IO.File]::OpenRead($path)
+        try {
+            $pe = [System.Reflection.PortableExecutable.PEReader]::new($stream)
+            $reader = [System.Reflection.Metadata.PEReaderExtensions]::GetMetadataReader($pe)
+            $references = foreach ($handle in $reader.AssemblyReferences) {
+                $reference = $reader.GetAssemblyReference($handle)
+                '{0} {1}' -f $reader.GetString($reference.Name), $reference.Version
+            }
+            $pe.Dispose()
+        }
+        finally { $stream.Dispose() }
+        $references | Should -Be @('netstandard 2.0.0.0')
+    }
+
+    It 'inlines every script into the dot-sourceable entry file' {
+        $entry = Get-Content -Raw (Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/ManagedIdentity.ps1')
+        $entry | Should -Match 'function Connect-Identity'
+        $entry | Should -Not -Match 'Get-ChildItem'
+        Find-PowerShell7Syntax $entry | Should -BeNullOrEmpty
+    }
+}

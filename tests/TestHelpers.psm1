@@ -1,0 +1,130 @@
+# Shared helpers for the Pester suites: build paths, the emulator's lifecycle and control API,
+# and the environment that points the module at it. Every suite starts its own emulator on a free
+# loopback port. Traffic never leaves loopback: IMDS is always redirected (to the emulator or to a
+# closed loopback port), so nothing ever reaches 169.254.169.254.
+
+$script:RepoRoot = Split-Path $PSScriptRoot -Parent
+$script:IdentityVariables = @(
+    'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET',
+    'AZURE_POD_IDENTITY_AUTHORITY_HOST', 'AZURE_FEDERATED_TOKEN_FILE', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID',
+    'AZURE_AUTHORITY_HOST', 'AZUREPS_HOST_ENVIRONMENT'
+)
+
+function Get-TestModulePath { Join-Path $script:RepoRoot 'out/ManagedIdentity' }
+
+function Get-EmulatorPath {
+    $target = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
+    $exe = Join-Path $target 'release/mi-emulator'
+    if ($IsWindows) { $exe += '.exe' }
+    if (-not (Test-Path $exe)) { throw "The emulator is not built ($exe); run ./build.ps1 first." }
+    $exe
+}
+
+function Get-ClosedLoopbackUrl {
+    # A loopback port nobody listens on: bind an ephemeral port, then release it.
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    $port = $listener.LocalEndpoint.Port
+    $listener.Stop()
+    "http://127.0.0.1:$port"
+}
+
+function Start-TestEmulator {
+    param([string[]] $ArgumentList = @())
+    $addressFile = Join-Path ([IO.Path]::GetTempPath()) "mi-emulator-$([guid]::NewGuid()).addr"
+    $header = "test-identity-header-$([guid]::NewGuid().ToString('N'))"
+    $arguments = @('--port', '0', '--address-file', $addressFile, '--identity-header', $header, '--max-lifetime-secs', '1800') + $ArgumentList
+    $process = Start-Process -FilePath (Get-EmulatorPath) -ArgumentList $arguments -PassThru -RedirectStandardOutput "$addressFile.out" -RedirectStandardError "$addressFile.err"
+    $deadline = [DateTime]::UtcNow.AddSeconds(30)
+    while (-not (Test-Path $addressFile)) {
+        if ($process.HasExited) { throw "The emulator exited early: $(Get-Content -Raw "$addressFile.err" -ErrorAction SilentlyContinue)" }
+        if ([DateTime]::UtcNow -gt $deadline) { $process.Kill(); throw 'The emulator did not start within 30 s.' }
+        Start-Sleep -Milliseconds 50
+    }
+    [pscustomobject]@{
+        Process        = $process
+        BaseUrl        = (Get-Content -Raw $addressFile).Trim()
+        IdentityHeader = $header
+        AddressFile    = $addressFile
+    }
+}
+
+function Stop-TestEmulator {
+    param($Emulator)
+    if ($null -eq $Emulator) { return }
+    if (-not $Emulator.Process.HasExited) { $Emulator.Process.Kill(); $null = $Emulator.Process.WaitForExit(5000) }
+    Remove-Item "$($Emulator.AddressFile)*" -ErrorAction SilentlyContinue
+}
+
+function Invoke-Emulator {
+    param($Emulator, [string] $Method = 'GET', [string] $Path, $Body)
+    $parameters = @{ Method = $Method; Uri = "$($Emulator.BaseUrl)$Path"; TimeoutSec = 30 }
+    if ($PSBoundParameters.ContainsKey('Body')) {
+        $parameters.Body = ConvertTo-Json -InputObject $Body -Depth 10 -Compress
+        $parameters.ContentType = 'application/json'
+    }
+    Invoke-RestMethod @parameters
+}
+
+function Get-EmulatorStats { param($Emulator) Invoke-Emulator $Emulator -Path '/_emulator/stats' }
+function Reset-EmulatorStats { param($Emulator) $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/stats/reset' }
+function Add-EmulatorFault { param($Emulator, [hashtable] $Fault) $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/faults' -Body $Fault }
+function Clear-EmulatorFaults { param($Emulator) $null = Invoke-Emulator $Emulator -Method DELETE -Path '/_emulator/faults' }
+function Set-EmulatorConfig { param($Emulator, [hashtable] $Config) $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/config' -Body $Config }
+function Get-EmulatorSeed { param($Emulator) Invoke-Emulator $Emulator -Path '/_emulator/seed' }
+
+function Set-IdentityEnvironment {
+    <#
+        Points the process environment (what the module snapshots) at one managed-identity source
+        of the emulator: IMDS, AppService, Automation, or None (nothing detected; IMDS redirected to
+        a closed loopback port).
+    #>
+    param($Emulator, [ValidateSet('IMDS', 'AppService', 'Automation', 'None')] [string] $Source)
+    Clear-IdentityEnvironment
+    switch ($Source) {
+        'IMDS' { $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = $Emulator.BaseUrl }
+        'AppService' {
+            $env:IDENTITY_ENDPOINT = "$($Emulator.BaseUrl)/msi/token"
+            $env:IDENTITY_HEADER = $Emulator.IdentityHeader
+        }
+        'Automation' {
+            $env:IDENTITY_ENDPOINT = "$($Emulator.BaseUrl)/automation/token"
+            $env:IDENTITY_HEADER = $Emulator.IdentityHeader
+            $env:AZUREPS_HOST_ENVIRONMENT = 'AzureAutomation'
+        }
+        'None' { }
+    }
+}
+
+function Clear-IdentityEnvironment {
+    foreach ($name in $script:IdentityVariables) { [Environment]::SetEnvironmentVariable($name, $null) }
+    # Never let a test reach the real IMDS address.
+    $env:AZURE_POD_IDENTITY_AUTHORITY_HOST = Get-ClosedLoopbackUrl
+}
+
+function Invoke-FreshPwsh {
+    <# Runs a script in a new pwsh process (fresh runspace and module state, this process's
+       environment); returns its output lines (stdout then stderr) and sets $script:LastExitCode. #>
+    param([Parameter(Mandatory)] [string] $Script, [int] $TimeoutSec = 120)
+    $file = Join-Path ([IO.Path]::GetTempPath()) "mi-test-$([guid]::NewGuid()).ps1"
+    Set-Content -Path $file -Value $Script -Encoding utf8
+    try {
+        $info = [System.Diagnostics.ProcessStartInfo]::new((Get-Process -Id $PID).Path)
+        foreach ($a in '-NoProfile', '-NonInteractive', '-File', $file) { $info.ArgumentList.Add($a) }
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        $info.UseShellExecute = $false
+        $process = [System.Diagnostics.Process]::Start($info)
+        $stdout = $process.StandardOutput.ReadToEndAsync()
+        $stderr = $process.StandardError.ReadToEndAsync()
+        if (-not $process.WaitForExit($TimeoutSec * 1000)) { $process.Kill($true); throw "fresh pwsh did not finish within $TimeoutSec s" }
+        $process.WaitForExit()
+        $script:LastExitCode = $process.ExitCode
+        @($stdout.Result -split "`r?`n") + @($stderr.Result -split "`r?`n") | Where-Object { $_ -ne '' }
+    }
+    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+}
+
+function Get-FreshPwshExitCode { $script:LastExitCode }
+
+Export-ModuleMember -Function *

@@ -1,1 +1,173 @@
-fn main() {}
+//! `mi-emulator`: runs the emulator on 127.0.0.1 until Ctrl+C, SIGTERM or `--max-lifetime-secs`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use managed_identity_emulator::{start, EmulatorConfig, ThrottleConfig};
+
+const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--identity-header VALUE]
+  [--latency-ms N] [--mi-latency-ms N] [--max-concurrency N] [--token-lifetime-secs N]
+  [--replication-lag-ms N] [--token-roles-lag-ms N] [--page-size N] [--random-seed N]
+  [--throttle CAPACITY:REFILL_PER_SEC] [--no-automation-metadata] [--no-enforce-permissions]
+  [--max-lifetime-secs N (default 1800, 0 = no limit)]";
+
+struct Cli {
+    config: EmulatorConfig,
+    address_file: Option<PathBuf>,
+    max_lifetime_secs: u64,
+}
+
+fn parse_num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a value"))?;
+    v.parse()
+        .map_err(|_| format!("{flag}: invalid value '{v}'"))
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
+    let mut cli = Cli {
+        config: EmulatorConfig::default(),
+        address_file: None,
+        max_lifetime_secs: 1800,
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        // Accept --flag=value as well as --flag value.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next());
+        let c = &mut cli.config;
+        match flag.as_str() {
+            "--port" => c.port = parse_num(&flag, value())?,
+            "--address-file" => {
+                cli.address_file = Some(PathBuf::from(
+                    value().ok_or("--address-file needs a value")?,
+                ))
+            }
+            "--identity-header" => {
+                c.identity_header = value().ok_or("--identity-header needs a value")?
+            }
+            "--latency-ms" => c.latency_ms = parse_num(&flag, value())?,
+            "--mi-latency-ms" => c.mi_latency_ms = parse_num(&flag, value())?,
+            "--max-concurrency" => {
+                c.max_concurrency = Some(parse_num::<usize>(&flag, value())?.max(1))
+            }
+            "--token-lifetime-secs" => c.token_lifetime_secs = parse_num(&flag, value())?,
+            "--replication-lag-ms" => c.replication_lag_ms = parse_num(&flag, value())?,
+            "--token-roles-lag-ms" => c.token_roles_lag_ms = parse_num(&flag, value())?,
+            "--page-size" => c.page_size = Some(parse_num::<usize>(&flag, value())?.clamp(1, 999)),
+            "--random-seed" => c.random_seed = parse_num(&flag, value())?,
+            "--throttle" => {
+                let v = value().ok_or("--throttle needs CAPACITY:REFILL_PER_SEC")?;
+                let (cap, rate) = v
+                    .split_once(':')
+                    .ok_or("--throttle needs CAPACITY:REFILL_PER_SEC")?;
+                c.throttle = Some(ThrottleConfig {
+                    capacity: parse_num(&flag, Some(cap.to_string()))?,
+                    refill_per_sec: parse_num(&flag, Some(rate.to_string()))?,
+                });
+            }
+            "--no-automation-metadata" => c.automation_require_metadata = false,
+            "--no-enforce-permissions" => c.enforce_permissions = false,
+            "--max-lifetime-secs" => cli.max_lifetime_secs = parse_num(&flag, value())?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+    }
+    Ok(cli)
+}
+
+/// Writes the base URL to `path` atomically (temporary file, then rename).
+fn write_address_file(path: &Path, url: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, url)?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let emulator = start(cli.config)
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let url = emulator.base_url();
+    if let Some(path) = &cli.address_file {
+        write_address_file(path, &url)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "mi-emulator listening on {url}");
+        let _ = out.flush();
+    }
+    let lifetime = async {
+        if cli.max_lifetime_secs == 0 {
+            std::future::pending::<()>().await;
+        } else {
+            tokio::time::sleep(Duration::from_secs(cli.max_lifetime_secs)).await;
+        }
+    };
+    tokio::select! {
+        _ = terminated() => {}
+        _ = lifetime => eprintln!("mi-emulator: max lifetime reached, exiting"),
+    }
+    emulator.shutdown().await;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            if e.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mi-emulator: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mi-emulator: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mi-emulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -129,7 +129,12 @@ pub struct SeedRole {
 }
 
 const fn role(id: &'static str, value: &'static str, display_name: &'static str) -> SeedRole {
-    SeedRole { id, value, display_name, application: true }
+    SeedRole {
+        id,
+        value,
+        display_name,
+        application: true,
+    }
 }
 
 /// A resource API's service principal.
@@ -153,24 +158,96 @@ pub const GRAPH: SeedResource = SeedResource {
     resource_uri: GRAPH_RESOURCE,
     owner_tenant: MICROSOFT_TENANT_ID,
     roles: &[
-        role("e1000001-0000-4000-8000-000000000001", "Application.Read.All", "Read all applications"),
-        role("e1000001-0000-4000-8000-000000000002", "Application.ReadWrite.All", "Read and write all applications"),
-        role("e1000001-0000-4000-8000-000000000003", "AppRoleAssignment.ReadWrite.All", "Manage app permission grants and app role assignments"),
-        role("e1000001-0000-4000-8000-000000000004", "AuditLog.Read.All", "Read all audit log data"),
-        role("e1000001-0000-4000-8000-000000000005", "Directory.Read.All", "Read directory data"),
-        role("e1000001-0000-4000-8000-000000000006", "Group.Read.All", "Read all groups"),
-        role("e1000001-0000-4000-8000-000000000007", "Mail.Read", "Read mail in all mailboxes"),
-        role("e1000001-0000-4000-8000-000000000008", "Mail.ReadWrite", "Read and write mail in all mailboxes"),
-        role("e1000001-0000-4000-8000-000000000009", "Mail.Send", "Send mail as any user"),
-        role("e1000001-0000-4000-8000-00000000000a", "Sites.Read.All", "Read items in all site collections"),
-        role("e1000001-0000-4000-8000-00000000000b", "Sites.ReadWrite.All", "Read and write items in all site collections"),
-        role("e1000001-0000-4000-8000-00000000000c", "User.Read.All", "Read all users' full profiles"),
-        role("e1000001-0000-4000-8000-00000000000d", "User.ReadWrite.All", "Read and write all users' full profiles"),
-        role("e1000001-0000-4000-8000-00000000000e", "Calendars.Read", "Read calendars in all mailboxes"),
-        role("e1000001-0000-4000-8000-00000000000f", "Files.Read.All", "Read files in all site collections"),
-        role("e1000001-0000-4000-8000-000000000010", "Reports.Read.All", "Read all usage reports"),
-        role("e1000001-0000-4000-8000-000000000011", "Team.ReadBasic.All", "Get a list of all teams"),
-        role("e1000001-0000-4000-8000-000000000012", "Group.ReadWrite.All", "Read and write all groups"),
+        role(
+            "e1000001-0000-4000-8000-000000000001",
+            "Application.Read.All",
+            "Read all applications",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000002",
+            "Application.ReadWrite.All",
+            "Read and write all applications",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000003",
+            "AppRoleAssignment.ReadWrite.All",
+            "Manage app permission grants and app role assignments",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000004",
+            "AuditLog.Read.All",
+            "Read all audit log data",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000005",
+            "Directory.Read.All",
+            "Read directory data",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000006",
+            "Group.Read.All",
+            "Read all groups",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000007",
+            "Mail.Read",
+            "Read mail in all mailboxes",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000008",
+            "Mail.ReadWrite",
+            "Read and write mail in all mailboxes",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000009",
+            "Mail.Send",
+            "Send mail as any user",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000a",
+            "Sites.Read.All",
+            "Read items in all site collections",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000b",
+            "Sites.ReadWrite.All",
+            "Read and write items in all site collections",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000c",
+            "User.Read.All",
+            "Read all users' full profiles",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000d",
+            "User.ReadWrite.All",
+            "Read and write all users' full profiles",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000e",
+            "Calendars.Read",
+            "Read calendars in all mailboxes",
+        ),
+        role(
+            "e1000001-0000-4000-8000-00000000000f",
+            "Files.Read.All",
+            "Read files in all site collections",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000010",
+            "Reports.Read.All",
+            "Read all usage reports",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000011",
+            "Team.ReadBasic.All",
+            "Get a list of all teams",
+        ),
+        role(
+            "e1000001-0000-4000-8000-000000000012",
+            "Group.ReadWrite.All",
+            "Read and write all groups",
+        ),
         SeedRole {
             id: "e1000001-0000-4000-8000-0000000000ff",
             value: "Tasks.ReadWrite.Shared",
@@ -201,7 +278,11 @@ pub const LOOKALIKE_GRAPH: SeedResource = SeedResource {
     object_id: "c0a80001-0000-4000-8000-0000000000bd",
     resource_uri: "api://d15ea5ed-0000-4000-8000-00000000bad1",
     owner_tenant: FOREIGN_TENANT_ID,
-    roles: &[role("e1000009-0000-4000-8000-000000000009", "Mail.Send", "Send mail as any user")],
+    roles: &[role(
+        "e1000009-0000-4000-8000-000000000009",
+        "Mail.Send",
+        "Send mail as any user",
+    )],
 };
 
 pub const EXCHANGE: SeedResource = SeedResource {
@@ -212,8 +293,16 @@ pub const EXCHANGE: SeedResource = SeedResource {
     resource_uri: "https://outlook.office365.com",
     owner_tenant: MICROSOFT_TENANT_ID,
     roles: &[
-        role("e1000002-0000-4000-8000-000000000001", "Exchange.ManageAsApp", "Manage Exchange As Application"),
-        role("e1000002-0000-4000-8000-000000000002", "full_access_as_app", "Use Exchange Web Services with full access to all mailboxes"),
+        role(
+            "e1000002-0000-4000-8000-000000000001",
+            "Exchange.ManageAsApp",
+            "Manage Exchange As Application",
+        ),
+        role(
+            "e1000002-0000-4000-8000-000000000002",
+            "full_access_as_app",
+            "Use Exchange Web Services with full access to all mailboxes",
+        ),
     ],
 };
 
@@ -225,8 +314,16 @@ pub const SHAREPOINT: SeedResource = SeedResource {
     resource_uri: "https://microsoft.sharepoint-df.com",
     owner_tenant: MICROSOFT_TENANT_ID,
     roles: &[
-        role("e1000003-0000-4000-8000-000000000001", "Sites.FullControl.All", "Have full control of all site collections"),
-        role("e1000003-0000-4000-8000-000000000002", "Sites.Read.All", "Read items in all site collections"),
+        role(
+            "e1000003-0000-4000-8000-000000000001",
+            "Sites.FullControl.All",
+            "Have full control of all site collections",
+        ),
+        role(
+            "e1000003-0000-4000-8000-000000000002",
+            "Sites.Read.All",
+            "Read items in all site collections",
+        ),
     ],
 };
 
@@ -250,4 +347,5 @@ pub const ARM: SeedResource = SeedResource {
     roles: &[],
 };
 
-pub const RESOURCES: &[SeedResource] = &[GRAPH, LOOKALIKE_GRAPH, EXCHANGE, SHAREPOINT, KEYVAULT, ARM];
+pub const RESOURCES: &[SeedResource] =
+    &[GRAPH, LOOKALIKE_GRAPH, EXCHANGE, SHAREPOINT, KEYVAULT, ARM];

@@ -1,0 +1,181 @@
+//! Entra-like token issuer: `POST /{tenant}/oauth2/v2.0/token` (client credentials with a secret
+//! or a client assertion).
+
+use serde_json::json;
+
+use crate::seed;
+use crate::state::{lock, App};
+use crate::token;
+use crate::util::{self, param, Req, Resp};
+
+/// The client secret accepted for every service principal.
+pub const CLIENT_SECRET: &str = "emulator-client-secret";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// True for `/{tenant}/oauth2/v2.0/token`.
+pub fn is_token_path(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    segs.len() == 5
+        && segs[0].is_empty()
+        && !segs[1].is_empty()
+        && segs[2].eq_ignore_ascii_case("oauth2")
+        && segs[3].eq_ignore_ascii_case("v2.0")
+        && segs[4].eq_ignore_ascii_case("token")
+}
+
+fn error(status: u16, error: &str, code: u32, description: &str) -> Resp {
+    let trace = util::new_guid();
+    let correlation = util::new_guid();
+    let timestamp = util::iso_now().replace('T', " ") + "Z";
+    Resp::json(
+        status,
+        &json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}"
+            ),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace,
+            "correlation_id": correlation,
+        }),
+    )
+}
+
+/// Entra-shaped body for an injected status.
+pub fn status_error(status: u16) -> Resp {
+    match status {
+        400 => error(400, "invalid_request", 900144, "Injected bad request."),
+        401 => error(
+            401,
+            "invalid_client",
+            7000215,
+            "Invalid client secret provided.",
+        ),
+        429 => error(
+            429,
+            "temporarily_unavailable",
+            50196,
+            "The server terminated an operation because it encountered a client request loop.",
+        ),
+        _ => error(
+            status,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        ),
+    }
+}
+
+pub fn token(app: &App, req: &Req) -> Resp {
+    if req.method != "POST" {
+        return error(
+            400,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        );
+    }
+    let tenant = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !tenant.eq_ignore_ascii_case(seed::TENANT_ID) {
+        return error(
+            400,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    let form = util::parse_form(&String::from_utf8_lossy(&req.body));
+    let missing = |name: &str| {
+        error(
+            400,
+            "invalid_request",
+            900144,
+            &format!("The request body must contain the following parameter: '{name}'."),
+        )
+    };
+    match param(&form, "grant_type") {
+        None => return missing("grant_type"),
+        Some("client_credentials") => {}
+        Some(g) => {
+            return error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{g}'."),
+            )
+        }
+    }
+    let Some(client_id) = param(&form, "client_id").filter(|c| !c.is_empty()) else {
+        return missing("client_id");
+    };
+    let Some(scope) = param(&form, "scope").filter(|s| !s.is_empty()) else {
+        return missing("scope");
+    };
+    let sp_id = lock(&app.dir).sp_by_app_id(client_id).map(|s| s.id.clone());
+    let Some(sp_id) = sp_id else {
+        return error(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
+        );
+    };
+    if let Some(secret) = param(&form, "client_secret") {
+        if secret != CLIENT_SECRET {
+            return error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided.",
+            );
+        }
+    } else if let Some(assertion) = param(&form, "client_assertion") {
+        if param(&form, "client_assertion_type") != Some(JWT_BEARER)
+            || assertion.split('.').count() != 3
+        {
+            return error(
+                400,
+                "invalid_client",
+                50027,
+                "JWT token is invalid or malformed.",
+            );
+        }
+    } else {
+        return error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    }
+    let resource = match scope.strip_suffix("/.default") {
+        Some(r) if !r.is_empty() && !scope.contains(' ') => r.to_string(),
+        _ => {
+            return error(
+                400,
+                "invalid_scope",
+                1002012,
+                &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            )
+        }
+    };
+    let Some(t) = token::issue(app, &sp_id, &resource, None) else {
+        return error(400, "unauthorized_client", 700016, "Application not found.");
+    };
+    let expires_in = t.expires_in.saturating_sub(1);
+    Resp::json(
+        200,
+        &json!({
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "ext_expires_in": expires_in,
+            "access_token": t.access_token,
+        }),
+    )
+}

@@ -1,0 +1,196 @@
+//! Accept loop and per-request pipeline: classify → log → fault → gate/latency → handler.
+//!
+//! Connections are served by hyper directly (not `axum::serve`) so that a request can abort its
+//! own connection (the `reset` fault) and shutdown can drop hung requests at once.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::faults::{self, FaultAction, Target};
+use crate::state::{lock, App};
+use crate::util::{Req, Resp};
+use crate::{control, entra, graph, managed_identity};
+
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let mut stop = stop.clone();
+                conns.spawn(async move {
+                    let abort = Arc::new(Notify::new());
+                    let svc_abort = abort.clone();
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let app = app.clone();
+                        let abort = svc_abort.clone();
+                        async move { Ok::<_, Infallible>(handle(app, abort, req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = abort.notified() => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+        }
+    }
+    // Dropping the JoinSet aborts every connection task (hung requests included).
+    conns.shutdown().await;
+}
+
+fn classify(path: &str) -> Target {
+    let lower = path.to_ascii_lowercase();
+    let first = lower
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if lower.starts_with("/_emulator/") || lower == "/_emulator" {
+        Target::Control
+    } else if first == "metadata" {
+        Target::Imds
+    } else if lower.trim_end_matches('/') == "/msi/token" {
+        Target::AppService
+    } else if lower.trim_end_matches('/') == "/automation/token" {
+        Target::Automation
+    } else if entra::is_token_path(path) {
+        Target::Token
+    } else if first == "v1.0" || first == "beta" {
+        Target::Graph
+    } else {
+        Target::Other
+    }
+}
+
+fn to_response(r: Resp) -> Response<Body> {
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in r.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            resp.headers_mut().append(n, v);
+        }
+    }
+    resp
+}
+
+/// Answer of a request that no fault replaced.
+fn answer(app: &App, target: Target, req: &Req) -> Resp {
+    match target {
+        Target::Imds => managed_identity::imds(app, req),
+        Target::AppService => managed_identity::app_service(app, req),
+        Target::Automation => managed_identity::automation(app, req),
+        Target::Token => entra::token(app, req),
+        Target::Graph => graph::http(app, req),
+        Target::Control => control::handle(app, req),
+        Target::BatchItem | Target::Other => Resp::json(
+            404,
+            &serde_json::json!({"error": "not_found", "path": req.path}),
+        ),
+    }
+}
+
+async fn handle(app: Arc<App>, abort: Arc<Notify>, req: Request<Incoming>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return to_response(Resp::json(
+                413,
+                &serde_json::json!({"error": "request body too large"}),
+            ))
+        }
+    };
+    let req = Req {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let target = classify(&req.path);
+    if target == Target::Control {
+        return to_response(control::handle(&app, &req));
+    }
+
+    let seq = lock(&app.stats).arrival(target, &req);
+    let fault = lock(&app.faults).take(target, &req.method, &req.path_and_query());
+    if let Some(FaultAction::Hang(ms)) = fault {
+        // Before the concurrency gate, so a hung request never blocks others.
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let latency = {
+        let cfg = lock(&app.cfg);
+        match target {
+            Target::Graph => cfg.latency_ms,
+            Target::Imds | Target::AppService | Target::Automation => cfg.mi_latency_ms,
+            _ => 0,
+        }
+    };
+    let gate = (target == Target::Graph).then(|| lock(&app.gate).sem.clone());
+    let _permit = match &gate {
+        Some(sem) => sem.clone().acquire_owned().await.ok(),
+        None => None,
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let resp = match fault {
+        Some(FaultAction::Status {
+            status,
+            retry_after,
+            body,
+        }) => faults::status_response(
+            target,
+            status,
+            retry_after.as_deref(),
+            body.as_deref(),
+            &req,
+        ),
+        Some(FaultAction::Garbage) => faults::garbage(),
+        Some(FaultAction::Reset) => {
+            lock(&app.stats).finish(seq, 0);
+            drop(_permit);
+            // The connection task drops the socket; this future is dropped with it.
+            abort.notify_one();
+            return std::future::pending::<Response<Body>>().await;
+        }
+        Some(FaultAction::Hang(_)) | None => answer(&app, target, &req),
+    };
+    lock(&app.stats).finish(seq, resp.status);
+    to_response(resp)
+}

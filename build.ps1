@@ -191,7 +191,7 @@ function Invoke-Test {
 
     Write-Host "`n== Rust tests (cargo test --release --workspace)" -ForegroundColor Cyan
     $cargoLog = Join-Path $Out 'cargo-test.log'
-    & cargo test --release --workspace 2>&1 | Tee-Object -FilePath $cargoLog | ForEach-Object { Write-Host $_ }
+    & cargo test --release --workspace --no-fail-fast 2>&1 | Tee-Object -FilePath $cargoLog | ForEach-Object { Write-Host $_ }
     $cargoExit = $LASTEXITCODE
     foreach ($line in Get-Content $cargoLog) {
         if ($line -match '^test result: \w+\. (\d+) passed; (\d+) failed') {

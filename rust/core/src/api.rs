@@ -86,7 +86,12 @@ impl Engine {
     /// (an access token or client secret). Output objects (results and streamed items) leave
     /// with PowerShell-style PascalCase property names.
     /// `graph.request` output is Graph's own JSON and passes through unchanged.
-    pub async fn execute(&self, request: &[u8], secret: Option<Secret>, sink: &dyn EventSink) -> Result<Value> {
+    pub async fn execute(
+        &self,
+        request: &[u8],
+        secret: Option<Secret>,
+        sink: &dyn EventSink,
+    ) -> Result<Value> {
         let request: Request = serde_json::from_slice(request)
             .map_err(|e| Error::invalid_argument(format!("malformed engine request: {e}")))?;
         if request.op == "graph.request" {
@@ -96,7 +101,12 @@ impl Engine {
         self.dispatch(request, secret, sink).await.map(pascal_case)
     }
 
-    async fn dispatch(&self, request: Request, secret: Option<Secret>, sink: &dyn EventSink) -> Result<Value> {
+    async fn dispatch(
+        &self,
+        request: Request,
+        secret: Option<Secret>,
+        sink: &dyn EventSink,
+    ) -> Result<Value> {
         let svc = &*self.services;
         match request.op.as_str() {
             "engine.info" => Ok(json!({
@@ -130,9 +140,15 @@ impl Engine {
             "identity.testEndpoint" => {
                 let report = context::test_endpoints(&request.args, svc, sink).await?;
                 let selected = report.get("selected").cloned().unwrap_or(Value::Null);
-                for row in report.get("sources").and_then(Value::as_array).into_iter().flatten() {
+                for row in report
+                    .get("sources")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let mut row = row.clone();
-                    row["selected"] = json!(!selected.is_null() && row.get("source") == Some(&selected));
+                    row["selected"] =
+                        json!(!selected.is_null() && row.get("source") == Some(&selected));
                     sink.emit(Event::Item { item: row });
                 }
                 Ok(json!({ "selected": selected }))
@@ -143,11 +159,17 @@ impl Engine {
             }
             "diagnostics.panic" => panic!("diagnostics.panic was requested"),
             "diagnostics.sleep" => {
-                let ms = request.args.get("ms").and_then(Value::as_u64).unwrap_or(1000);
+                let ms = request
+                    .args
+                    .get("ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1000);
                 svc.clock.sleep(Duration::from_millis(ms)).await;
                 Ok(json!({"sleptMs": ms}))
             }
-            other => Err(Error::invalid_argument(format!("unknown engine operation '{other}'"))),
+            other => Err(Error::invalid_argument(format!(
+                "unknown engine operation '{other}'"
+            ))),
         }
     }
 
@@ -160,12 +182,16 @@ impl Engine {
 
     fn context_from(&self, args: &Value) -> Result<(u64, Arc<Context>)> {
         let arg: ContextArg = parse_args(args)?;
-        let ctx = self.lock_contexts().get(&arg.context).cloned().ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotConnected,
-                "this context was disconnected or never existed; run Connect-Identity first",
-            )
-        })?;
+        let ctx = self
+            .lock_contexts()
+            .get(&arg.context)
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotConnected,
+                    "this context was disconnected or never existed; run Connect-Identity first",
+                )
+            })?;
         Ok((arg.context, ctx))
     }
 
@@ -205,7 +231,9 @@ struct OutputSink<'a>(&'a dyn EventSink);
 impl EventSink for OutputSink<'_> {
     fn emit(&self, event: Event) {
         match event {
-            Event::Item { item } => self.0.emit(Event::Item { item: pascal_case(item) }),
+            Event::Item { item } => self.0.emit(Event::Item {
+                item: pascal_case(item),
+            }),
             other => self.0.emit(other),
         }
     }
@@ -217,7 +245,12 @@ mod tests {
 
     #[test]
     fn output_keys_become_pascal_case_recursively() {
-        let v = pascal_case(json!({"expiresOn": 1, "error": {"errorId": "x"}, "list": [{"a": 1}], "Already": 2}));
-        assert_eq!(v, json!({"ExpiresOn": 1, "Error": {"ErrorId": "x"}, "List": [{"A": 1}], "Already": 2}));
+        let v = pascal_case(
+            json!({"expiresOn": 1, "error": {"errorId": "x"}, "list": [{"a": 1}], "Already": 2}),
+        );
+        assert_eq!(
+            v,
+            json!({"ExpiresOn": 1, "Error": {"ErrorId": "x"}, "List": [{"A": 1}], "Already": 2})
+        );
     }
 }

@@ -14,7 +14,10 @@ pub trait Clock: Send + Sync + 'static {
 
     /// Seconds since the Unix epoch.
     fn now_unix(&self) -> u64 {
-        self.now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        self.now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     }
 }
 
@@ -62,7 +65,11 @@ impl FakeClock {
 
     /// Every sleep requested so far, in order.
     pub fn sleeps(&self) -> Vec<Duration> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).sleeps.clone()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sleeps
+            .clone()
     }
 }
 

@@ -96,7 +96,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), details: None }
+        Self {
+            kind,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -130,7 +134,10 @@ mod tests {
 
     #[test]
     fn error_ids_are_stable_strings() {
-        assert_eq!(ErrorKind::IdentityNotFound.error_id(), "ManagedIdentity.IdentityNotFound");
+        assert_eq!(
+            ErrorKind::IdentityNotFound.error_id(),
+            "ManagedIdentity.IdentityNotFound"
+        );
         assert_eq!(ErrorKind::PermissionDenied.category(), "PermissionDenied");
         let json = Error::new(ErrorKind::Timeout, "took too long").to_json();
         assert_eq!(json["errorId"], "ManagedIdentity.Timeout");

@@ -52,8 +52,12 @@ impl VecSink {
 
 /// Helpers so call sites stay short.
 pub fn warn(sink: &dyn EventSink, message: impl Into<String>) {
-    sink.emit(Event::Warning { message: message.into() });
+    sink.emit(Event::Warning {
+        message: message.into(),
+    });
 }
 pub fn verbose(sink: &dyn EventSink, message: impl Into<String>) {
-    sink.emit(Event::Verbose { message: message.into() });
+    sink.emit(Event::Verbose {
+        message: message.into(),
+    });
 }

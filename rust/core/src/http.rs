@@ -58,10 +58,14 @@ pub fn validate_service_endpoint(raw: &str, what: &str) -> Result<Url> {
         Error::invalid_argument(format!("{what} '{raw}' is not an absolute URL: {e}"))
     })?;
     if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(Error::invalid_argument(format!("{what} '{raw}' has no host")));
+        return Err(Error::invalid_argument(format!(
+            "{what} '{raw}' has no host"
+        )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid_argument(format!("{what} must not carry credentials")));
+        return Err(Error::invalid_argument(format!(
+            "{what} must not carry credentials"
+        )));
     }
     match url.scheme() {
         "https" => Ok(url),
@@ -80,13 +84,25 @@ pub fn validate_service_endpoint(raw: &str, what: &str) -> Result<Url> {
 /// query string is dropped anyway.
 pub fn transport_error(err: &reqwest::Error, target: &str) -> Error {
     if err.is_timeout() {
-        Error::new(ErrorKind::Timeout, format!("{target} did not answer in time"))
+        Error::new(
+            ErrorKind::Timeout,
+            format!("{target} did not answer in time"),
+        )
     } else if err.is_connect() {
-        Error::new(ErrorKind::ConnectionFailed, format!("cannot connect to {target}"))
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("cannot connect to {target}"),
+        )
     } else if err.is_decode() || err.is_body() {
-        Error::new(ErrorKind::ConnectionFailed, format!("{target} closed the connection while answering"))
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("{target} closed the connection while answering"),
+        )
     } else {
-        Error::new(ErrorKind::ConnectionFailed, format!("the request to {target} failed: {}", describe_chain(err)))
+        Error::new(
+            ErrorKind::ConnectionFailed,
+            format!("the request to {target} failed: {}", describe_chain(err)),
+        )
     }
 }
 
@@ -109,7 +125,11 @@ fn describe_chain(err: &dyn std::error::Error) -> String {
 /// HTTP date), capped at [`MAX_RETRY_AFTER`].
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(ms) = headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()) {
+        if let Some(ms) = headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        {
             if ms.is_finite() && ms >= 0.0 {
                 return Some(Duration::from_secs_f64(ms / 1000.0).min(MAX_RETRY_AFTER));
             }
@@ -129,7 +149,11 @@ pub fn parse_retry_after_value(value: &str, now: SystemTime) -> Option<Duration>
         return None;
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -143,7 +167,8 @@ mod tests {
         assert!(validate_service_endpoint("http://127.8.9.1", "-GraphEndpoint").is_ok());
         assert!(validate_service_endpoint("http://[::1]:80/", "-GraphEndpoint").is_ok());
         assert!(validate_service_endpoint("http://localhost:1", "-GraphEndpoint").is_ok());
-        let e = validate_service_endpoint("http://graph.example.com", "-GraphEndpoint").unwrap_err();
+        let e =
+            validate_service_endpoint("http://graph.example.com", "-GraphEndpoint").unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(e.message.contains("-GraphEndpoint"));
         assert!(validate_service_endpoint("ftp://x", "-GraphEndpoint").is_err());
@@ -154,12 +179,21 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-        assert_eq!(parse_retry_after_value("10", now), Some(Duration::from_secs(10)));
-        assert_eq!(parse_retry_after_value("2.5", now), Some(Duration::from_millis(2500)));
+        assert_eq!(
+            parse_retry_after_value("10", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after_value("2.5", now),
+            Some(Duration::from_millis(2500))
+        );
         assert_eq!(parse_retry_after_value("99999", now), Some(MAX_RETRY_AFTER));
         assert_eq!(parse_retry_after_value("-1", now), None);
         let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse_retry_after_value(&date, now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after_value(&date, now),
+            Some(Duration::from_secs(7))
+        );
         let mut h = HeaderMap::new();
         h.insert("retry-after-ms", "1500".parse().unwrap());
         h.insert("retry-after", "9".parse().unwrap());

@@ -1,6 +1,20 @@
-//! An access token as the engine holds it. (Skeleton: the MI helper completes this file.)
+//! An access token as the engine holds it, and the parsing of managed-identity token responses
+//! (every `expires_on` / `expires_in` form the sources use).
 
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::jwt::{self, Claims};
 use crate::secret::Secret;
+
+/// A token counts as expired this long before its `expires_on` (MSAL's AccessTokenExpirationBuffer).
+pub const EXPIRY_BUFFER_SECS: u64 = 300;
+/// Tokens living longer than this are refreshed at half-life (MSAL/Azure.Identity `refresh_in`).
+pub const HALF_LIFE_THRESHOLD_SECS: u64 = 7200;
+/// Numeric expiry values below this (2001-01-01) are relative (`expires_in`), per MSAL.
+const RELATIVE_THRESHOLD: u64 = 978_307_200;
 
 #[derive(Debug, Clone)]
 pub struct AccessToken {
@@ -11,4 +25,580 @@ pub struct AccessToken {
     pub refresh_on: u64,
     pub resource: String,
     pub token_type: String,
+    /// Decoded claims; `None` for an opaque (non-JWT) token.
+    pub claims: Option<Claims>,
+    /// The source that issued it ("IMDS", "AppService", "AzureAutomation"), `None` for a token
+    /// handed to Connect-Identity.
+    pub source: Option<&'static str>,
+}
+
+impl AccessToken {
+    /// A token built from its parts; `refresh_on` follows [`refresh_on`].
+    pub fn new(
+        secret: Secret,
+        expires_on: u64,
+        now: u64,
+        resource: impl Into<String>,
+        token_type: impl Into<String>,
+    ) -> Self {
+        let claims = jwt::decode(secret.expose());
+        Self {
+            secret,
+            expires_on,
+            refresh_on: refresh_on(now, expires_on),
+            resource: resource.into(),
+            token_type: token_type.into(),
+            claims,
+            source: None,
+        }
+    }
+
+    /// Application roles carried by the token (empty for opaque tokens).
+    pub fn roles(&self) -> &[String] {
+        self.claims
+            .as_ref()
+            .map(|c| c.roles.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// `expires_on` as ISO-8601 UTC.
+    pub fn expires_on_iso(&self) -> String {
+        format_iso8601(self.expires_on)
+    }
+}
+
+/// When to start a proactive refresh: half-life for tokens living more than 2 h, otherwise
+/// 5 minutes before expiry.
+pub fn refresh_on(now: u64, expires_on: u64) -> u64 {
+    let lifetime = expires_on.saturating_sub(now);
+    if lifetime > HALF_LIFE_THRESHOLD_SECS {
+        now + lifetime / 2
+    } else {
+        expires_on.saturating_sub(EXPIRY_BUFFER_SECS)
+    }
+}
+
+/// Turns a scope-like resource (`https://vault.azure.net/.default`) into the v1 resource every
+/// managed-identity endpoint takes; validates that it is one non-empty value. `what` names the
+/// parameter in messages (`-Resource`, `-GraphResource`).
+pub fn normalize_resource(raw: &str, what: &str) -> Result<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(Error::invalid_argument(format!("{what} must not be empty")));
+    }
+    if trimmed.chars().any(char::is_whitespace) {
+        return Err(Error::invalid_argument(format!(
+            "{what} '{trimmed}' contains whitespace; pass exactly one resource (or one scope ending in /.default)"
+        )));
+    }
+    let resource = trimmed.strip_suffix("/.default").unwrap_or(trimmed);
+    if resource.is_empty() {
+        return Err(Error::invalid_argument(format!(
+            "{what} '{trimmed}' names no resource"
+        )));
+    }
+    Ok(resource.to_string())
+}
+
+/// The JSON object's fields in document order (serde_json's `Map` sorts keys, and MSAL lets the
+/// last of `expires_in` / `expires_on` win).
+struct OrderedFields(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for OrderedFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct FieldsVisitor;
+        impl<'de> Visitor<'de> for FieldsVisitor {
+            type Value = OrderedFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<OrderedFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, Value>()? {
+                    fields.push((key, value));
+                }
+                Ok(OrderedFields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+/// Parses a managed-identity success body. `requested_resource` is used when the body does not
+/// echo one; `now` is the time the request was sent (relative lifetimes count from it).
+/// `target` names the endpoint in error messages. Never puts any part of the body in an error.
+pub fn parse_token_response(
+    body: &[u8],
+    requested_resource: &str,
+    now: u64,
+    target: &str,
+) -> Result<AccessToken> {
+    let invalid = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!("{target} answered HTTP 200 but {what}"),
+        )
+    };
+    let fields: OrderedFields =
+        serde_json::from_slice(body).map_err(|_| invalid("the body is not a JSON object"))?;
+    let mut access_token = None;
+    let mut expires_on = None;
+    let mut resource = None;
+    let mut token_type = None;
+    for (key, value) in &fields.0 {
+        match key.as_str() {
+            "access_token" => access_token = value.as_str().filter(|s| !s.trim().is_empty()),
+            // MSAL: both write the same property, so the last one in the document wins.
+            "expires_in" | "expires_on" if !value.is_null() => {
+                expires_on = Some(parse_expiry(value, now).ok_or_else(|| {
+                    invalid(&format!(
+                        "its {key} value is not a number of seconds, an epoch time or a date"
+                    ))
+                })?);
+            }
+            "resource" => resource = value.as_str().filter(|s| !s.is_empty()),
+            "token_type" => token_type = value.as_str().filter(|s| !s.is_empty()),
+            _ => {}
+        }
+    }
+    let access_token = access_token.ok_or_else(|| invalid("the body has no access_token"))?;
+    let expires_on =
+        expires_on.ok_or_else(|| invalid("the body has neither expires_on nor expires_in"))?;
+    if expires_on <= now {
+        return Err(invalid("the token it returned is already expired"));
+    }
+    let mut token = AccessToken::new(
+        Secret::new(access_token.trim()),
+        expires_on,
+        now,
+        resource.unwrap_or(requested_resource),
+        token_type.unwrap_or("Bearer"),
+    );
+    // The cache is keyed by the requested resource; keep the echo only for display.
+    if token.resource.trim_end_matches('/') == requested_resource.trim_end_matches('/') {
+        token.resource = requested_resource.to_string();
+    }
+    Ok(token)
+}
+
+/// One `expires_on`/`expires_in` value (JSON string or number) → absolute Unix seconds.
+/// MSAL rule: a number below 978307200 is relative to `now`; a larger one is an epoch time;
+/// anything else is a date (ISO-8601, or the App Service 2017 `M/d/yyyy h:mm:ss [AM|PM] +00:00`).
+pub fn parse_expiry(value: &Value, now: u64) -> Option<u64> {
+    let number = match value {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
+        Value::String(s) => {
+            let s = s.trim();
+            match s.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => match s.parse::<f64>() {
+                    Ok(f) if f.is_finite() && f >= 0.0 => Some(f as u64),
+                    _ => return parse_date(s),
+                },
+            }
+        }
+        _ => return None,
+    }?;
+    if number < RELATIVE_THRESHOLD {
+        now.checked_add(number)
+    } else {
+        Some(number)
+    }
+}
+
+/// Parses an ISO-8601 date-time or a US-style `M/d/yyyy h:mm:ss [AM|PM] [+hh:mm]` to Unix seconds.
+pub fn parse_date(s: &str) -> Option<u64> {
+    if s.contains('/') {
+        parse_us_date(s)
+    } else {
+        parse_iso8601(s)
+    }
+}
+
+fn parse_us_date(s: &str) -> Option<u64> {
+    let mut tokens = s.split_whitespace();
+    let date = tokens.next()?;
+    let time = tokens.next()?;
+    let mut meridiem = None;
+    let mut offset = 0i64;
+    for token in tokens {
+        if token.eq_ignore_ascii_case("AM") || token.eq_ignore_ascii_case("PM") {
+            meridiem = Some(token.eq_ignore_ascii_case("PM"));
+        } else {
+            offset = parse_offset(token)?;
+        }
+    }
+    let mut d = date.split('/');
+    let month: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    let year: i64 = d.next()?.parse().ok()?;
+    if d.next().is_some() {
+        return None;
+    }
+    let (mut hour, minute, second) = parse_hms(time)?;
+    if let Some(pm) = meridiem {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = match (pm, hour) {
+            (false, 12) => 0,
+            (true, 12) => 12,
+            (true, h) => h + 12,
+            (false, h) => h,
+        };
+    }
+    to_unix(year, month, day, hour, minute, second, offset)
+}
+
+fn parse_iso8601(s: &str) -> Option<u64> {
+    let (date, rest) = s.split_once(['T', 't', ' '])?;
+    let mut d = date.split('-');
+    let year: i64 = d.next()?.parse().ok()?;
+    let month: u32 = d.next()?.parse().ok()?;
+    let day: u32 = d.next()?.parse().ok()?;
+    if d.next().is_some() {
+        return None;
+    }
+    let rest = rest.trim();
+    let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0)
+    } else if let Some(i) = rest.rfind(['+', '-']) {
+        (&rest[..i], parse_offset(&rest[i..])?)
+    } else {
+        (rest, 0)
+    };
+    let time = time.split('.').next()?;
+    let (hour, minute, second) = parse_hms(time)?;
+    to_unix(year, month, day, hour, minute, second, offset)
+}
+
+fn parse_hms(time: &str) -> Option<(u32, u32, u32)> {
+    let mut t = time.split(':');
+    let hour: u32 = t.next()?.parse().ok()?;
+    let minute: u32 = t.next()?.parse().ok()?;
+    let second: u32 = match t.next() {
+        Some(s) => s.split('.').next()?.parse().ok()?,
+        None => 0,
+    };
+    if t.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some((hour, minute, second))
+}
+
+/// `+00:00`, `-0530`, `+01` → seconds east of UTC.
+fn parse_offset(s: &str) -> Option<i64> {
+    let (sign, digits) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = match digits.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if digits.len() == 4 => digits.split_at(2),
+        None => (digits, "0"),
+    };
+    let h: i64 = h.parse().ok()?;
+    let m: i64 = m.parse().ok()?;
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
+
+fn to_unix(
+    year: i64,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    offset: i64,
+) -> Option<u64> {
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let local = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
+    u64::try_from(local - offset).ok()
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix seconds → `2024-01-31T12:00:00Z`.
+pub fn format_iso8601(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(0);
+    let secs = unix % 86_400;
+    // civil_from_days
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn expiry_numbers_and_numeric_strings() {
+        // Relative (below 2001-01-01): expires_in style, as number or string.
+        assert_eq!(parse_expiry(&json!(3599), NOW), Some(NOW + 3599));
+        assert_eq!(parse_expiry(&json!("3599"), NOW), Some(NOW + 3599));
+        assert_eq!(parse_expiry(&json!(" 86399 "), NOW), Some(NOW + 86_399));
+        assert_eq!(parse_expiry(&json!(3599.0), NOW), Some(NOW + 3599));
+        // Absolute epoch, as string (IMDS, App Service) or number (Service Fabric).
+        assert_eq!(parse_expiry(&json!("1700003600"), NOW), Some(1_700_003_600));
+        assert_eq!(
+            parse_expiry(&json!(1_700_003_600u64), NOW),
+            Some(1_700_003_600)
+        );
+        assert_eq!(parse_expiry(&json!(978_307_200u64), NOW), Some(978_307_200));
+        assert_eq!(
+            parse_expiry(&json!(978_307_199u64), NOW),
+            Some(NOW + 978_307_199)
+        );
+        // Garbage.
+        for bad in [
+            json!(""),
+            json!("soon"),
+            json!(-5),
+            json!(true),
+            json!(null),
+            json!({}),
+        ] {
+            assert_eq!(parse_expiry(&bad, NOW), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_date_strings() {
+        // 2020-01-16T05:24:12Z = 1579152252 (App Service 2017 on Windows).
+        assert_eq!(
+            parse_expiry(&json!("1/16/2020 5:24:12 AM +00:00"), NOW),
+            Some(1_579_152_252)
+        );
+        assert_eq!(
+            parse_expiry(&json!("1/16/2020 5:24:12 PM +00:00"), NOW),
+            Some(1_579_152_252 + 12 * 3600)
+        );
+        assert_eq!(
+            parse_expiry(&json!("1/16/2020 12:24:12 AM +00:00"), NOW),
+            Some(1_579_152_252 - 5 * 3600)
+        );
+        // 2019-06-20T02:57:58Z = 1560999478 (Linux form).
+        assert_eq!(
+            parse_expiry(&json!("06/20/2019 02:57:58 +00:00"), NOW),
+            Some(1_560_999_478)
+        );
+        assert_eq!(
+            parse_expiry(&json!("06/20/2019 04:57:58 +02:00"), NOW),
+            Some(1_560_999_478)
+        );
+        // ISO-8601 with Z, offsets and fractions.
+        assert_eq!(
+            parse_expiry(&json!("2019-06-20T02:57:58Z"), NOW),
+            Some(1_560_999_478)
+        );
+        assert_eq!(
+            parse_expiry(&json!("2019-06-20T02:57:58.1234567+00:00"), NOW),
+            Some(1_560_999_478)
+        );
+        assert_eq!(
+            parse_expiry(&json!("2019-06-19T21:27:58-05:30"), NOW),
+            Some(1_560_999_478)
+        );
+        assert_eq!(
+            parse_expiry(&json!("2019-06-20 02:57:58"), NOW),
+            Some(1_560_999_478)
+        );
+        // Leap day and invalid dates.
+        assert_eq!(parse_date("2024-02-29T00:00:00Z"), Some(1_709_164_800));
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "13/01/2020 01:00:00 +00:00",
+            "1/16/2020 13:00:00 PM",
+            "2019-06-20",
+            "1/2/3/4 1:00:00",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn iso_formatting_round_trips() {
+        assert_eq!(format_iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_iso8601(1_560_999_478), "2019-06-20T02:57:58Z");
+        assert_eq!(format_iso8601(1_709_164_800), "2024-02-29T00:00:00Z");
+        for t in [951_782_400u64, 1_700_000_000, 4_102_444_799] {
+            assert_eq!(parse_date(&format_iso8601(t)), Some(t));
+        }
+    }
+
+    #[test]
+    fn response_forms() {
+        // IMDS: all strings.
+        let imds = br#"{"access_token":"tok","refresh_token":"","expires_in":"3599","expires_on":"1700003599","not_before":"1699999700","resource":"https://management.azure.com/","token_type":"Bearer"}"#;
+        let t = parse_token_response(imds, "https://management.azure.com/", NOW, "IMDS")
+            .expect("parses");
+        assert_eq!(t.expires_on, 1_700_003_599);
+        assert_eq!(t.refresh_on, 1_700_003_599 - 300);
+        assert_eq!(t.token_type, "Bearer");
+        assert_eq!(t.secret.expose(), "tok");
+        assert_eq!(t.claims, None);
+        // App Service: expires_on only, plus client_id.
+        let app = br#"{"access_token":"tok","expires_on":"1700003600","resource":"https://vault.azure.net","token_type":"Bearer","client_id":"X"}"#;
+        assert_eq!(
+            parse_token_response(app, "https://vault.azure.net", NOW, "AS")
+                .map(|t| t.expires_on)
+                .ok(),
+            Some(1_700_003_600)
+        );
+        // Service Fabric: numeric expires_on; Entra: numeric expires_in; no token_type/resource.
+        let sf = br#"{"access_token":"tok","expires_on":1700003600}"#;
+        let t = parse_token_response(sf, "https://vault.azure.net", NOW, "SF").expect("parses");
+        assert_eq!(
+            (t.expires_on, t.token_type.as_str(), t.resource.as_str()),
+            (1_700_003_600, "Bearer", "https://vault.azure.net")
+        );
+        let entra = br#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"tok"}"#;
+        assert_eq!(
+            parse_token_response(entra, "r", NOW, "E")
+                .map(|t| t.expires_on)
+                .ok(),
+            Some(NOW + 3599)
+        );
+        // 2017 date string.
+        let legacy = br#"{"access_token":"tok","expires_on":"11/14/2023 11:13:20 PM +00:00"}"#;
+        assert_eq!(
+            parse_token_response(legacy, "r", NOW, "ML")
+                .map(|t| t.expires_on)
+                .ok(),
+            Some(1_700_003_600)
+        );
+    }
+
+    #[test]
+    fn last_of_expires_in_and_expires_on_wins() {
+        let on_last = br#"{"access_token":"t","expires_in":"100","expires_on":"1700003600"}"#;
+        assert_eq!(
+            parse_token_response(on_last, "r", NOW, "x")
+                .map(|t| t.expires_on)
+                .ok(),
+            Some(1_700_003_600)
+        );
+        let in_last = br#"{"access_token":"t","expires_on":"1700003600","expires_in":"100"}"#;
+        assert_eq!(
+            parse_token_response(in_last, "r", NOW, "x")
+                .map(|t| t.expires_on)
+                .ok(),
+            Some(NOW + 100)
+        );
+    }
+
+    #[test]
+    fn invalid_responses_are_typed_and_never_echo_the_body() {
+        let cases: [&[u8]; 7] = [
+            b"<html>oops</html>",
+            b"[1,2]",
+            br#"{"expires_on":"1700003600"}"#,
+            br#"{"access_token":"","expires_on":"1700003600"}"#,
+            br#"{"access_token":"secret-tok"}"#,
+            br#"{"access_token":"secret-tok","expires_on":"tomorrow-ish"}"#,
+            br#"{"access_token":"secret-tok","expires_on":"1600000000"}"#,
+        ];
+        for body in cases {
+            let e = parse_token_response(body, "r", NOW, "the IMDS endpoint").expect_err("invalid");
+            assert_eq!(e.kind, ErrorKind::InvalidResponse);
+            assert!(
+                !e.message.contains("secret-tok") && !e.message.contains("oops"),
+                "{}",
+                e.message
+            );
+            assert!(e.message.starts_with("the IMDS endpoint"));
+        }
+    }
+
+    #[test]
+    fn refresh_point_is_five_minutes_before_expiry_or_half_life() {
+        assert_eq!(refresh_on(NOW, NOW + 3600), NOW + 3300);
+        assert_eq!(refresh_on(NOW, NOW + 7200), NOW + 6900);
+        assert_eq!(refresh_on(NOW, NOW + 86_400), NOW + 43_200);
+        assert_eq!(refresh_on(NOW, NOW + 100), NOW - 200);
+    }
+
+    #[test]
+    fn resources_are_normalised_from_scopes() {
+        assert_eq!(
+            normalize_resource("https://vault.azure.net/.default", "-Resource")
+                .ok()
+                .as_deref(),
+            Some("https://vault.azure.net")
+        );
+        assert_eq!(
+            normalize_resource(" https://graph.microsoft.com/ ", "-Resource")
+                .ok()
+                .as_deref(),
+            Some("https://graph.microsoft.com/")
+        );
+        assert_eq!(
+            normalize_resource("api://x/.default", "-Resource")
+                .ok()
+                .as_deref(),
+            Some("api://x")
+        );
+        for bad in [
+            "",
+            "  ",
+            "/.default",
+            "https://a/.default https://b/.default",
+        ] {
+            assert_eq!(
+                normalize_resource(bad, "-Resource")
+                    .map_err(|e| e.kind)
+                    .err(),
+                Some(ErrorKind::InvalidArgument),
+                "{bad}"
+            );
+        }
+    }
 }

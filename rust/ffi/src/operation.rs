@@ -262,7 +262,7 @@ mod tests {
     fn engine_info_round_trips_through_a_small_buffer() {
         let chunk = run(r#"{"op":"engine.info"}"#);
         assert!(
-            chunk["result"]["environmentVariables"]
+            chunk["result"]["EnvironmentVariables"]
                 .as_array()
                 .unwrap()
                 .len()

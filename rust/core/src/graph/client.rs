@@ -1,0 +1,779 @@
+//! The Graph HTTP client: auth per request (the bearer comes from a [`TokenProvider`], which is
+//! cached upstream), a fresh `client-request-id` per request, bounded concurrency shared by every
+//! request of an operation, retries of 429/502/503/504 honouring `Retry-After` (else exponential
+//! backoff with full jitter), error envelopes → typed errors, and `@odata.nextLink` paging.
+//!
+//! The network sits behind [`Transport`] so that retry and batching logic can be unit-tested
+//! with a fake transport and a `FakeClock`. All waits go through the injected clock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde_json::Value;
+use url::Url;
+
+use super::errors::{Access, GraphErrorInfo};
+use super::odata::ApiPath;
+use crate::clock::SharedClock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{retry_after, transport_error, GRAPH_REQUEST_TIMEOUT};
+use crate::secret::Secret;
+
+/// Supplies the bearer token for each request. Implementations cache; the client asks for
+/// every request so that a token that expires during a long bulk operation is renewed.
+pub trait TokenProvider: Send + Sync {
+    fn bearer(&self) -> BoxFuture<'_, Result<Secret>>;
+}
+
+/// A fixed token (tests, `-AccessToken` style callers).
+pub struct StaticToken(Secret);
+
+impl StaticToken {
+    pub fn new(token: Secret) -> Self {
+        StaticToken(token)
+    }
+}
+
+impl TokenProvider for StaticToken {
+    fn bearer(&self) -> BoxFuture<'_, Result<Secret>> {
+        let token = self.0.clone();
+        Box::pin(async move { Ok(token) })
+    }
+}
+
+/// One HTTP request as handed to a [`Transport`] (headers already include auth).
+#[derive(Debug)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Vec<u8>>,
+    pub timeout: Duration,
+}
+
+/// One HTTP response, fully read.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON (`Null` when empty).
+    pub fn json(&self) -> Result<Value> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("Microsoft Graph answered with invalid JSON: {e}"),
+            )
+            .with_details(serde_json::json!({"status": self.status}))
+        })
+    }
+
+    pub fn error_info(&self) -> GraphErrorInfo {
+        GraphErrorInfo::parse_bytes(self.status, &self.headers, &self.body)
+    }
+}
+
+/// The network. [`ReqwestTransport`] in production; tests plug in fakes.
+pub trait Transport: Send + Sync {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>>;
+}
+
+/// The production transport.
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+}
+
+impl ReqwestTransport {
+    pub fn new(client: reqwest::Client) -> Self {
+        ReqwestTransport { client }
+    }
+}
+
+impl Transport for ReqwestTransport {
+    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>> {
+        Box::pin(async move {
+            let target = format!(
+                "Microsoft Graph at {}",
+                request.url.origin().ascii_serialization()
+            );
+            let mut builder = self
+                .client
+                .request(request.method, request.url)
+                .headers(request.headers)
+                .timeout(request.timeout);
+            if let Some(body) = request.body {
+                builder = builder.body(body);
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, &target))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(&e, &target))?;
+            Ok(HttpResponse {
+                status,
+                headers,
+                body: body.to_vec(),
+            })
+        })
+    }
+}
+
+/// Tunables of a client (defaults suit production; tests shrink timeouts).
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Concurrent HTTP requests (a `$batch` counts as one). 1..=16.
+    pub concurrency: usize,
+    /// Attempts per request or batch item, the first one included.
+    pub max_attempts: u32,
+    /// Time budget per request or batch item, from its first attempt.
+    pub retry_budget: Duration,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Cap of the exponential backoff used when no Retry-After is given.
+    pub max_backoff: Duration,
+    /// Attempts of a write answered `Request_ResourceNotFound` (replication lag).
+    pub not_found_attempts: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            concurrency: 4,
+            max_attempts: 8,
+            retry_budget: Duration::from_secs(120),
+            request_timeout: GRAPH_REQUEST_TIMEOUT,
+            max_backoff: Duration::from_secs(30),
+            not_found_attempts: 5,
+        }
+    }
+}
+
+/// Counters of one client (reported in operation summaries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// HTTP requests sent (a `$batch` counts once), retries included.
+    pub requests: u64,
+    /// `$batch` requests sent.
+    pub batches: u64,
+}
+
+/// A Graph client for one operation.
+pub struct GraphClient<'a> {
+    transport: Arc<dyn Transport>,
+    clock: SharedClock,
+    base: Url,
+    tokens: Box<dyn TokenProvider + 'a>,
+    options: ClientOptions,
+    permits: tokio::sync::Semaphore,
+    requests: AtomicU64,
+    batches: AtomicU64,
+    rng: Mutex<u64>,
+}
+
+/// Why one HTTP attempt produced no response.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The token provider failed: not retried here (it has its own retries upstream).
+    Token(Error),
+    /// The request failed on the wire (connect, reset, timeout).
+    Transport(Error),
+}
+
+impl SendError {
+    pub(crate) fn into_error(self) -> Error {
+        match self {
+            SendError::Token(e) | SendError::Transport(e) => e,
+        }
+    }
+}
+
+/// Statuses retried for single requests and batch items.
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+impl<'a> GraphClient<'a> {
+    /// A client over reqwest (use `Services::service_http`).
+    pub fn new(
+        http: reqwest::Client,
+        clock: SharedClock,
+        base: Url,
+        tokens: Box<dyn TokenProvider + 'a>,
+    ) -> Self {
+        Self::with_transport(Arc::new(ReqwestTransport::new(http)), clock, base, tokens)
+    }
+
+    pub fn with_transport(
+        transport: Arc<dyn Transport>,
+        clock: SharedClock,
+        base: Url,
+        tokens: Box<dyn TokenProvider + 'a>,
+    ) -> Self {
+        let options = ClientOptions::default();
+        let seed = uuid::Uuid::new_v4().as_u128() as u64 | 1;
+        GraphClient {
+            transport,
+            clock,
+            base,
+            tokens,
+            permits: tokio::sync::Semaphore::new(options.concurrency),
+            options,
+            requests: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            rng: Mutex::new(seed),
+        }
+    }
+
+    /// Replaces the options (concurrency is clamped to 1..=16).
+    pub fn with_options(mut self, mut options: ClientOptions) -> Self {
+        options.concurrency = options.concurrency.clamp(1, 16);
+        options.max_attempts = options.max_attempts.max(1);
+        self.permits = tokio::sync::Semaphore::new(options.concurrency);
+        self.options = options;
+        self
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The Graph endpoint, e.g. `https://graph.microsoft.com`.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        ClientStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// `{endpoint}/v1.0` without a trailing slash.
+    pub fn version_root(&self) -> String {
+        format!("{}/v1.0", self.base.as_str().trim_end_matches('/'))
+    }
+
+    /// The absolute URL of an API path.
+    pub fn url(&self, path: &ApiPath) -> Result<Url> {
+        self.url_from_relative(&path.relative())
+    }
+
+    /// Resolves `/servicePrincipals?…` (relative to the version root).
+    pub fn url_from_relative(&self, relative: &str) -> Result<Url> {
+        let text = format!("{}{}", self.version_root(), relative);
+        Url::parse(&text).map_err(|e| Error::internal(format!("cannot build a Graph URL: {e}")))
+    }
+
+    /// True when `url` is on the same scheme, host and port as the Graph endpoint.
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str().map(str::to_ascii_lowercase)
+                == self.base.host_str().map(str::to_ascii_lowercase)
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    /// Converts an absolute `@odata.nextLink` on the endpoint's `/v1.0` root into the relative
+    /// form used inside `$batch`.
+    pub fn relative_from_link(&self, link: &str) -> Result<String> {
+        let url = self.checked_link(link)?;
+        let root = self.version_root();
+        let root_path = Url::parse(&root)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default();
+        let path = url.path();
+        let rest = path
+            .strip_prefix(&root_path)
+            .filter(|r| r.starts_with('/'))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    "Microsoft Graph returned a next link outside the v1.0 API",
+                )
+            })?;
+        Ok(match url.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        })
+    }
+
+    /// Parses a next link and refuses any other host (a bearer token must never leave Graph).
+    pub fn checked_link(&self, link: &str) -> Result<Url> {
+        let url = Url::parse(link).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("Microsoft Graph returned an invalid next link: {e}"),
+            )
+        })?;
+        if !self.same_origin(&url) {
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                format!(
+                    "Microsoft Graph returned a next link to another host ({}); refusing to send the token there",
+                    url.origin().ascii_serialization()
+                ),
+            ));
+        }
+        Ok(url)
+    }
+
+    /// Uniform random duration in `[0, max]` (full jitter).
+    pub(crate) fn jitter(&self, max: Duration) -> Duration {
+        let mut state = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        // xorshift64*
+        let mut x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11; // 53 bits
+        let fraction = r as f64 / (1u64 << 53) as f64;
+        max.mul_f64(fraction)
+    }
+
+    /// Exponential backoff with full jitter for attempt `n` (1-based): `[0, min(2^(n-1) s, cap)]`.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(16);
+        let base = Duration::from_secs(1u64 << exp).min(self.options.max_backoff);
+        self.jitter(base)
+    }
+
+    /// Sends one HTTP request (one attempt): bearer + client-request-id, under the concurrency
+    /// limit. `counts_as_batch` bumps the batch counter.
+    pub(crate) async fn send_once(
+        &self,
+        method: Method,
+        url: Url,
+        mut headers: HeaderMap,
+        body: Option<Vec<u8>>,
+        counts_as_batch: bool,
+    ) -> std::result::Result<HttpResponse, SendError> {
+        let token = self.tokens.bearer().await.map_err(SendError::Token)?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                SendError::Token(Error::new(
+                    ErrorKind::AuthenticationFailed,
+                    "the access token contains invalid characters",
+                ))
+            })?;
+        auth.set_sensitive(true);
+        drop(token);
+        headers.insert(AUTHORIZATION, auth);
+        let request_id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            headers.insert(HeaderName::from_static("client-request-id"), v);
+        }
+        if !headers.contains_key(reqwest::header::ACCEPT) {
+            headers.insert(
+                reqwest::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+        let _permit = self.permits.acquire().await.map_err(|_| {
+            SendError::Transport(Error::internal("the Graph request limiter was closed"))
+        })?;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if counts_as_batch {
+            self.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        let request = HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            timeout: self.options.request_timeout,
+        };
+        self.transport
+            .send(request)
+            .await
+            .map_err(SendError::Transport)
+    }
+
+    /// Sends a request with retries: 429/502/503/504 always (Retry-After honoured, else
+    /// exponential backoff with full jitter); transport failures only for idempotent methods.
+    /// Returns the final response whatever its status; see [`check`].
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<HttpResponse> {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        );
+        let started = self.clock.now();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = match self
+                .send_once(
+                    method.clone(),
+                    url.clone(),
+                    headers.clone(),
+                    body.clone(),
+                    false,
+                )
+                .await
+            {
+                Err(SendError::Token(e)) => return Err(e),
+                other => other.map_err(SendError::into_error),
+            };
+            let delay = match &result {
+                Ok(resp) if is_retryable_status(resp.status) => {
+                    retry_after(&resp.headers, self.clock.now())
+                        .unwrap_or_else(|| self.backoff(attempt))
+                }
+                Err(e)
+                    if idempotent
+                        && matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) =>
+                {
+                    self.backoff(attempt)
+                }
+                _ => return result,
+            };
+            let elapsed = self.clock.now().duration_since(started).unwrap_or_default();
+            if attempt >= self.options.max_attempts || elapsed + delay > self.options.retry_budget {
+                return result;
+            }
+            self.clock.sleep(delay).await;
+        }
+    }
+
+    /// GET with retries; 2xx → JSON body, else the typed Graph error.
+    pub async fn get_json(&self, path: &ApiPath, access: Access, what: &str) -> Result<Value> {
+        let url = self.url(path)?;
+        let resp = self.send(Method::GET, url, HeaderMap::new(), None).await?;
+        check(&resp, access, what)
+    }
+
+    /// GET following `@odata.nextLink` (same host only), re-sending `headers` on every page;
+    /// `on_page` receives each page's `value` array.
+    pub async fn get_pages(
+        &self,
+        first: Url,
+        headers: HeaderMap,
+        access: Access,
+        what: &str,
+        mut on_page: impl FnMut(Vec<Value>) + Send,
+    ) -> Result<()> {
+        let mut next = Some(first);
+        let mut pages = 0u32;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    "Microsoft Graph kept returning next links",
+                ));
+            }
+            let resp = self.send(Method::GET, url, headers.clone(), None).await?;
+            let body = check(&resp, access, what)?;
+            let Value::Object(mut map) = body else {
+                return Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("{what}: the page is not a JSON object"),
+                ));
+            };
+            if let Some(link) = map.get("@odata.nextLink").and_then(Value::as_str) {
+                next = Some(self.checked_link(link)?);
+            }
+            match map.remove("value") {
+                Some(Value::Array(items)) => on_page(items),
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidResponse,
+                        format!("{what}: the page has no 'value' array"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 2xx → parsed JSON (`Null` for an empty body); otherwise the typed error from the envelope.
+pub fn check(resp: &HttpResponse, access: Access, what: &str) -> Result<Value> {
+    if resp.is_success() {
+        resp.json()
+    } else {
+        Err(resp.error_info().to_error(access, what))
+    }
+}
+
+/// `Content-Type: application/json`.
+pub fn json_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A scripted fake transport shared by the unit tests of this module tree.
+
+    use super::*;
+
+    /// One recorded request.
+    #[derive(Debug, Clone)]
+    pub struct Call {
+        pub method: Method,
+        pub url: String,
+        pub body: Option<Value>,
+        pub headers: HeaderMap,
+    }
+
+    type Handler = Box<dyn Fn(&HttpRequest, usize) -> Result<HttpResponse> + Send + Sync>;
+
+    /// Calls `handler(request, call_index)`; records every request.
+    pub struct FakeTransport {
+        pub handler: Handler,
+        pub calls: Mutex<Vec<Call>>,
+    }
+
+    impl FakeTransport {
+        pub fn new(
+            handler: impl Fn(&HttpRequest, usize) -> Result<HttpResponse> + Send + Sync + 'static,
+        ) -> Arc<Self> {
+            Arc::new(FakeTransport {
+                handler: Box::new(handler),
+                calls: Mutex::new(Vec::new()),
+            })
+        }
+        pub fn calls(&self) -> Vec<Call> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    impl Transport for FakeTransport {
+        fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>> {
+            let body = request
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok());
+            let index = {
+                let mut calls = self.calls.lock().unwrap();
+                calls.push(Call {
+                    method: request.method.clone(),
+                    url: request.url.to_string(),
+                    body,
+                    headers: request.headers.clone(),
+                });
+                calls.len() - 1
+            };
+            let result = (self.handler)(&request, index);
+            Box::pin(async move { result })
+        }
+    }
+
+    pub fn response(status: u16, body: Value, headers: &[(&str, &str)]) -> HttpResponse {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        HttpResponse {
+            status,
+            headers: h,
+            body: if body.is_null() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&body).unwrap()
+            },
+        }
+    }
+
+    pub fn client(
+        transport: Arc<FakeTransport>,
+        clock: crate::clock::FakeClock,
+    ) -> GraphClient<'static> {
+        GraphClient::with_transport(
+            transport,
+            Arc::new(clock),
+            Url::parse("https://graph.example").unwrap(),
+            Box::new(StaticToken::new(Secret::new("tok-123"))),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::clock::FakeClock;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn retries_429_with_retry_after_then_succeeds() {
+        let t = FakeTransport::new(|_, i| {
+            Ok(match i {
+                0 => response(
+                    429,
+                    json!({"error": {"code": "TooManyRequests"}}),
+                    &[("retry-after", "2.5")],
+                ),
+                1 => response(503, json!({}), &[]),
+                _ => response(200, json!({"ok": true}), &[]),
+            })
+        });
+        let clock = FakeClock::at_unix(1_000);
+        let c = client(t.clone(), clock.clone());
+        let v = c
+            .get_json(&ApiPath::new("x"), Access::Read, "reading x")
+            .await
+            .unwrap();
+        assert_eq!(v, json!({"ok": true}));
+        let sleeps = clock.sleeps();
+        assert_eq!(sleeps.len(), 2);
+        assert_eq!(sleeps[0], Duration::from_millis(2500));
+        assert!(
+            sleeps[1] <= Duration::from_secs(2),
+            "second backoff is jittered within 2 s: {sleeps:?}"
+        );
+        let calls = t.calls();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(c.stats().requests, 3);
+        // Auth and a distinct client-request-id on every attempt; the token is marked sensitive.
+        let ids: std::collections::HashSet<_> = calls
+            .iter()
+            .map(|c| {
+                c.headers
+                    .get("client-request-id")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(ids.len(), 3);
+        assert!(calls[0].headers.get(AUTHORIZATION).unwrap().is_sensitive());
+        assert_eq!(calls[0].url, "https://graph.example/v1.0/x");
+        assert_eq!(calls[0].method, Method::GET);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_the_attempt_budget() {
+        let t = FakeTransport::new(|_, _| {
+            Ok(response(
+                429,
+                json!({"error": {"code": "TooManyRequests", "message": "Please retry again later."}}),
+                &[("retry-after", "1")],
+            ))
+        });
+        let clock = FakeClock::at_unix(1_000);
+        let c = client(t.clone(), clock.clone());
+        let e = c
+            .get_json(&ApiPath::new("x"), Access::Read, "reading x")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Throttled);
+        assert_eq!(t.calls().len(), 8);
+        assert_eq!(clock.sleeps().len(), 7);
+    }
+
+    #[tokio::test]
+    async fn transport_errors_retry_only_idempotent_methods() {
+        let t = FakeTransport::new(|_, _| Err(Error::new(ErrorKind::ConnectionFailed, "reset")));
+        let clock = FakeClock::at_unix(1_000);
+        let c = client(t.clone(), clock.clone()).with_options(ClientOptions {
+            max_attempts: 3,
+            ..Default::default()
+        });
+        let url = c.url_from_relative("/x").unwrap();
+        assert!(c
+            .send(
+                Method::POST,
+                url.clone(),
+                HeaderMap::new(),
+                Some(b"{}".to_vec())
+            )
+            .await
+            .is_err());
+        assert_eq!(t.calls().len(), 1);
+        assert!(c
+            .send(Method::GET, url, HeaderMap::new(), None)
+            .await
+            .is_err());
+        assert_eq!(t.calls().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn next_links_must_stay_on_the_endpoint() {
+        let t = FakeTransport::new(|r, _| {
+            Ok(if r.url.query().unwrap_or("").contains("skiptoken=2") {
+                response(
+                    200,
+                    json!({"value": [3], "@odata.nextLink": "https://evil.example/v1.0/x?$skiptoken=3"}),
+                    &[],
+                )
+            } else if r.url.query().unwrap_or("").contains("skiptoken=1") {
+                response(
+                    200,
+                    json!({"value": [2], "@odata.nextLink": "https://graph.example/v1.0/x?$skiptoken=2"}),
+                    &[],
+                )
+            } else {
+                response(
+                    200,
+                    json!({"value": [1], "@odata.nextLink": "https://graph.example/v1.0/x?$skiptoken=1"}),
+                    &[],
+                )
+            })
+        });
+        let c = client(t.clone(), FakeClock::at_unix(1));
+        let mut seen = Vec::new();
+        let mut h = HeaderMap::new();
+        h.insert("consistencylevel", HeaderValue::from_static("eventual"));
+        let e = c
+            .get_pages(
+                c.url_from_relative("/x").unwrap(),
+                h,
+                Access::Other,
+                "listing",
+                |p| seen.extend(p),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidResponse);
+        assert!(!e.message.contains("tok-123"));
+        assert_eq!(seen, vec![json!(1), json!(2)]);
+        assert!(t
+            .calls()
+            .iter()
+            .all(|c| c.headers.get("consistencylevel").is_some()));
+        assert_eq!(
+            c.relative_from_link("https://graph.example/v1.0/a/b?$skiptoken=x%27")
+                .unwrap(),
+            "/a/b?$skiptoken=x%27"
+        );
+        assert!(c
+            .relative_from_link("https://graph.example/beta/a")
+            .is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! `graph.request`: the escape hatch behind `Invoke-GraphRequest` — any method and path on the
+//! context's Graph endpoint, with the context's token, retries, typed errors and optional paging.
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::client::{check, GraphClient};
+use super::errors::Access;
+use super::ops::Summary;
+use crate::api::parse_args;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestArgs {
+    #[serde(default)]
+    method: Option<String>,
+    uri: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, Value>>,
+}
+
+/// Resolves `uri` on the client's Graph endpoint. Absolute URLs must be on that endpoint (the
+/// token is never sent elsewhere); relative paths without a version get `/v1.0`.
+pub fn resolve_uri(client: &GraphClient<'_>, uri: &str) -> Result<Url> {
+    let t = uri.trim();
+    if t.is_empty() {
+        return Err(Error::invalid_argument("-Uri is empty"));
+    }
+    match Url::parse(t) {
+        Ok(url) => {
+            if !matches!(url.scheme(), "http" | "https") || !client.same_origin(&url) {
+                return Err(Error::invalid_argument(format!(
+                    "'{}' is not on this context's Graph endpoint {}; the access token is only sent there",
+                    url.origin().ascii_serialization(),
+                    client.base().origin().ascii_serialization()
+                )));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(Error::invalid_argument("-Uri must not carry credentials"));
+            }
+            Ok(url)
+        }
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let path = if t.starts_with('/') {
+                t.to_string()
+            } else {
+                format!("/{t}")
+            };
+            let first = path[1..].split(['/', '?']).next().unwrap_or("");
+            let path = if first.eq_ignore_ascii_case("v1.0") || first.eq_ignore_ascii_case("beta") {
+                path
+            } else {
+                format!("/v1.0{path}")
+            };
+            let text = format!("{}{}", client.base().as_str().trim_end_matches('/'), path);
+            Url::parse(&text).map_err(|e| {
+                Error::invalid_argument(format!("-Uri '{t}' is not a valid path: {e}"))
+            })
+        }
+        Err(e) => Err(Error::invalid_argument(format!(
+            "-Uri '{t}' is not a valid URL: {e}"
+        ))),
+    }
+}
+
+fn header_map(headers: Option<BTreeMap<String, Value>>) -> Result<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers.unwrap_or_default() {
+        let text = match value {
+            Value::String(s) => s,
+            Value::Null => continue,
+            other => other.to_string(),
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| Error::invalid_argument(format!("'{name}' is not a valid header name")))?;
+        if name == AUTHORIZATION {
+            return Err(Error::invalid_argument(
+                "do not pass an Authorization header: the request is authenticated with the context's token",
+            ));
+        }
+        let value = HeaderValue::from_str(&text).map_err(|_| {
+            Error::invalid_argument(format!("the value of header '{name}' is not valid"))
+        })?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+fn emit(sink: &dyn EventSink, item: Value) {
+    sink.emit(Event::Item { item });
+}
+
+/// Emits a 2xx body: nothing when empty (204), the JSON value, or the text.
+fn emit_body(sink: &dyn EventSink, body: &[u8]) -> usize {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return 0;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => emit(sink, v),
+        Err(_) => emit(
+            sink,
+            Value::String(String::from_utf8_lossy(body).into_owned()),
+        ),
+    }
+    1
+}
+
+pub async fn request(
+    client: &GraphClient<'_>,
+    args: &Value,
+    sink: &dyn EventSink,
+) -> Result<Value> {
+    let a: RequestArgs = parse_args(args)?;
+    let mut summary = Summary::start(client);
+    let method_text = a
+        .method
+        .as_deref()
+        .unwrap_or("GET")
+        .trim()
+        .to_ascii_uppercase();
+    let method = match method_text.as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "-Method '{other}' is not supported (GET, POST, PUT, PATCH, DELETE)"
+            )))
+        }
+    };
+    let url = resolve_uri(client, &a.uri)?;
+    let mut headers = header_map(a.headers)?;
+    let body = match a.body {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.into_bytes()),
+        Some(v) => Some(
+            serde_json::to_vec(&v)
+                .map_err(|e| Error::invalid_argument(format!("-Body cannot be serialized: {e}")))?,
+        ),
+    };
+    if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let what = format!("{method} {}", url.path());
+    let mut items = 0usize;
+    summary.requested = 1;
+    if a.all {
+        if method != Method::GET {
+            return Err(Error::invalid_argument(
+                "-All follows @odata.nextLink and works with GET only",
+            ));
+        }
+        let mut next = Some(url);
+        let mut pages = 0u32;
+        while let Some(url) = next.take() {
+            pages += 1;
+            if pages > 100_000 {
+                return Err(Error::new(
+                    ErrorKind::InvalidResponse,
+                    "Microsoft Graph kept returning next links",
+                ));
+            }
+            let resp = client.send(Method::GET, url, headers.clone(), None).await?;
+            let body = check(&resp, Access::Other, &what)?;
+            match body {
+                Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
+                    let link = map
+                        .get("@odata.nextLink")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                    if let Some(Value::Array(values)) = map.remove("value") {
+                        for v in values {
+                            items += 1;
+                            emit(sink, v);
+                        }
+                    }
+                    if let Some(link) = link {
+                        next = Some(client.checked_link(&link)?);
+                    }
+                }
+                Value::Null => {}
+                other => {
+                    items += 1;
+                    emit(sink, other);
+                }
+            }
+        }
+    } else {
+        let resp = client.send(method, url, headers, body).await?;
+        if !resp.is_success() {
+            return Err(resp.error_info().to_error(Access::Other, &what));
+        }
+        items += emit_body(sink, &resp.body);
+    }
+    summary.succeeded = 1;
+    let mut out = summary.to_json(client);
+    out["items"] = json!(items);
+    Ok(out)
+}

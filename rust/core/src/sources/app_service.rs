@@ -1,0 +1,191 @@
+//! App Service, Functions and the Azure Automation cloud sandbox (api-version 2019-08-01):
+//! protocol spec §2.2. `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…
+//! [&client_id|object_id|mi_res_id=…]` with `X-IDENTITY-HEADER: {IDENTITY_HEADER}`. Automation
+//! requires `Metadata: true` as well, so it is always sent (as MSAL for Python and the Rust SDK do).
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use url::Url;
+
+use super::{IdentitySelector, PreparedRequest, SourceKind};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+pub const API_VERSION: &str = "2019-08-01";
+/// Resource of the availability probe (sent without the secret header, so it never issues a token).
+const PROBE_RESOURCE: &str = "https://management.azure.com";
+
+#[derive(Debug, Clone)]
+pub struct AppServiceSource {
+    endpoint: Url,
+    header: Secret,
+    automation: bool,
+}
+
+impl AppServiceSource {
+    /// `endpoint` is IDENTITY_ENDPOINT, `header` IDENTITY_HEADER; `automation` when
+    /// AZUREPS_HOST_ENVIRONMENT says this is an Azure Automation sandbox.
+    pub fn new(endpoint: &str, header: Secret, automation: bool) -> Result<Self> {
+        let url = Url::parse(endpoint.trim())
+            .ok()
+            .filter(|u| u.has_host() && matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "IDENTITY_ENDPOINT '{}' is not an http(s) URL",
+                    super::redact(endpoint.trim(), Some(&header))
+                ))
+            })?;
+        Ok(Self {
+            endpoint: url,
+            header,
+            automation,
+        })
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        if self.automation {
+            SourceKind::AzureAutomation
+        } else {
+            SourceKind::AppService
+        }
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    pub(crate) fn header(&self) -> &Secret {
+        &self.header
+    }
+
+    pub(crate) fn prepare(
+        &self,
+        resource: &str,
+        id: Option<(&str, &str)>,
+    ) -> Result<PreparedRequest> {
+        let mut url = self.endpoint.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("api-version", API_VERSION)
+                .append_pair("resource", resource);
+            if let Some((name, value)) = id {
+                query.append_pair(name, value);
+            }
+        }
+        let mut secret = HeaderValue::from_str(self.header.expose()).map_err(|_| {
+            Error::invalid_argument(
+                "IDENTITY_HEADER contains characters that cannot travel in an HTTP header",
+            )
+        })?;
+        secret.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("X-IDENTITY-HEADER", secret);
+        headers.insert("Metadata", HeaderValue::from_static("true"));
+        Ok(PreparedRequest { url, headers })
+    }
+
+    /// The availability probe: a GET without the secret header.
+    pub fn probe_url(&self) -> Url {
+        let mut url = self.endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("api-version", API_VERSION)
+            .append_pair("resource", PROBE_RESOURCE);
+        url
+    }
+}
+
+/// App Service takes `mi_res_id` (not `msi_res_id`, which it silently ignores) for resource ids.
+pub fn wire_name(selector: &IdentitySelector) -> Option<&'static str> {
+    match selector {
+        IdentitySelector::SystemAssigned => None,
+        IdentitySelector::ClientId(_) => Some("client_id"),
+        IdentitySelector::ObjectId(_) => Some("object_id"),
+        IdentitySelector::ResourceId(_) => Some("mi_res_id"),
+    }
+}
+
+/// Kestrel's `{"statusCode":400,"message":"Unable to load the proper Managed Identity.",…}`
+/// (Azure/azure-sdk-for-net#43691), or an IMDS-style "Identity not found".
+pub fn is_identity_not_found(status: u16, body: &[u8]) -> bool {
+    if status != 400 && status != 404 {
+        return false;
+    }
+    let text = String::from_utf8_lossy(body).to_ascii_lowercase();
+    text.contains("unable to load the proper managed identity")
+        || text.contains("identity not found")
+        || text.contains("managedidentitynotfound")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_shape() {
+        let source = AppServiceSource::new(
+            "http://127.0.0.1:41234/msi/token",
+            Secret::new("hdr"),
+            false,
+        )
+        .expect("ok");
+        assert_eq!(source.kind(), SourceKind::AppService);
+        let req = source
+            .prepare(
+                "https://graph.microsoft.com",
+                Some(("mi_res_id", "/subscriptions/x")),
+            )
+            .expect("ok");
+        assert_eq!(
+            req.url.as_str(),
+            "http://127.0.0.1:41234/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fgraph.microsoft.com&mi_res_id=%2Fsubscriptions%2Fx"
+        );
+        let header = req.headers.get("x-identity-header").expect("secret header");
+        assert!(header.is_sensitive());
+        assert_eq!(header.to_str().ok(), Some("hdr"));
+        assert_eq!(
+            req.headers.get("metadata").and_then(|v| v.to_str().ok()),
+            Some("true")
+        );
+        assert!(!source.probe_url().as_str().contains("hdr"));
+    }
+
+    #[test]
+    fn automation_kind_and_bad_endpoints() {
+        let automation = AppServiceSource::new(
+            "http://127.0.0.1:1/automation/token",
+            Secret::new("h"),
+            true,
+        )
+        .expect("ok");
+        assert_eq!(automation.kind(), SourceKind::AzureAutomation);
+        for bad in ["", "not a url", "ftp://x/y", "file:///tmp/x"] {
+            assert!(
+                AppServiceSource::new(bad, Secret::new("h"), false).is_err(),
+                "{bad}"
+            );
+        }
+        let e = AppServiceSource::new("h-value-in-url", Secret::new("h-value-in-url"), false)
+            .expect_err("bad");
+        assert!(!e.message.contains("h-value-in-url"), "{}", e.message);
+        let e = AppServiceSource::new("http://127.0.0.1:1/t", Secret::new("bad\nheader"), false)
+            .and_then(|s| s.prepare("r", None).map(|_| ()))
+            .expect_err("bad header");
+        assert!(!e.message.contains("bad\nheader"));
+    }
+
+    #[test]
+    fn identity_not_found_is_recognised() {
+        assert!(is_identity_not_found(
+            400,
+            br#"{"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"c"}"#
+        ));
+        assert!(!is_identity_not_found(
+            400,
+            br#"{"statusCode":400,"message":"Invalid resource"}"#
+        ));
+        assert!(!is_identity_not_found(
+            500,
+            b"Unable to load the proper Managed Identity."
+        ));
+    }
+}

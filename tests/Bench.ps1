@@ -27,7 +27,7 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
-$pwsh = (Get-Process -Id $PID).Path
+$pwsh = Get-PwshPath
 $null = New-Item -ItemType Directory -Force $OutputDirectory
 $bulkRoles = @('Application.Read.All', 'AuditLog.Read.All', 'Directory.Read.All', 'Group.Read.All', 'Mail.Read', 'Mail.Send', 'Sites.Read.All', 'User.Read.All', 'Calendars.Read', 'Reports.Read.All')
 

@@ -10,6 +10,13 @@ $script:IdentityVariables = @(
     'AZURE_AUTHORITY_HOST', 'AZUREPS_HOST_ENVIRONMENT'
 )
 
+function Get-PwshPath {
+    # The pwsh launcher on PATH (the current process may be hosted by `dotnet`).
+    $command = Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($command) { return $command.Source }
+    (Get-Process -Id $PID).Path
+}
+
 function Get-TestModulePath { Join-Path $script:RepoRoot 'out/ManagedIdentity' }
 
 function Get-EmulatorPath {
@@ -109,7 +116,7 @@ function Invoke-FreshPwsh {
     $file = Join-Path ([IO.Path]::GetTempPath()) "mi-test-$([guid]::NewGuid()).ps1"
     Set-Content -Path $file -Value $Script -Encoding utf8
     try {
-        $info = [System.Diagnostics.ProcessStartInfo]::new((Get-Process -Id $PID).Path)
+        $info = [System.Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
         foreach ($a in '-NoProfile', '-NonInteractive', '-File', $file) { $info.ArgumentList.Add($a) }
         $info.RedirectStandardOutput = $true
         $info.RedirectStandardError = $true

@@ -125,13 +125,23 @@ function Build-InteropAssembly {
     $compilation = [Microsoft.CodeAnalysis.CSharp.CSharpCompilation]::Create('ManagedIdentity.Interop', [Microsoft.CodeAnalysis.SyntaxTree[]]$trees.ToArray(), $references, $options)
     $dll = Join-Path $ModuleOut 'bin/ManagedIdentity.Interop.dll'
     New-Item -ItemType Directory -Force (Split-Path $dll) | Out-Null
-    $stream = [IO.File]::Create($dll)
+    $staging = "$dll.new"
+    $stream = [IO.File]::Create($staging)
     try { $result = $compilation.Emit($stream) } finally { $stream.Dispose() }
     $problems = @($result.Diagnostics | Where-Object { $_.Severity -ge [Microsoft.CodeAnalysis.DiagnosticSeverity]::Warning })
     if (-not $result.Success -or $problems.Count -gt 0) {
         $problems | ForEach-Object { Write-Host $_.ToString() -ForegroundColor Red }
         throw 'The interop assembly did not compile cleanly.'
     }
+    Publish-File $staging $dll
+}
+
+function Publish-File {
+    # Replaces a file by rename, so a pwsh that has the old copy loaded keeps a valid mapping.
+    param([string] $Source, [string] $Destination, [switch] $Copy)
+    $staging = "$Destination.new"
+    if ($Copy) { Copy-Item $Source $staging -Force } elseif ($Source -ne $staging) { Move-Item $Source $staging -Force }
+    [IO.File]::Move($staging, $Destination, $true)
 }
 
 function Build-ModuleFolder {
@@ -156,7 +166,7 @@ function Build-ModuleFolder {
     $native = Join-Path $ModuleOut "runtimes/$rid/native"
     New-Item -ItemType Directory -Force $native | Out-Null
     $library = if ($IsWindows) { 'managedidentity_engine.dll' } elseif ($IsMacOS) { 'libmanagedidentity_engine.dylib' } else { 'libmanagedidentity_engine.so' }
-    Copy-Item (Join-Path $Release $library) $native -Force
+    Publish-File (Join-Path $Release $library) (Join-Path $native $library) -Copy
 }
 
 function Get-RuntimeIdentifier {

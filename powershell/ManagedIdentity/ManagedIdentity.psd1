@@ -15,6 +15,12 @@
         'Get-IdentityContext'
         'Get-IdentityToken'
         'Test-IdentityEndpoint'
+        'Get-GraphAppRole'
+        'Grant-GraphAppRole'
+        'Revoke-GraphAppRole'
+        'Set-GraphAppRole'
+        'Get-GraphAppRoleAssignment'
+        'Invoke-GraphRequest'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

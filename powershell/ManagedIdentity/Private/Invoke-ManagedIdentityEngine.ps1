@@ -27,8 +27,9 @@ function Invoke-ManagedIdentityEngine {
                 switch ($event.type) {
                     'item' {
                         $item = $event.item
-                        if ($item -is [System.Management.Automation.PSCustomObject]) {
-                            if ($ItemTypeName) { $item.PSObject.TypeNames.Insert(0, $ItemTypeName) }
+                        if ($ItemTypeName -and $item -is [System.Management.Automation.PSCustomObject]) {
+                            # One of our result objects: a failed one is also a non-terminating error.
+                            $item.PSObject.TypeNames.Insert(0, $ItemTypeName)
                             $Cmdlet.WriteObject($item)
                             if ($item.PSObject.Properties['Error'] -and $null -ne $item.Error) {
                                 $Cmdlet.WriteError((New-ManagedIdentityErrorRecord -EngineError $item.Error -Target $item))

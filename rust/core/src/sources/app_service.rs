@@ -62,16 +62,7 @@ impl AppServiceSource {
         resource: &str,
         id: Option<(&str, &str)>,
     ) -> Result<PreparedRequest> {
-        let mut url = self.endpoint.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("api-version", API_VERSION)
-                .append_pair("resource", resource);
-            if let Some((name, value)) = id {
-                query.append_pair(name, value);
-            }
-        }
+        let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
         let mut secret = HeaderValue::from_str(self.header.expose()).map_err(|_| {
             Error::invalid_argument(
                 "IDENTITY_HEADER contains characters that cannot travel in an HTTP header",
@@ -86,11 +77,7 @@ impl AppServiceSource {
 
     /// The availability probe: a GET without the secret header.
     pub fn probe_url(&self) -> Url {
-        let mut url = self.endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("api-version", API_VERSION)
-            .append_pair("resource", PROBE_RESOURCE);
-        url
+        super::token_url(&self.endpoint, API_VERSION, PROBE_RESOURCE, None)
     }
 }
 

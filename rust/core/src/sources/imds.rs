@@ -85,16 +85,7 @@ impl ImdsSource {
     }
 
     pub(crate) fn prepare(&self, resource: &str, id: Option<(&str, &str)>) -> PreparedRequest {
-        let mut url = self.endpoint.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("api-version", API_VERSION)
-                .append_pair("resource", resource);
-            if let Some((name, value)) = id {
-                query.append_pair(name, value);
-            }
-        }
+        let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
         let mut headers = HeaderMap::new();
         headers.insert("Metadata", HeaderValue::from_static("true"));
         PreparedRequest { url, headers }
@@ -103,11 +94,7 @@ impl ImdsSource {
     /// The availability probe: a token GET without the `Metadata` header (any HTTP answer proves
     /// that IMDS listens; it never issues a token without the header).
     pub fn probe_url(&self) -> Url {
-        let mut url = self.endpoint.clone();
-        url.query_pairs_mut()
-            .append_pair("api-version", API_VERSION)
-            .append_pair("resource", PROBE_RESOURCE);
-        url
+        super::token_url(&self.endpoint, API_VERSION, PROBE_RESOURCE, None)
     }
 }
 

@@ -149,6 +149,26 @@ pub enum ManagedSource {
 }
 
 /// One request, ready to send (the secret header is marked sensitive).
+/// `{endpoint}?api-version=…&resource=…[&<id name>=<id>]`, every value URL-encoded.
+pub(crate) fn token_url(
+    endpoint: &Url,
+    api_version: &str,
+    resource: &str,
+    id: Option<(&str, &str)>,
+) -> Url {
+    let mut url = endpoint.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("api-version", api_version)
+            .append_pair("resource", resource);
+        if let Some((name, value)) = id {
+            query.append_pair(name, value);
+        }
+    }
+    url
+}
+
 pub(crate) struct PreparedRequest {
     pub url: Url,
     pub headers: HeaderMap,

@@ -45,13 +45,10 @@ function Get-GraphAppRoleAssignment {
     begin {
         $resolvedContext = Resolve-ManagedIdentityContext -Cmdlet $PSCmdlet -Context $Context
         $identities = New-Object System.Collections.Generic.List[string]
-        $seen = New-Object 'System.Collections.Generic.HashSet[string]' ([System.StringComparer]::OrdinalIgnoreCase)
     }
     process {
-        foreach ($name in $Identity) {
-            if ([string]::IsNullOrWhiteSpace($name)) { continue }
-            if ($seen.Add($name.Trim())) { $identities.Add($name.Trim()) }
-        }
+        # Collected here, de-duplicated and resolved by the engine in one bulk run.
+        foreach ($name in $Identity) { $identities.Add($name) }
     }
     end {
         if ($identities.Count -eq 0) { return }

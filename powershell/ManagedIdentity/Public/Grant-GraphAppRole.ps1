@@ -79,13 +79,13 @@ function Grant-GraphAppRole {
     )
     begin {
         $resolvedContext = Resolve-ManagedIdentityContext -Cmdlet $PSCmdlet -Context $Context
-        $book = New-Object System.Collections.Specialized.OrderedDictionary
+        $requests = New-Object 'System.Collections.Generic.List[object]'
     }
     process {
-        Add-GraphAppRoleRequest -Book $book -Identity $Identity -Permission $Permission -Resource $Resource
+        Add-GraphAppRoleRequest -Requests $requests -Identity $Identity -Permission $Permission -Resource $Resource
     }
     end {
-        Invoke-GraphAppRoleChange -Cmdlet $PSCmdlet -Operation 'graph.grant' -Context $resolvedContext -Book $book `
+        Invoke-GraphAppRoleChange -Cmdlet $PSCmdlet -Operation 'graph.grant' -Context $resolvedContext -Requests $requests `
             -Preview ([bool]$WhatIfPreference) -Concurrency $Concurrency
     }
 }

@@ -25,13 +25,14 @@
 pub mod batch;
 pub mod client;
 pub mod errors;
+pub mod grouping;
 pub mod model;
 pub mod odata;
 pub mod ops;
 pub mod planner;
 pub mod progress;
 pub mod request;
-pub mod resolve;
+mod resolve;
 
 use futures::future::BoxFuture;
 use serde_json::Value;

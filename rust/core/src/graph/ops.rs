@@ -29,7 +29,7 @@ pub enum OneOrMany {
 }
 
 impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
+    pub(crate) fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s],
             OneOrMany::Many(v) => v,
@@ -251,8 +251,56 @@ fn dedupe(inputs: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// `graph.grant` / `graph.revoke` / `graph.set`.
+/// `graph.grant` / `graph.revoke` / `graph.set`. Takes either `identities` + `permissions` (+
+/// `resource`), or `requests`: pipeline records `{identity, permissions, resource}` that are
+/// grouped into as few bulk runs as possible (see `grouping::group`).
 pub async fn change(
+    client: &GraphClient<'_>,
+    mode: Mode,
+    args: &Value,
+    sink: &dyn EventSink,
+) -> Result<Value> {
+    let Some(records) = args.get("requests") else {
+        return change_group(client, mode, args, sink).await;
+    };
+    let records: Vec<super::grouping::ChangeRequest> = parse_args(records)?;
+    let what_if = args.get("whatIf").cloned().unwrap_or(Value::Bool(false));
+    let mut total: Option<Value> = None;
+    for group in super::grouping::group(records) {
+        let group_args = json!({
+            "identities": group.identities,
+            "permissions": group.permissions,
+            "resource": group.resource,
+            "whatIf": what_if,
+        });
+        let summary = change_group(client, mode, &group_args, sink).await?;
+        total = Some(match total {
+            None => summary,
+            Some(sum) => add_summaries(sum, summary),
+        });
+    }
+    total.ok_or_else(|| Error::invalid_argument("no identity was given"))
+}
+
+/// Adds the counts of two summaries; request statistics and time are the later one's (cumulative).
+fn add_summaries(mut sum: Value, later: Value) -> Value {
+    for field in ["requested", "succeeded", "failed"] {
+        let n = sum[field].as_u64().unwrap_or(0) + later[field].as_u64().unwrap_or(0);
+        sum[field] = json!(n);
+    }
+    for field in ["requests", "batches", "elapsedMs"] {
+        sum[field] = later[field].clone();
+    }
+    if let Some(statuses) = later.get("byStatus").and_then(Value::as_object) {
+        for (status, n) in statuses {
+            let current = sum["byStatus"][status].as_u64().unwrap_or(0);
+            sum["byStatus"][status] = json!(current + n.as_u64().unwrap_or(0));
+        }
+    }
+    sum
+}
+
+async fn change_group(
     client: &GraphClient<'_>,
     mode: Mode,
     args: &Value,

@@ -120,6 +120,7 @@ function Build-InteropAssembly {
     }
     $options = [Microsoft.CodeAnalysis.CSharp.CSharpCompilationOptions]::new([Microsoft.CodeAnalysis.OutputKind]::DynamicallyLinkedLibrary).
         WithOptimizationLevel([Microsoft.CodeAnalysis.OptimizationLevel]::Release).
+        WithAllowUnsafe($true).
         WithDeterministic($true)
     $references = [Microsoft.CodeAnalysis.MetadataReference[]]@([Microsoft.CodeAnalysis.MetadataReference]::CreateFromFile($reference))
     $compilation = [Microsoft.CodeAnalysis.CSharp.CSharpCompilation]::Create('ManagedIdentity.Interop', [Microsoft.CodeAnalysis.SyntaxTree[]]$trees.ToArray(), $references, $options)

@@ -60,11 +60,21 @@ function Measure-FreshPwsh {
     finally { Remove-Item $file -ErrorAction SilentlyContinue }
 }
 
-function Measure-Scenario {
-    param([string] $Name, [string] $Script)
-    Write-Host "  $Name ($Runs fresh processes)"
-    $samples = 1..$Runs | ForEach-Object { Measure-FreshPwsh $Script }
-    [pscustomobject]@{ Name = $Name; WallMs = Get-Median $samples.WallMs; PeakMB = Get-Median $samples.PeakMB; Samples = $samples }
+function Measure-Scenarios {
+    # Runs every scenario once per round, interleaved, so drift on the machine touches them all
+    # alike; returns the median wall time and peak working set of each.
+    param([System.Collections.Specialized.OrderedDictionary] $Scenarios)
+    $samples = @{}
+    foreach ($name in $Scenarios.Keys) { $samples[$name] = [Collections.Generic.List[object]]::new() }
+    for ($round = 1; $round -le $Runs; $round++) {
+        Write-Host "  round $round of $Runs"
+        foreach ($name in $Scenarios.Keys) { $samples[$name].Add((Measure-FreshPwsh $Scenarios[$name])) }
+    }
+    $result = @{}
+    foreach ($name in $Scenarios.Keys) {
+        $result[$name] = [pscustomobject]@{ WallMs = Get-Median $samples[$name].WallMs; PeakMB = Get-Median $samples[$name].PeakMB }
+    }
+    $result
 }
 
 $rows = [Collections.Generic.List[object]]::new()
@@ -78,14 +88,26 @@ try {
     Set-IdentityEnvironment $emulator 'Automation'
     # Warm the OS file cache once so the first sample is not an outlier.
     $null = Measure-FreshPwsh "Import-Module '$ModulePath'"
-    $bare = Measure-Scenario 'bare pwsh' '0'
-    $import = Measure-Scenario 'import' "Import-Module '$ModulePath'"
-    $cold = Measure-Scenario 'cold token' @"
+    # The floor: PowerShell's own cost of importing a module that does nothing.
+    $emptyModule = Join-Path ([IO.Path]::GetTempPath()) "mi-bench-empty-$PID"
+    $null = New-Item -ItemType Directory -Force $emptyModule
+    Set-Content (Join-Path $emptyModule 'EmptyModule.psd1') "@{ RootModule = 'EmptyModule.psm1'; ModuleVersion = '1.0'; FunctionsToExport = @('Get-Nothing') }"
+    Set-Content (Join-Path $emptyModule 'EmptyModule.psm1') 'function Get-Nothing { }'
+    $scenarios = [ordered]@{
+        bare   = '0'
+        empty  = "Import-Module '$(Join-Path $emptyModule 'EmptyModule.psd1')'"
+        import = "Import-Module '$ModulePath'"
+        cold   = @"
 Import-Module '$ModulePath'
 `$null = Connect-Identity -Identity -GraphEndpoint '$($emulator.BaseUrl)'
 `$null = Get-IdentityToken
 "@
+    }
+    $measured = Measure-Scenarios $scenarios
+    Remove-Item -Recurse -Force $emptyModule
+    $bare = $measured.bare; $empty = $measured.empty; $import = $measured.import; $cold = $measured.cold
     Add-Row 'import: wall, added to bare pwsh' ('{0:N0} ms' -f ($import.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('{0:N0} ms total' -f $import.WallMs) '<= 60 ms'
+    Add-Row 'import of an empty module (PowerShell''s floor), added' ('{0:N0} ms' -f ($empty.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('ours adds {0:N0} ms on top' -f ($import.WallMs - $empty.WallMs)) ''
     Add-Row 'import: peak RSS, added' ('{0:N1} MB' -f ($import.PeakMB - $bare.PeakMB)) ('{0:N1} MB bare' -f $bare.PeakMB) ('{0:N1} MB total' -f $import.PeakMB) '<= 15 MB'
     Add-Row 'cold token: wall, added to bare pwsh' ('{0:N0} ms' -f ($cold.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('{0:N0} ms total' -f $cold.WallMs) ''
     Add-Row 'cold token: peak RSS, added' ('{0:N1} MB' -f ($cold.PeakMB - $bare.PeakMB)) ('{0:N1} MB bare' -f $bare.PeakMB) ('{0:N1} MB total' -f $cold.PeakMB) ''
@@ -97,6 +119,7 @@ Import-Module '$ModulePath'
 function Invoke-NoOp { [CmdletBinding()] param([string] `$Resource, [switch] `$ForceRefresh, [switch] `$AsPlainText) }
 `$calls = 2000
 `$ratios = @(); `$token = @(); `$noop = @()
+for (`$i = 0; `$i -lt `$calls; `$i++) { `$null = Invoke-NoOp; `$null = Get-IdentityToken }  # warm-up (JIT, call-site caches)
 for (`$round = 0; `$round -lt $Runs; `$round++) {
     `$w = [Diagnostics.Stopwatch]::StartNew(); for (`$i = 0; `$i -lt `$calls; `$i++) { `$null = Invoke-NoOp }; `$w.Stop(); `$n = `$w.Elapsed.TotalMilliseconds * 1000 / `$calls
     `$w = [Diagnostics.Stopwatch]::StartNew(); for (`$i = 0; `$i -lt `$calls; `$i++) { `$null = Get-IdentityToken }; `$w.Stop(); `$t = `$w.Elapsed.TotalMilliseconds * 1000 / `$calls
@@ -117,7 +140,8 @@ function Start-BulkEmulator {
     [pscustomobject]@{ Emulator = $e; Identities = @($created) }
 }
 function Get-BulkOutcome($Bulk) {
-    $assignments = @(Invoke-Emulator $Bulk.Emulator -Path '/_emulator/assignments')
+    # Invoke-RestMethod returns a JSON array as one object: unroll it.
+    $assignments = @(Invoke-Emulator $Bulk.Emulator -Path '/_emulator/assignments' | ForEach-Object { $_ })
     $ids = @{}; foreach ($i in $Bulk.Identities) { $ids[$i.id] = $true }
     $mine = @($assignments | Where-Object { $ids.ContainsKey($_.principalId) })
     $unique = @($mine | ForEach-Object { "$($_.principalId)|$($_.appRoleId)" } | Sort-Object -Unique)
@@ -142,11 +166,13 @@ Import-Module '$ModulePath'
 `$null = Connect-Identity -Identity -GraphEndpoint '$($ours.Emulator.BaseUrl)'
 `$ids = Get-Content '$idList'
 `$w = [Diagnostics.Stopwatch]::StartNew()
-`$results = @(`$ids | Grant-GraphAppRole -Permission $roleList -Confirm:`$false)
+`$count = 0; `$granted = 0
+# Results are consumed as they stream (as a runbook writing its output would), not held.
+`$ids | Grant-GraphAppRole -Permission $roleList -Confirm:`$false | ForEach-Object { `$count++; if (`$_.Status -eq 'Granted') { `$granted++ } }
 `$w.Stop()
 'GRANTMS=' + `$w.Elapsed.TotalMilliseconds
-'RESULTS=' + `$results.Count
-'GRANTED=' + @(`$results | Where-Object Status -EQ 'Granted').Count
+'RESULTS=' + `$count
+'GRANTED=' + `$granted
 "@
     $oursOutcome = Get-BulkOutcome $ours
     Remove-Item $idList -ErrorAction SilentlyContinue

@@ -109,7 +109,7 @@ Describe 'The staged module' {
     It 'inlines every script into the dot-sourceable entry file' {
         $entry = Get-Content -Raw (Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/ManagedIdentity.ps1')
         $entry | Should -Match 'function Connect-Identity'
-        $entry | Should -Not -Match 'Get-ChildItem'
+        $entry | Should -Not -Match 'GetFiles'
         Find-PowerShell7Syntax $entry | Should -BeNullOrEmpty
     }
 }

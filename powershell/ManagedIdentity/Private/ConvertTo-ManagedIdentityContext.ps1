@@ -6,6 +6,8 @@ function ConvertTo-ManagedIdentityContext {
     [CmdletBinding()]
     param([Parameter(Mandatory)] [object] $Description)
     $Description.PSObject.TypeNames.Insert(0, 'ManagedIdentity.Context')
+    # The engine's handle type, so hot paths pass it without a conversion.
+    $Description.Handle = [uint64]$Description.Handle
     if ($Description.ExpiresOn) { $Description.ExpiresOn = [datetimeoffset]$Description.ExpiresOn }
     $Description.Roles = [string[]]@($Description.Roles)
     $Description

@@ -25,7 +25,6 @@ function Get-IdentityToken {
     [CmdletBinding()]
     [OutputType([securestring], [string])]
     param(
-        [Parameter(Position = 0)]
         [string] $Resource,
         [switch] $ForceRefresh,
         [switch] $AsPlainText,

@@ -7,7 +7,7 @@ use managed_identity_core::clock::SystemClock;
 use once_cell::sync::Lazy;
 
 /// Worker threads are capped: Automation sandboxes are small and shared.
-const WORKER_THREADS: usize = 2;
+const WORKER_THREADS: usize = 1;
 
 static RUNTIME: Lazy<Result<tokio::runtime::Runtime, String>> = Lazy::new(|| {
     tokio::runtime::Builder::new_multi_thread()

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::client::{check, GraphClient};
+use super::client::GraphClient;
 use super::errors::Access;
 use super::ops::Summary;
 use crate::api::parse_args;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
 
 #[derive(Debug, Deserialize)]
@@ -163,41 +163,15 @@ pub async fn request(
                 "-All follows @odata.nextLink and works with GET only",
             ));
         }
-        let mut next = Some(url);
-        let mut pages = 0u32;
-        while let Some(url) = next.take() {
-            pages += 1;
-            if pages > 100_000 {
-                return Err(Error::new(
-                    ErrorKind::InvalidResponse,
-                    "Microsoft Graph kept returning next links",
-                ));
-            }
-            let resp = client.send(Method::GET, url, headers.clone(), None).await?;
-            let body = check(&resp, Access::Other, &what)?;
-            match body {
-                Value::Object(mut map) if map.get("value").is_some_and(Value::is_array) => {
-                    let link = map
-                        .get("@odata.nextLink")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
-                    if let Some(Value::Array(values)) = map.remove("value") {
-                        for v in values {
-                            items += 1;
-                            emit(sink, v);
-                        }
-                    }
-                    if let Some(link) = link {
-                        next = Some(client.checked_link(&link)?);
-                    }
-                }
-                Value::Null => {}
-                other => {
+        // -All means "every element of a collection", page after page.
+        client
+            .get_pages(url, headers, Access::Other, &what, |values| {
+                for v in values {
                     items += 1;
-                    emit(sink, other);
+                    emit(sink, v);
                 }
-            }
-        }
+            })
+            .await?;
     } else {
         let resp = client.send(method, url, headers, body).await?;
         if !resp.is_success() {

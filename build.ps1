@@ -38,6 +38,10 @@ $Packages = @{
         Id = 'NETStandard.Library'; Version = '2.0.3'
         Sha512 = 'E78F0CEA69C14895B1B089644077DBCE8631A626055D96522F4D29E061D8BFC3E48AA1419E74FAF265B998612C03F721F5F0CEF4690F824150A5689764DEE601'
     }
+    PowerShellStandardLibrary = @{
+        Id = 'PowerShellStandard.Library'; Version = '5.1.1'
+        Sha512 = '198651332474B78694374C35E34A8D59ECE635DCF53730DAA36E48AAC5A858A39BEFBC0441A6C04B2407C159E003856FE074C2EF9550FE204375C147E051665F'
+    }
     Pester = @{
         Id = 'Pester'; Version = '5.7.1'
         Sha512 = '0419649AAEA0B783B24ED06E97D6BE7AB0401018D7D4F928E75507427578493BA0927D46B3FAAE89127E58804008A774732A32F4CCC9BF9FADE61C59A9564BD4'
@@ -104,10 +108,17 @@ function Build-Engine {
 function Build-InteropAssembly {
     # Compiles interop/*.cs into a netstandard2.0 assembly with the Roslyn that ships in pwsh,
     # so the same DLL loads in Windows PowerShell 5.1 and PowerShell 7.
+    # Reference assemblies: netstandard 2.0, and System.Management.Automation from
+    # PowerShellStandard.Library (the API common to Windows PowerShell 5.1 and PowerShell 7).
     $reference = Join-Path $Out 'obj/ref/netstandard.dll'
     if (-not (Test-Path $reference)) {
         $nupkg = Get-Package $Packages.NETStandardLibrary
         Expand-PackageEntry $nupkg 'build/netstandard2.0/ref/netstandard.dll' $reference
+    }
+    $automation = Join-Path $Out 'obj/ref/System.Management.Automation.dll'
+    if (-not (Test-Path $automation)) {
+        $nupkg = Get-Package $Packages.PowerShellStandardLibrary
+        Expand-PackageEntry $nupkg 'lib/netstandard2.0/System.Management.Automation.dll' $automation
     }
     foreach ($name in 'Microsoft.CodeAnalysis.dll', 'Microsoft.CodeAnalysis.CSharp.dll') {
         [void][Reflection.Assembly]::LoadFrom((Join-Path $PSHOME $name))
@@ -122,7 +133,9 @@ function Build-InteropAssembly {
         WithOptimizationLevel([Microsoft.CodeAnalysis.OptimizationLevel]::Release).
         WithAllowUnsafe($true).
         WithDeterministic($true)
-    $references = [Microsoft.CodeAnalysis.MetadataReference[]]@([Microsoft.CodeAnalysis.MetadataReference]::CreateFromFile($reference))
+    $references = [Microsoft.CodeAnalysis.MetadataReference[]]@(
+        [Microsoft.CodeAnalysis.MetadataReference]::CreateFromFile($reference)
+        [Microsoft.CodeAnalysis.MetadataReference]::CreateFromFile($automation))
     $compilation = [Microsoft.CodeAnalysis.CSharp.CSharpCompilation]::Create('ManagedIdentity.Interop', [Microsoft.CodeAnalysis.SyntaxTree[]]$trees.ToArray(), $references, $options)
     $dll = Join-Path $ModuleOut 'bin/ManagedIdentity.Interop.dll'
     New-Item -ItemType Directory -Force (Split-Path $dll) | Out-Null

@@ -89,7 +89,7 @@ Describe 'The staged module' {
         $manifest.PowerShellVersion | Should -Be '5.1'
     }
 
-    It 'ships an interop assembly that references only netstandard 2.0' {
+    It 'ships an interop assembly that references only netstandard 2.0 and PowerShell Standard' {
         $path = Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/bin/ManagedIdentity.Interop.dll'
         $assembly = [System.Reflection.Metadata.MetadataReader]
         $stream = [IO.File]::OpenRead($path)
@@ -103,7 +103,7 @@ Describe 'The staged module' {
             $pe.Dispose()
         }
         finally { $stream.Dispose() }
-        $references | Should -Be @('netstandard 2.0.0.0')
+        $references | Sort-Object | Should -Be @('netstandard 2.0.0.0', 'System.Management.Automation 3.0.0.0')
     }
 
     It 'inlines every script into the dot-sourceable entry file' {

@@ -15,14 +15,14 @@ function Invoke-ManagedIdentityEngine {
         [string] $ItemTypeName,
         [object] $Target
     )
-    $request = ConvertTo-Json -InputObject @{ op = $Operation; args = $Arguments } -Depth 20 -Compress
+    $request = [ManagedIdentity.Interop.Json]::Serialize(@{ op = $Operation; args = $Arguments })
     $running = [ManagedIdentity.Interop.Engine]::Start($request, $Secret)
     $progressShown = @{}
     try {
         while ($true) {
             $text = $running.Poll(200)
             if ($null -eq $text) { continue }
-            $chunk = ConvertFrom-Json -InputObject $text
+            $chunk = [ManagedIdentity.Interop.Json]::Parse($text)
             foreach ($event in $chunk.events) {
                 switch ($event.type) {
                     'item' {

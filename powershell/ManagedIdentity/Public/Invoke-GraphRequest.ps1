@@ -61,7 +61,7 @@ function Invoke-GraphRequest {
     $arguments = @{ context = $resolvedContext.Handle; method = $Method.ToUpperInvariant(); uri = $Uri; all = [bool]$All }
     if ($null -ne $Body) {
         if ($Body -is [string]) { $arguments.body = $Body }
-        else { $arguments.body = ConvertTo-Json -InputObject $Body -Depth 20 -Compress }
+        else { $arguments.body = [ManagedIdentity.Interop.Json]::Serialize($Body) }
     }
     if ($null -ne $Headers -and $Headers.Count -gt 0) {
         $headerTable = @{}

@@ -1,26 +1,9 @@
-function Add-GraphAppRoleRequest {
-    <#
-    .SYNOPSIS
-        Records one pipeline record of Grant/Revoke/Set-GraphAppRole as engine requests
-        ({identity, permissions, resource} per identity). Merging and grouping are the engine's.
-    #>
-    [CmdletBinding()]
-    param(
-        [Parameter(Mandatory)] [AllowEmptyCollection()] [System.Collections.Generic.List[object]] $Requests,
-        [AllowEmptyCollection()] [AllowNull()] [string[]] $Identity,
-        [AllowEmptyCollection()] [AllowNull()] [string[]] $Permission,
-        [AllowEmptyString()] [AllowNull()] [string] $Resource
-    )
-    foreach ($name in @($Identity)) {
-        if ([string]::IsNullOrWhiteSpace($name)) { continue }
-        $Requests.Add(@{ identity = $name; permissions = [string[]]@($Permission | Where-Object { $_ }); resource = $Resource })
-    }
-}
-
 function Invoke-GraphAppRoleChange {
     <#
     .SYNOPSIS
-        end{} of Grant/Revoke/Set-GraphAppRole: asks ShouldProcess once per request, then runs
+        end{} of Grant/Revoke/Set-GraphAppRole. process{} only collected the bound parameters of
+        each pipeline record ({identity, permissions, resource}); this asks ShouldProcess once per
+        identity, then runs
         one bulk engine operation for the approved requests and, under -WhatIf, one preview
         (whatIf = true: the engine reads but never writes) for the others. Results are written
         to the pipeline by Invoke-ManagedIdentityEngine through the caller's $PSCmdlet.
@@ -37,19 +20,24 @@ function Invoke-GraphAppRoleChange {
     $approved = New-Object System.Collections.Generic.List[object]
     $previewed = New-Object System.Collections.Generic.List[object]
     foreach ($request in $Requests) {
+        $permissions = [string[]]@($request.permissions)
         $resource = $request.resource
         if ([string]::IsNullOrWhiteSpace($resource)) { $resource = 'Graph' }
-        $permissionText = $request.permissions -join ', '
+        $permissionText = $permissions -join ', '
         switch ($Operation) {
             'graph.grant' { $action = "Grant $permissionText on $resource" }
             'graph.revoke' { $action = "Revoke $permissionText on $resource" }
             default {
-                if ($request.permissions.Count -eq 0) { $action = "Remove every app role on $resource" }
+                if ($permissions.Count -eq 0) { $action = "Remove every app role on $resource" }
                 else { $action = "Set app roles on $resource to exactly $permissionText" }
             }
         }
-        if ($Cmdlet.ShouldProcess($request.identity, $action)) { $approved.Add($request) }
-        elseif ($Preview) { $previewed.Add($request) }
+        foreach ($identity in @($request.identity)) {
+            if ([string]::IsNullOrWhiteSpace($identity)) { continue }
+            $entry = @{ identity = $identity; permissions = $permissions; resource = $request.resource }
+            if ($Cmdlet.ShouldProcess($identity, $action)) { $approved.Add($entry) }
+            elseif ($Preview) { $previewed.Add($entry) }
+        }
     }
     foreach ($run in @(@{ Requests = $approved; WhatIf = $false }, @{ Requests = $previewed; WhatIf = $true })) {
         if ($run.Requests.Count -eq 0) { continue }

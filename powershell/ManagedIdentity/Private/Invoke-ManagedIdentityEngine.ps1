@@ -22,39 +22,23 @@ function Invoke-ManagedIdentityEngine {
         while ($true) {
             $text = $running.Poll(200)
             if ($null -eq $text) { continue }
-            $chunk = [ManagedIdentity.Interop.Json]::Parse($text)
-            foreach ($event in $chunk.events) {
-                switch ($event.type) {
-                    'item' {
-                        $item = $event.item
-                        if ($ItemTypeName -and $item -is [System.Management.Automation.PSCustomObject]) {
-                            # One of our result objects: a failed one is also a non-terminating error.
-                            $item.PSObject.TypeNames.Insert(0, $ItemTypeName)
-                            $Cmdlet.WriteObject($item)
-                            if ($item.PSObject.Properties['Error'] -and $null -ne $item.Error) {
-                                $Cmdlet.WriteError((New-ManagedIdentityErrorRecord -EngineError $item.Error -Target $item))
-                            }
-                        }
-                        else {
-                            $Cmdlet.WriteObject($item)
-                        }
-                    }
-                    'warning' { $Cmdlet.WriteWarning($event.message) }
-                    'verbose' { $Cmdlet.WriteVerbose($event.message) }
-                    'progress' {
-                        $record = New-Object System.Management.Automation.ProgressRecord (1, $event.activity, $event.status)
-                        if ($event.percent -ge 0) { $record.PercentComplete = [Math]::Min(100, [int]$event.percent) }
-                        if ($event.completed) { $record.RecordType = [System.Management.Automation.ProgressRecordType]::Completed }
-                        $progressShown[$event.activity] = -not $event.completed
-                        $Cmdlet.WriteProgress($record)
-                    }
-                }
+            $chunk = [ManagedIdentity.Interop.EngineChunk]::Parse($text, $ItemTypeName)
+            foreach ($message in $chunk.Warnings) { $Cmdlet.WriteWarning($message) }
+            foreach ($message in $chunk.Verbose) { $Cmdlet.WriteVerbose($message) }
+            foreach ($record in $chunk.Progress) {
+                $progressShown[$record.Activity] = ($record.RecordType -ne [System.Management.Automation.ProgressRecordType]::Completed)
+                $Cmdlet.WriteProgress($record)
             }
-            if ($chunk.done) {
-                if ($chunk.PSObject.Properties['error'] -and $null -ne $chunk.error) {
-                    $Cmdlet.ThrowTerminatingError((New-ManagedIdentityErrorRecord -EngineError $chunk.error -Target $Target))
+            if ($chunk.Items.Count -gt 0) { $Cmdlet.WriteObject($chunk.Items, $true) }
+            # A failed result object is also a non-terminating error.
+            foreach ($failed in $chunk.FailedItems) {
+                $Cmdlet.WriteError((New-ManagedIdentityErrorRecord -EngineError $failed.Error -Target $failed))
+            }
+            if ($chunk.Done) {
+                if ($null -ne $chunk.Error) {
+                    $Cmdlet.ThrowTerminatingError((New-ManagedIdentityErrorRecord -EngineError $chunk.Error -Target $Target))
                 }
-                return $chunk.result
+                return $chunk.Result
             }
         }
     }
@@ -62,7 +46,7 @@ function Invoke-ManagedIdentityEngine {
         $running.Dispose()
         foreach ($activity in @($progressShown.Keys)) {
             if ($progressShown[$activity]) {
-                $done = New-Object System.Management.Automation.ProgressRecord (1, $activity, 'Stopped')
+                $done = [System.Management.Automation.ProgressRecord]::new(1, $activity, 'Stopped')
                 $done.RecordType = [System.Management.Automation.ProgressRecordType]::Completed
                 $Cmdlet.WriteProgress($done)
             }

@@ -82,7 +82,7 @@ function Grant-GraphAppRole {
         $requests = New-Object 'System.Collections.Generic.List[object]'
     }
     process {
-        Add-GraphAppRoleRequest -Requests $requests -Identity $Identity -Permission $Permission -Resource $Resource
+        $requests.Add(@{ identity = $Identity; permissions = $Permission; resource = $Resource })
     }
     end {
         Invoke-GraphAppRoleChange -Cmdlet $PSCmdlet -Operation 'graph.grant' -Context $resolvedContext -Requests $requests `

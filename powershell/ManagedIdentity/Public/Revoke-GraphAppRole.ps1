@@ -63,7 +63,7 @@ function Revoke-GraphAppRole {
         $requests = New-Object 'System.Collections.Generic.List[object]'
     }
     process {
-        Add-GraphAppRoleRequest -Requests $requests -Identity $Identity -Permission $Permission -Resource $Resource
+        $requests.Add(@{ identity = $Identity; permissions = $Permission; resource = $Resource })
     }
     end {
         Invoke-GraphAppRoleChange -Cmdlet $PSCmdlet -Operation 'graph.revoke' -Context $resolvedContext -Requests $requests `

@@ -64,7 +64,7 @@ function Set-GraphAppRole {
         $requests = New-Object 'System.Collections.Generic.List[object]'
     }
     process {
-        Add-GraphAppRoleRequest -Requests $requests -Identity $Identity -Permission $Permission -Resource $Resource
+        $requests.Add(@{ identity = $Identity; permissions = $Permission; resource = $Resource })
     }
     end {
         Invoke-GraphAppRoleChange -Cmdlet $PSCmdlet -Operation 'graph.set' -Context $resolvedContext -Requests $requests `

@@ -10,7 +10,9 @@
             and print one closing line "N passed, N failed" counting both.
     Bench   Build, then run tests/Bench.ps1 (figures printed as a table and written to
             out/bench/results.md).
-    Package Build, then zip out/ManagedIdentity for an Azure Automation import.
+    Package Build, add the win-x64 engine (cross-built on Linux when a MinGW toolchain and a
+            rustc with standard-library sources are installed; see Build-WindowsEngine), then
+            zip out/ManagedIdentity for an Azure Automation import (its sandboxes run Windows).
 .EXAMPLE
     pwsh ./build.ps1                 # build; then: Import-Module ./out/ManagedIdentity
 .EXAMPLE
@@ -183,6 +185,43 @@ function Build-ModuleFolder {
     Publish-File (Join-Path $Release $library) (Join-Path $native $library) -Copy
 }
 
+function Build-WindowsEngine {
+    # Azure Automation cloud sandboxes are Windows. On Windows the normal build already made the
+    # win-x64 engine; on Linux it is cross-built with MinGW and `-Z build-std` (rustls uses the
+    # ring provider, so no Windows SDK, cmake or nasm is needed). Needs x86_64-w64-mingw32-gcc
+    # and a rustc whose sysroot has the standard-library sources, e.g. Debian's
+    # `apt-get install gcc-mingw-w64-x86-64 rustc-web rust-web-src` (rustc at /usr/bin/rustc),
+    # or set MANAGEDIDENTITY_WINDOWS_RUSTC to such a rustc.
+    if ($IsWindows) { return $true }
+    $rustc = if ($env:MANAGEDIDENTITY_WINDOWS_RUSTC) { $env:MANAGEDIDENTITY_WINDOWS_RUSTC } else { '/usr/bin/rustc' }
+    $linker = Get-Command x86_64-w64-mingw32-gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $sysroot = if (Test-Path $rustc) { (& $rustc --print sysroot).Trim() } else { $null }
+    if (-not $linker -or -not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) {
+        Write-Warning 'The win-x64 engine was not built: install a MinGW-w64 gcc and a rustc with standard-library sources (see Build-WindowsEngine in build.ps1).'
+        return $false
+    }
+    $variables = @{
+        RUSTC = $rustc; RUSTC_BOOTSTRAP = '1'
+        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $linker.Source
+        CC_x86_64_pc_windows_gnu = $linker.Source
+        AR_x86_64_pc_windows_gnu = 'x86_64-w64-mingw32-ar'
+    }
+    $saved = @{}
+    foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
+    try {
+        $targetDir = Join-Path $CargoTarget 'win-x64'
+        Invoke-Checked cargo @('build', '--release', '-p', 'managed-identity-ffi', '--lib', '--target', 'x86_64-pc-windows-gnu',
+            '-Z', 'build-std=std,panic_unwind', '--target-dir', $targetDir)
+    }
+    finally {
+        foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+    }
+    $native = Join-Path $ModuleOut 'runtimes/win-x64/native'
+    New-Item -ItemType Directory -Force $native | Out-Null
+    Publish-File (Join-Path $targetDir 'x86_64-pc-windows-gnu/release/managedidentity_engine.dll') (Join-Path $native 'managedidentity_engine.dll') -Copy
+    return $true
+}
+
 function Get-RuntimeIdentifier {
     $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
     $arch = switch ([Runtime.InteropServices.RuntimeInformation]::ProcessArchitecture) { 'Arm64' { 'arm64' } default { 'x64' } }
@@ -248,8 +287,10 @@ switch ($Task) {
     }
     'Package' {
         Invoke-Build
+        $null = Build-WindowsEngine
         $zip = Join-Path $Out 'ManagedIdentity.zip'
         Compress-Archive -Path $ModuleOut -DestinationPath $zip -Force
-        Write-Host "Package: $zip"
+        $engines = (Get-ChildItem (Join-Path $ModuleOut 'runtimes') -Directory).Name -join ', '
+        Write-Host "Package: $zip (engines: $engines)"
     }
 }

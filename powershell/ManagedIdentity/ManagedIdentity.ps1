@@ -4,7 +4,6 @@
 #     . ./ManagedIdentity/ManagedIdentity.ps1
 # Both give the same commands. Windows PowerShell 5.1 syntax only in this module.
 
-$script:ManagedIdentityRoot = $PSScriptRoot
 # No cmdlets from other modules at import (Join-Path alone would auto-load a whole module).
 $null = [System.Reflection.Assembly]::LoadFrom([System.IO.Path]::Combine($PSScriptRoot, 'bin', 'ManagedIdentity.Interop.dll'))
 [ManagedIdentity.Interop.NativeLoader]::Initialize($PSScriptRoot)

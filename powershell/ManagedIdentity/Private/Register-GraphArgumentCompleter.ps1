@@ -12,7 +12,7 @@ function Get-GraphPermissionCompletion {
         [object] $Context
     )
     if ($null -eq $Context) {
-        $Context = [ManagedIdentity.Interop.ContextStore]::Get([System.Management.Automation.Runspaces.Runspace]::DefaultRunspace)
+        $Context = [ManagedIdentity.Interop.ContextStore]::Current
     }
     if ($null -eq $Context -or $null -eq $Context.PSObject.Properties['Handle']) { return }
     $arguments = @{ context = $Context.Handle; prefix = [string]$Prefix }

@@ -10,7 +10,7 @@ function Resolve-ManagedIdentityContext {
         [object] $Context
     )
     if ($null -eq $Context) {
-        $Context = [ManagedIdentity.Interop.ContextStore]::Get([System.Management.Automation.Runspaces.Runspace]::DefaultRunspace)
+        $Context = [ManagedIdentity.Interop.ContextStore]::Current
     }
     if ($null -eq $Context) {
         $notConnected = [pscustomobject]@{

@@ -84,6 +84,6 @@ function Connect-Identity {
     if ($PSBoundParameters.ContainsKey('TimeoutSec')) { $arguments.timeoutSeconds = $TimeoutSec }
     $description = Invoke-ManagedIdentityEngine -Cmdlet $PSCmdlet -Operation 'identity.connect' -Arguments $arguments -Secret $AccessToken
     $context = ConvertTo-ManagedIdentityContext -Description $description
-    [ManagedIdentity.Interop.ContextStore]::Set([System.Management.Automation.Runspaces.Runspace]::DefaultRunspace, $context)
+    [ManagedIdentity.Interop.ContextStore]::Current = $context
     $context
 }

@@ -18,14 +18,13 @@ function Disconnect-Identity {
         [PSTypeName('ManagedIdentity.Context')] $Context
     )
     process {
-        $runspace = [System.Management.Automation.Runspaces.Runspace]::DefaultRunspace
-        $current = [ManagedIdentity.Interop.ContextStore]::Get($runspace)
+        $current = [ManagedIdentity.Interop.ContextStore]::Current
         if ($null -eq $Context) { $Context = $current }
         if ($null -eq $Context) { return }
         $name = $Context.ClientId
         if (-not $name) { $name = $Context.AuthType }
         if (-not $PSCmdlet.ShouldProcess($name, 'Disconnect')) { return }
         $null = Invoke-ManagedIdentityEngine -Cmdlet $PSCmdlet -Operation 'identity.disconnect' -Arguments @{ context = $Context.Handle } -Target $Context
-        if ($null -ne $current -and $current.Handle -eq $Context.Handle) { [ManagedIdentity.Interop.ContextStore]::Clear($runspace) }
+        if ($null -ne $current -and $current.Handle -eq $Context.Handle) { [ManagedIdentity.Interop.ContextStore]::Current = $null }
     }
 }

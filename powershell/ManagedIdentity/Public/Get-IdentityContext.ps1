@@ -25,7 +25,7 @@ function Get-IdentityContext {
     )
     process {
         if ($null -eq $Context) {
-            $Context = [ManagedIdentity.Interop.ContextStore]::Get([System.Management.Automation.Runspaces.Runspace]::DefaultRunspace)
+            $Context = [ManagedIdentity.Interop.ContextStore]::Current
             if ($null -eq $Context) { return }
         }
         $description = Invoke-ManagedIdentityEngine -Cmdlet $PSCmdlet -Operation 'identity.context' -Arguments @{ context = $Context.Handle } -Target $Context

@@ -31,7 +31,7 @@ function Get-IdentityToken {
         [PSTypeName('ManagedIdentity.Context')] $Context
     )
     if ($null -eq $Context) {
-        $Context = [ManagedIdentity.Interop.ContextStore]::Get([System.Management.Automation.Runspaces.Runspace]::DefaultRunspace)
+        $Context = [ManagedIdentity.Interop.ContextStore]::Current
         if ($null -eq $Context) { $Context = Resolve-ManagedIdentityContext -Cmdlet $PSCmdlet }
     }
     if (-not $ForceRefresh) {

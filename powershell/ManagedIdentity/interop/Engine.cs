@@ -216,27 +216,27 @@ namespace ManagedIdentity.Interop
     /// must never see another's identity). Entries die with their runspace.</summary>
     public static class ContextStore
     {
-        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, Holder> Table =
-            new System.Runtime.CompilerServices.ConditionalWeakTable<object, Holder>();
+        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<System.Management.Automation.Runspaces.Runspace, Holder> Table =
+            new System.Runtime.CompilerServices.ConditionalWeakTable<System.Management.Automation.Runspaces.Runspace, Holder>();
 
         private sealed class Holder { public object Context; }
 
-        public static object Get(object runspace)
+        /// <summary>The calling runspace's current context (null when none); setting null forgets it.</summary>
+        public static object Current
         {
-            if (runspace == null) return null;
-            Holder holder;
-            return Table.TryGetValue(runspace, out holder) ? holder.Context : null;
-        }
-
-        public static void Set(object runspace, object context)
-        {
-            if (runspace == null) throw new ArgumentNullException("runspace");
-            Table.GetOrCreateValue(runspace).Context = context;
-        }
-
-        public static void Clear(object runspace)
-        {
-            if (runspace != null) Table.Remove(runspace);
+            get
+            {
+                var runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace;
+                Holder holder;
+                return runspace != null && Table.TryGetValue(runspace, out holder) ? holder.Context : null;
+            }
+            set
+            {
+                var runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace;
+                if (runspace == null) throw new InvalidOperationException("There is no runspace on this thread.");
+                if (value == null) Table.Remove(runspace);
+                else Table.GetOrCreateValue(runspace).Context = value;
+            }
         }
     }
 }

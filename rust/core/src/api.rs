@@ -28,24 +28,46 @@ use crate::clock::SharedClock;
 use crate::context::{self, Context};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
+use crate::http::{ClientKind, HttpClients, ReqwestTransport, Transport};
 use crate::secret::Secret;
 
-/// Process-wide services shared by every context: clock, HTTP clients and the token cache.
+/// Process-wide services shared by every context: clock, HTTP transports (over clients built
+/// lazily, once per kind) and the token cache.
 pub struct Services {
     pub clock: SharedClock,
-    pub mi_http: reqwest::Client,
-    pub service_http: reqwest::Client,
+    /// The process's HTTP clients (reports whether a TLS client was ever built).
+    pub http: Arc<HttpClients>,
+    /// Managed-identity endpoints: no proxy, no TLS root store for plain http.
+    pub mi_transport: Arc<dyn Transport>,
+    /// Graph, Entra, ARM.
+    pub service_transport: Arc<dyn Transport>,
     pub cache: crate::cache::TokenCache,
 }
 
 impl Services {
     pub fn new(clock: SharedClock) -> Result<Self> {
+        let http = Arc::new(HttpClients::new());
         Ok(Self {
-            mi_http: crate::http::managed_identity_client()?,
-            service_http: crate::http::service_client(16)?,
+            mi_transport: Arc::new(ReqwestTransport::new(
+                http.clone(),
+                ClientKind::ManagedIdentity,
+            )),
+            service_transport: Arc::new(ReqwestTransport::new(http.clone(), ClientKind::Service)),
+            http,
             cache: crate::cache::TokenCache::new(clock.clone()),
             clock,
         })
+    }
+
+    /// The same services with other transports (tests: fakes without a server).
+    pub fn with_transports(
+        mut self,
+        mi_transport: Arc<dyn Transport>,
+        service_transport: Arc<dyn Transport>,
+    ) -> Self {
+        self.mi_transport = mi_transport;
+        self.service_transport = service_transport;
+        self
     }
 }
 

@@ -389,7 +389,7 @@ pub async fn test_endpoints(args: &Value, svc: &Services, _sink: &dyn EventSink)
     let args: TestEndpointArgs = parse_args(args)?;
     let timeout = timeout_arg(args.timeout_seconds, DEFAULT_PROBE_SECONDS)?;
     let mut detection = detect(&snapshot(args.environment));
-    detection.probe(&svc.mi_http, timeout).await;
+    detection.probe(svc.mi_transport.as_ref(), timeout).await;
     Ok(detection.to_json())
 }
 
@@ -483,7 +483,7 @@ impl Context {
                 svc.cache
                     .get_or_fetch(&key, force_refresh, sink, || {
                         source.acquire(
-                            &svc.mi_http,
+                            svc.mi_transport.as_ref(),
                             &*svc.clock,
                             &resource,
                             selector,

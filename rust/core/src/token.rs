@@ -1,6 +1,8 @@
 //! An access token as the engine holds it, and the parsing of managed-identity token responses
 //! (every `expires_on` / `expires_in` form the sources use).
 
+use jiff::fmt::strtime;
+use jiff::Timestamp;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -213,163 +215,55 @@ pub fn parse_expiry(value: &Value, now: u64) -> Option<u64> {
     }
 }
 
-/// Parses an ISO-8601 date-time or a US-style `M/d/yyyy h:mm:ss [AM|PM] [+hh:mm]` to Unix seconds.
+/// Parses an ISO-8601 date-time or a US-style `M/d/yyyy h:mm:ss [AM|PM] [+hh:mm]` to Unix
+/// seconds (jiff does the calendar work). A value without an offset is UTC.
 pub fn parse_date(s: &str) -> Option<u64> {
-    if s.contains('/') {
-        parse_us_date(s)
+    let s = s.trim();
+    let instant = if s.contains('/') {
+        parse_us_date(s)?
     } else {
-        parse_iso8601(s)
-    }
-}
-
-fn parse_us_date(s: &str) -> Option<u64> {
-    let mut tokens = s.split_whitespace();
-    let date = tokens.next()?;
-    let time = tokens.next()?;
-    let mut meridiem = None;
-    let mut offset = 0i64;
-    for token in tokens {
-        if token.eq_ignore_ascii_case("AM") || token.eq_ignore_ascii_case("PM") {
-            meridiem = Some(token.eq_ignore_ascii_case("PM"));
-        } else {
-            offset = parse_offset(token)?;
-        }
-    }
-    let mut d = date.split('/');
-    let month: u32 = d.next()?.parse().ok()?;
-    let day: u32 = d.next()?.parse().ok()?;
-    let year: i64 = d.next()?.parse().ok()?;
-    if d.next().is_some() {
-        return None;
-    }
-    let (mut hour, minute, second) = parse_hms(time)?;
-    if let Some(pm) = meridiem {
-        if !(1..=12).contains(&hour) {
-            return None;
-        }
-        hour = match (pm, hour) {
-            (false, 12) => 0,
-            (true, 12) => 12,
-            (true, h) => h + 12,
-            (false, h) => h,
-        };
-    }
-    to_unix(year, month, day, hour, minute, second, offset)
-}
-
-fn parse_iso8601(s: &str) -> Option<u64> {
-    let (date, rest) = s.split_once(['T', 't', ' '])?;
-    let mut d = date.split('-');
-    let year: i64 = d.next()?.parse().ok()?;
-    let month: u32 = d.next()?.parse().ok()?;
-    let day: u32 = d.next()?.parse().ok()?;
-    if d.next().is_some() {
-        return None;
-    }
-    let rest = rest.trim();
-    let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
-        (t, 0)
-    } else if let Some(i) = rest.rfind(['+', '-']) {
-        (&rest[..i], parse_offset(&rest[i..])?)
-    } else {
-        (rest, 0)
+        parse_iso8601(s)?
     };
-    let time = time.split('.').next()?;
-    let (hour, minute, second) = parse_hms(time)?;
-    to_unix(year, month, day, hour, minute, second, offset)
+    u64::try_from(instant.as_second()).ok()
 }
 
-fn parse_hms(time: &str) -> Option<(u32, u32, u32)> {
-    let mut t = time.split(':');
-    let hour: u32 = t.next()?.parse().ok()?;
-    let minute: u32 = t.next()?.parse().ok()?;
-    let second: u32 = match t.next() {
-        Some(s) => s.split('.').next()?.parse().ok()?,
-        None => 0,
-    };
-    if t.next().is_some() || hour > 23 || minute > 59 || second > 60 {
+/// App Service 2017's `expires_on` forms, with and without meridiem and offset.
+fn parse_us_date(s: &str) -> Option<Timestamp> {
+    const WITH_OFFSET: [&str; 2] = ["%m/%d/%Y %I:%M:%S %p %:z", "%m/%d/%Y %H:%M:%S %:z"];
+    const WITHOUT_OFFSET: [&str; 2] = ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S"];
+    WITH_OFFSET
+        .iter()
+        .find_map(|f| strtime::parse(f, s).ok()?.to_timestamp().ok())
+        .or_else(|| {
+            WITHOUT_OFFSET
+                .iter()
+                .find_map(|f| strtime::parse(f, s).ok()?.to_datetime().ok())
+                .and_then(utc)
+        })
+}
+
+/// RFC 3339 / ISO-8601 with an offset or `Z`; without one the civil time is taken as UTC.
+/// A date alone is not an expiry time.
+fn parse_iso8601(s: &str) -> Option<Timestamp> {
+    if !s.contains(['T', 't', ' ']) {
         return None;
     }
-    Some((hour, minute, second))
+    s.parse::<Timestamp>()
+        .ok()
+        .or_else(|| s.parse::<jiff::civil::DateTime>().ok().and_then(utc))
 }
 
-/// `+00:00`, `-0530`, `+01` → seconds east of UTC.
-fn parse_offset(s: &str) -> Option<i64> {
-    let (sign, digits) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
-        b'-' => (-1, &s[1..]),
-        _ => return None,
-    };
-    let (h, m) = match digits.split_once(':') {
-        Some((h, m)) => (h, m),
-        None if digits.len() == 4 => digits.split_at(2),
-        None => (digits, "0"),
-    };
-    let h: i64 = h.parse().ok()?;
-    let m: i64 = m.parse().ok()?;
-    if h > 23 || m > 59 {
-        return None;
-    }
-    Some(sign * (h * 3600 + m * 60))
-}
-
-fn to_unix(
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    offset: i64,
-) -> Option<u64> {
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let local = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
-    u64::try_from(local - offset).ok()
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+fn utc(civil: jiff::civil::DateTime) -> Option<Timestamp> {
+    jiff::tz::Offset::UTC.to_timestamp(civil).ok()
 }
 
 /// Unix seconds → `2024-01-31T12:00:00Z`.
 pub fn format_iso8601(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).unwrap_or(0);
-    let secs = unix % 86_400;
-    // civil_from_days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        (secs % 3600) / 60,
-        secs % 60
-    )
+    i64::try_from(unix)
+        .ok()
+        .and_then(|secs| Timestamp::from_second(secs).ok())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
 }
 
 #[cfg(test)]

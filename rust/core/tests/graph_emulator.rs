@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::events::{Event, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
+use managed_identity_core::http::ReqwestTransport;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{ErrorKind, Result};
 use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
@@ -91,8 +92,8 @@ impl Env {
     }
 
     fn client(&self, token: &Secret) -> GraphClient<'static> {
-        GraphClient::new(
-            self.http.clone(),
+        GraphClient::with_transport(
+            Arc::new(ReqwestTransport::with_client(self.http.clone())),
             Arc::new(SystemClock),
             url::Url::parse(&self.base()).unwrap(),
             Box::new(StaticToken::new(token.clone())),

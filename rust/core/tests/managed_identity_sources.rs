@@ -1023,3 +1023,22 @@ async fn the_engine_runs_the_identity_operations() {
     assert_eq!(rows.len(), 7);
     assert!(!format!("{rows:?}").contains(secret.expose()));
 }
+
+/// Issue 9.4: a token from a plain-http managed-identity endpoint never builds a client with a
+/// TLS root store, and every context of the process reuses the same client.
+#[tokio::test]
+async fn plain_http_managed_identity_tokens_never_initialise_tls() {
+    let h = Harness::start().await;
+    let svc = real();
+    let sink = VecSink::default();
+    for source in Source::ALL {
+        let ctx = connect(&svc, &sink, json!({"environment": h.env(source)}))
+            .await
+            .expect("connects");
+        ctx.token(Some("https://vault.azure.net"), true, &svc, &sink)
+            .await
+            .expect("token");
+    }
+    assert!(!svc.http.https_client_created());
+    assert_eq!(svc.http.clients_built(), 1, "one client for every context");
+}

@@ -2,7 +2,7 @@
 //! correlated by id), bounded concurrency, and per-item retries.
 //!
 //! Retry rules, per item:
-//! - retried: 429, 502, 503, 504, 409 (`Directory_ConcurrencyViolation`), 424; a missing
+//! - retried: 429, 502, 503, 504, 409 only with `Directory_ConcurrencyViolation`, 424; a missing
 //!   sub-response; a transport failure, hang or unreadable envelope (the whole batch's unfinished
 //!   items are re-sent — writes are safe to re-send because "already exists" and 404-on-delete
 //!   are mapped to success by the callers); an envelope 429/502/503/504;
@@ -29,7 +29,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use super::client::{is_retryable_status, json_headers, GraphClient, HttpResponse, SendError};
+use super::client::{
+    is_retryable_status, json_headers, GraphClient, GraphResponse, HttpResponse, SendError,
+};
 use super::errors::GraphErrorInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::retry_after;
@@ -427,7 +429,7 @@ fn judge_item<K>(
     if sub.is_success() {
         return Verdict::Done(Ok(sub));
     }
-    if is_retryable_status(sub.status) || matches!(sub.status, 409 | 424) {
+    if is_retryable_status(sub.status) || sub.status == 424 || is_concurrency_conflict(&sub) {
         let delay = retry_after(&sub.headers, now).unwrap_or_else(|| client.backoff(item.attempts));
         return Verdict::Retry {
             last: Ok(sub),
@@ -452,6 +454,18 @@ fn judge_item<K>(
     Verdict::Done(Ok(sub))
 }
 
+/// A 409 that is worth retrying: a directory concurrency conflict (graph-approle spec §3). Any
+/// other 409 (a conflicting object, an existing key) stays as it is on every attempt.
+fn is_concurrency_conflict(sub: &SubResponse) -> bool {
+    sub.status == 409 && {
+        let info = sub.error_info();
+        CONCURRENCY_CODES.iter().any(|code| info.code_is(code))
+    }
+}
+
+/// Graph error codes of a 409 that a retry can cure.
+const CONCURRENCY_CODES: [&str; 2] = ["Directory_ConcurrencyViolation", "ConcurrencyViolation"];
+
 fn clone_result(r: &Result<SubResponse>) -> Result<SubResponse> {
     match r {
         Ok(s) => Ok(s.clone()),
@@ -464,7 +478,9 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::graph::client::testing::{client, response, FakeTransport};
-    use crate::graph::client::{ClientOptions, HttpRequest, StaticToken, Transport};
+    use crate::graph::client::{
+        ClientOptions, HttpRequest, StaticToken, Transport, TransportError,
+    };
     use crate::secret::Secret;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
@@ -541,7 +557,7 @@ mod tests {
         r.0.as_ref().map(|s| s.status).unwrap_or(0)
     }
 
-    fn urls_of(call: &crate::graph::client::testing::Call) -> Vec<String> {
+    fn urls_of(call: &crate::http::transport::testing::Call) -> Vec<String> {
         let mut v: Vec<String> = call.body.as_ref().unwrap()["requests"]
             .as_array()
             .unwrap()
@@ -646,6 +662,26 @@ mod tests {
         );
     }
 
+    /// Issue 8.6: only concurrency conflicts are retried, not every 409.
+    #[tokio::test]
+    async fn other_conflicts_are_final() {
+        let t = batch_transport(|r, _| match r["url"].as_str().unwrap() {
+            "/x" => (
+                409,
+                json!({}),
+                json!({"error": {"code": "Request_MultipleObjectsWithSameKeyValue", "message": "x"}}),
+            ),
+            _ => (409, json!({}), json!({})),
+        });
+        let clock = FakeClock::at_unix(1_000);
+        let c = client(t.clone(), clock.clone());
+        let out = run_all(&c, vec![("x", post("/x")), ("y", post("/y"))]).await;
+        assert_eq!((status(&out["x"]), status(&out["y"])), (409, 409));
+        assert_eq!((out["x"].1, out["y"].1), (1, 1), "a plain 409 is final");
+        assert_eq!(t.calls().len(), 1);
+        assert!(clock.sleeps().is_empty());
+    }
+
     #[tokio::test]
     async fn budget_exhaustion_yields_the_last_error() {
         let t = batch_transport(|_, _| throttled("0.01"));
@@ -675,7 +711,7 @@ mod tests {
     async fn envelope_failures_resend_the_unfinished_items() {
         let inner = batch_transport(|_, _| created());
         let t = FakeTransport::new(move |req, i| match i {
-            0 => Err(Error::new(ErrorKind::ConnectionFailed, "connection reset")),
+            0 => Err(TransportError::broken("connection reset")),
             1 => Ok(response(
                 503,
                 json!({"error": {"code": "ServiceUnavailable"}}),
@@ -808,7 +844,10 @@ mod tests {
     }
 
     impl Transport for Probe {
-        fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>> {
+        fn send(
+            &self,
+            request: HttpRequest,
+        ) -> BoxFuture<'_, std::result::Result<HttpResponse, TransportError>> {
             Box::pin(async move {
                 let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
                 self.max.fetch_max(n, Ordering::SeqCst);

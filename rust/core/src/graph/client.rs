@@ -7,7 +7,7 @@
 //! with a fake transport and a `FakeClock`. All waits go through the injected clock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -20,7 +20,9 @@ use super::errors::{Access, GraphErrorInfo};
 use super::odata::ApiPath;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{retry_after, transport_error, GRAPH_REQUEST_TIMEOUT};
+use crate::http::{retry_after, ReqwestTransport, GRAPH_REQUEST_TIMEOUT};
+pub use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::retry::{Backoff, Jitter};
 use crate::secret::Secret;
 
 /// Supplies the bearer token for each request. Implementations cache; the client asks for
@@ -45,95 +47,20 @@ impl TokenProvider for StaticToken {
     }
 }
 
-/// One HTTP request as handed to a [`Transport`] (headers already include auth).
-#[derive(Debug)]
-pub struct HttpRequest {
-    pub method: Method,
-    pub url: Url,
-    pub headers: HeaderMap,
-    pub body: Option<Vec<u8>>,
-    pub timeout: Duration,
-}
-
-/// One HTTP response, fully read.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-impl HttpResponse {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
+/// Graph's answers as JSON: 2xx bodies and error envelopes.
+pub trait GraphResponse {
     /// The body as JSON (`Null` when empty).
-    pub fn json(&self) -> Result<Value> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&self.body).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!("Microsoft Graph answered with invalid JSON: {e}"),
-            )
-            .with_details(serde_json::json!({"status": self.status}))
-        })
+    fn json(&self) -> Result<Value>;
+    fn error_info(&self) -> GraphErrorInfo;
+}
+
+impl GraphResponse for HttpResponse {
+    fn json(&self) -> Result<Value> {
+        self.json_from("Microsoft Graph")
     }
 
-    pub fn error_info(&self) -> GraphErrorInfo {
+    fn error_info(&self) -> GraphErrorInfo {
         GraphErrorInfo::parse_bytes(self.status, &self.headers, &self.body)
-    }
-}
-
-/// The network. [`ReqwestTransport`] in production; tests plug in fakes.
-pub trait Transport: Send + Sync {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>>;
-}
-
-/// The production transport.
-pub struct ReqwestTransport {
-    client: reqwest::Client,
-}
-
-impl ReqwestTransport {
-    pub fn new(client: reqwest::Client) -> Self {
-        ReqwestTransport { client }
-    }
-}
-
-impl Transport for ReqwestTransport {
-    fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>> {
-        Box::pin(async move {
-            let target = format!(
-                "Microsoft Graph at {}",
-                request.url.origin().ascii_serialization()
-            );
-            let mut builder = self
-                .client
-                .request(request.method, request.url)
-                .headers(request.headers)
-                .timeout(request.timeout);
-            if let Some(body) = request.body {
-                builder = builder.body(body);
-            }
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| transport_error(&e, &target))?;
-            let status = response.status().as_u16();
-            let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| transport_error(&e, &target))?;
-            Ok(HttpResponse {
-                status,
-                headers,
-                body: body.to_vec(),
-            })
-        })
     }
 }
 
@@ -186,7 +113,7 @@ pub struct GraphClient<'a> {
     permits: tokio::sync::Semaphore,
     requests: AtomicU64,
     batches: AtomicU64,
-    rng: Mutex<u64>,
+    jitter: Jitter,
 }
 
 /// Why one HTTP attempt produced no response.
@@ -212,14 +139,15 @@ pub fn is_retryable_status(status: u16) -> bool {
 }
 
 impl<'a> GraphClient<'a> {
-    /// A client over reqwest (use `Services::service_http`).
+    /// A client over the process's service HTTP clients (as `Services::service_transport`).
     pub fn new(
-        http: reqwest::Client,
+        http: Arc<crate::http::HttpClients>,
         clock: SharedClock,
         base: Url,
         tokens: Box<dyn TokenProvider + 'a>,
     ) -> Self {
-        Self::with_transport(Arc::new(ReqwestTransport::new(http)), clock, base, tokens)
+        let transport = ReqwestTransport::new(http, crate::http::ClientKind::Service);
+        Self::with_transport(Arc::new(transport), clock, base, tokens)
     }
 
     pub fn with_transport(
@@ -229,7 +157,6 @@ impl<'a> GraphClient<'a> {
         tokens: Box<dyn TokenProvider + 'a>,
     ) -> Self {
         let options = ClientOptions::default();
-        let seed = uuid::Uuid::new_v4().as_u128() as u64 | 1;
         GraphClient {
             transport,
             clock,
@@ -239,7 +166,7 @@ impl<'a> GraphClient<'a> {
             options,
             requests: AtomicU64::new(0),
             batches: AtomicU64::new(0),
-            rng: Mutex::new(seed),
+            jitter: Jitter::new(),
         }
     }
 
@@ -340,25 +267,10 @@ impl<'a> GraphClient<'a> {
         Ok(url)
     }
 
-    /// Uniform random duration in `[0, max]` (full jitter).
-    pub(crate) fn jitter(&self, max: Duration) -> Duration {
-        let mut state = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        // xorshift64*
-        let mut x = *state;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        *state = x;
-        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11; // 53 bits
-        let fraction = r as f64 / (1u64 << 53) as f64;
-        max.mul_f64(fraction)
-    }
-
     /// Exponential backoff with full jitter for attempt `n` (1-based): `[0, min(2^(n-1) s, cap)]`.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let exp = attempt.saturating_sub(1).min(16);
-        let base = Duration::from_secs(1u64 << exp).min(self.options.max_backoff);
-        self.jitter(base)
+        Backoff::full_jitter(Duration::from_secs(1), self.options.max_backoff)
+            .delay(attempt.saturating_sub(1), &self.jitter)
     }
 
     /// Sends one HTTP request (one attempt): bearer + client-request-id, under the concurrency
@@ -399,17 +311,19 @@ impl<'a> GraphClient<'a> {
         if counts_as_batch {
             self.batches.fetch_add(1, Ordering::Relaxed);
         }
+        let target = format!("Microsoft Graph at {}", url.origin().ascii_serialization());
         let request = HttpRequest {
             method,
             url,
             headers,
             body,
             timeout: self.options.request_timeout,
+            max_body_bytes: None,
         };
         self.transport
             .send(request)
             .await
-            .map_err(SendError::Transport)
+            .map_err(|e| SendError::Transport(e.to_error(&target)))
     }
 
     /// Sends a request with retries: 429/502/503/504 always (Retry-After honoured, else
@@ -534,80 +448,10 @@ pub fn json_headers() -> HeaderMap {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A scripted fake transport shared by the unit tests of this module tree.
+    //! The shared fake transport, plus a Graph client over it.
 
     use super::*;
-
-    /// One recorded request.
-    #[derive(Debug, Clone)]
-    pub struct Call {
-        pub method: Method,
-        pub url: String,
-        pub body: Option<Value>,
-        pub headers: HeaderMap,
-    }
-
-    type Handler = Box<dyn Fn(&HttpRequest, usize) -> Result<HttpResponse> + Send + Sync>;
-
-    /// Calls `handler(request, call_index)`; records every request.
-    pub struct FakeTransport {
-        pub handler: Handler,
-        pub calls: Mutex<Vec<Call>>,
-    }
-
-    impl FakeTransport {
-        pub fn new(
-            handler: impl Fn(&HttpRequest, usize) -> Result<HttpResponse> + Send + Sync + 'static,
-        ) -> Arc<Self> {
-            Arc::new(FakeTransport {
-                handler: Box::new(handler),
-                calls: Mutex::new(Vec::new()),
-            })
-        }
-        pub fn calls(&self) -> Vec<Call> {
-            self.calls.lock().unwrap().clone()
-        }
-    }
-
-    impl Transport for FakeTransport {
-        fn send(&self, request: HttpRequest) -> BoxFuture<'_, Result<HttpResponse>> {
-            let body = request
-                .body
-                .as_ref()
-                .and_then(|b| serde_json::from_slice(b).ok());
-            let index = {
-                let mut calls = self.calls.lock().unwrap();
-                calls.push(Call {
-                    method: request.method.clone(),
-                    url: request.url.to_string(),
-                    body,
-                    headers: request.headers.clone(),
-                });
-                calls.len() - 1
-            };
-            let result = (self.handler)(&request, index);
-            Box::pin(async move { result })
-        }
-    }
-
-    pub fn response(status: u16, body: Value, headers: &[(&str, &str)]) -> HttpResponse {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        HttpResponse {
-            status,
-            headers: h,
-            body: if body.is_null() {
-                Vec::new()
-            } else {
-                serde_json::to_vec(&body).unwrap()
-            },
-        }
-    }
+    pub use crate::http::transport::testing::{response, FakeTransport};
 
     pub fn client(
         transport: Arc<FakeTransport>,
@@ -699,7 +543,7 @@ mod tests {
 
     #[tokio::test]
     async fn transport_errors_retry_only_idempotent_methods() {
-        let t = FakeTransport::new(|_, _| Err(Error::new(ErrorKind::ConnectionFailed, "reset")));
+        let t = FakeTransport::new(|_, _| Err(TransportError::broken("reset")));
         let clock = FakeClock::at_unix(1_000);
         let c = client(t.clone(), clock.clone()).with_options(ClientOptions {
             max_attempts: 3,

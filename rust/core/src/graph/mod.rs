@@ -37,7 +37,8 @@ mod resolve;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-pub use client::{ClientOptions, ClientStats, GraphClient, StaticToken, TokenProvider, Transport};
+pub use crate::http::Transport;
+pub use client::{ClientOptions, ClientStats, GraphClient, StaticToken, TokenProvider};
 
 use crate::api::Services;
 use crate::context::Context;
@@ -74,8 +75,8 @@ pub async fn execute(
     sink: &dyn EventSink,
 ) -> Result<Value> {
     let tokens = ContextTokens { ctx, svc, sink };
-    let client = GraphClient::new(
-        svc.service_http.clone(),
+    let client = GraphClient::with_transport(
+        svc.service_transport.clone(),
         svc.clock.clone(),
         ctx.graph_endpoint().clone(),
         Box::new(tokens),

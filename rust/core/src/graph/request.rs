@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::client::GraphClient;
+use super::client::{GraphClient, GraphResponse};
 use super::errors::Access;
 use super::ops::Summary;
 use crate::api::parse_args;

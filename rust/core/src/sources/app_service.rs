@@ -6,7 +6,9 @@
 use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
-use super::{IdentitySelector, PreparedRequest, SourceKind};
+use super::diagnostics::explain_missing;
+use super::selection::Vars;
+use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -31,7 +33,7 @@ impl AppServiceSource {
             .ok_or_else(|| {
                 Error::invalid_argument(format!(
                     "IDENTITY_ENDPOINT '{}' is not an http(s) URL",
-                    super::redact(endpoint.trim(), Some(&header))
+                    super::redact::redact(endpoint.trim(), Some(&header))
                 ))
             })?;
         Ok(Self {
@@ -79,6 +81,48 @@ impl AppServiceSource {
     pub fn probe_url(&self) -> Url {
         super::token_url(&self.endpoint, API_VERSION, PROBE_RESOURCE, None)
     }
+}
+
+/// True when `AZUREPS_HOST_ENVIRONMENT` says this is an Azure Automation sandbox
+/// (`AzureAutomation/…`).
+pub fn is_automation(host_environment: Option<&str>) -> bool {
+    host_environment.is_some_and(|h| {
+        h.get(..15)
+            .is_some_and(|p| p.eq_ignore_ascii_case("AzureAutomation"))
+    })
+}
+
+/// App Service / Automation: `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` without Service Fabric's
+/// thumbprint; the row is named AzureAutomation in an Automation sandbox.
+pub fn detect(v: &Vars) -> SourceReport {
+    let (ie, ih, tp) = (
+        v.identity_endpoint.is_some(),
+        v.identity_header.is_some(),
+        v.thumbprint.is_some(),
+    );
+    let kind = if v.automation {
+        SourceKind::AzureAutomation
+    } else {
+        SourceKind::AppService
+    };
+    SourceReport::new(
+        kind,
+        ie && ih && !tp,
+        v.identity_endpoint_shown(),
+        if ie && ih && tp {
+            "IDENTITY_ENDPOINT and IDENTITY_HEADER are set, but IDENTITY_SERVER_THUMBPRINT marks them as Service Fabric's".to_string()
+        } else if ie && ih {
+            let mut reason = "IDENTITY_ENDPOINT and IDENTITY_HEADER are set".to_string();
+            if let Some(host) = v.host_environment.as_deref().filter(|_| v.automation) {
+                reason.push_str(&format!(
+                    "; AZUREPS_HOST_ENVIRONMENT is '{host}' (an Azure Automation sandbox)"
+                ));
+            }
+            reason
+        } else {
+            explain_missing(&[("IDENTITY_ENDPOINT", ie), ("IDENTITY_HEADER", ih)])
+        },
+    )
 }
 
 /// App Service takes `mi_res_id` (not `msi_res_id`, which it silently ignores) for resource ids.

@@ -5,7 +5,8 @@
 use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
-use super::{IdentitySelector, PreparedRequest};
+use super::redact::display_url;
+use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
 use crate::env::Environment;
 use crate::error::{Error, Result};
 
@@ -96,6 +97,32 @@ impl ImdsSource {
     pub fn probe_url(&self) -> Url {
         super::token_url(&self.endpoint, API_VERSION, PROBE_RESOURCE, None)
     }
+}
+
+/// IMDS is the fallback: detected when no other source is (`fallback`); `source` is the
+/// endpoint from the environment or why it is unusable.
+pub fn detect(fallback: bool, source: &Result<ImdsSource>) -> SourceReport {
+    let mut reason = if fallback {
+        "no other managed-identity source is configured, so IMDS is used (the fallback)".to_string()
+    } else {
+        "IMDS is only the fallback when no other source is configured".to_string()
+    };
+    match source {
+        Ok(imds) if imds.is_overridden() => {
+            reason.push_str(&format!("; {AUTHORITY_HOST_VARIABLE} redirects it"))
+        }
+        Err(e) => reason.push_str(&format!("; {}", e.message)),
+        Ok(_) => {}
+    }
+    SourceReport::new(
+        SourceKind::Imds,
+        fallback,
+        source
+            .as_ref()
+            .ok()
+            .map(|imds| display_url(imds.endpoint())),
+        reason,
+    )
 }
 
 /// IMDS accepts all three kinds (resource ids as `msi_res_id`).

@@ -1,6 +1,14 @@
-//! Per-source retry policies (MSAL.NET's, see the protocol spec §4.1) and the retry loop that
-//! drives one token acquisition: every sleep goes through the injected [`Clock`], every attempt
-//! gets a timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is bounded.
+//! Retries, in one place: the backoff formula ([`backoff`], shared with the Graph client and the
+//! batch engine), the per-source policies ([`policy`], MSAL.NET's, protocol spec §4.1) and the
+//! loop that drives one token acquisition: every sleep goes through the injected [`Clock`],
+//! every attempt gets a timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is
+//! bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`]).
+
+pub mod backoff;
+pub mod policy;
+
+pub use backoff::{Backoff, Jitter};
+pub use policy::RetryPolicy;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -18,80 +26,6 @@ pub enum Failure {
     Status(u16),
     /// The endpoint accepted the connection but did not answer in time.
     Timeout,
-}
-
-/// Which statuses are retried, how often and how long to wait.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    retry_status: fn(u16) -> bool,
-    max_retries: u32,
-    /// Exponential schedule: `base × 2^n`, capped at `max_delay`.
-    base: Duration,
-    max_delay: Duration,
-    /// When the *first* failure is HTTP 410 (IMDS being updated): `(retries, fixed delay)`.
-    gone: Option<(u32, Duration)>,
-}
-
-fn imds_status(status: u16) -> bool {
-    matches!(status, 404 | 408 | 410 | 429) || (500..=599).contains(&status)
-}
-
-fn app_service_status(status: u16) -> bool {
-    matches!(status, 404 | 408 | 429 | 500 | 503 | 504)
-}
-
-impl RetryPolicy {
-    /// IMDS (MSAL.NET `ImdsRetryPolicy`): 404, 408, 410, 429, 5xx and timeouts; 1 s, 2 s, 4 s;
-    /// when the first failure is 410, up to 7 retries 10 s apart.
-    pub fn imds() -> Self {
-        Self {
-            retry_status: imds_status,
-            max_retries: 3,
-            base: Duration::from_secs(1),
-            max_delay: Duration::from_secs(4),
-            gone: Some((7, Duration::from_secs(10))),
-        }
-    }
-
-    /// App Service, Functions and Automation (MSAL.NET `DefaultRetryPolicy`): 404, 408, 429,
-    /// 500, 503, 504 and timeouts; 3 retries, 1 s, 2 s, 4 s.
-    pub fn app_service() -> Self {
-        Self {
-            retry_status: app_service_status,
-            max_retries: 3,
-            base: Duration::from_secs(1),
-            max_delay: Duration::from_secs(4),
-            gone: None,
-        }
-    }
-
-    pub fn retries_status(&self, status: u16) -> bool {
-        (self.retry_status)(status)
-    }
-
-    /// The wait before the next retry, or `None` when the budget is spent. `retries_done` counts
-    /// retries already made; `first` is the first failure of this acquisition; a `Retry-After`
-    /// value (already capped by [`crate::http::MAX_RETRY_AFTER`]) replaces the schedule's delay.
-    pub fn delay(
-        &self,
-        retries_done: u32,
-        first: Failure,
-        retry_after: Option<Duration>,
-    ) -> Option<Duration> {
-        let scheduled = match (first, self.gone) {
-            (Failure::Status(410), Some((max, delay))) => (retries_done < max).then_some(delay),
-            _ if retries_done < self.max_retries => {
-                let factor = 1u32.checked_shl(retries_done).unwrap_or(u32::MAX);
-                Some(self.base.saturating_mul(factor).min(self.max_delay))
-            }
-            _ => None,
-        }?;
-        Some(
-            retry_after
-                .unwrap_or(scheduled)
-                .min(crate::http::MAX_RETRY_AFTER),
-        )
-    }
 }
 
 /// The outcome of one attempt.
@@ -157,10 +91,7 @@ where
                     error.message,
                     seconds(delay),
                     retries_done + 1,
-                    match (first, policy.gone) {
-                        (Failure::Status(410), Some((max, _))) => max,
-                        _ => policy.max_retries,
-                    }
+                    policy.max_retries_after(first)
                 ));
                 clock.sleep(delay).await;
                 retries_done += 1;

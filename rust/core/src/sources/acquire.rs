@@ -1,0 +1,392 @@
+//! One token acquisition from a managed-identity source: one attempt = one HTTP GET through the
+//! [`Transport`] seam; answers are judged here (token, typed error, retriable or not) and the
+//! retries run in [`crate::retry::run`] under the source's policy.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::diagnostics::{identity_not_found, unreachable_hint};
+use super::redact::error_text;
+use super::{IdentitySelector, ManagedSource, PreparedRequest};
+use crate::clock::Clock;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{verbose, EventSink};
+use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::retry::{self, Attempt, Failure, RetryPolicy};
+use crate::token::{parse_token_response, AccessToken};
+
+/// Largest token-endpoint answer read into memory.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+impl ManagedSource {
+    /// Requests a token (with retries) for `resource`; never consults the cache.
+    pub async fn acquire(
+        &self,
+        transport: &dyn Transport,
+        clock: &dyn Clock,
+        resource: &str,
+        selector: &IdentitySelector,
+        timeout: Duration,
+        sink: &dyn EventSink,
+    ) -> Result<AccessToken> {
+        let plan = Acquisition {
+            source: self,
+            transport,
+            clock,
+            request: self.prepare(resource, selector)?,
+            resource,
+            selector,
+            target: self.target(),
+            policy: self.policy(),
+        };
+        verbose(
+            sink,
+            format!(
+                "Requesting a token for {resource} for {} from {}.",
+                selector.describe(),
+                plan.target
+            ),
+        );
+        let on_retry = |line: String| verbose(sink, line);
+        let plan = &plan;
+        let mut token = retry::run(&plan.policy, clock, timeout, &plan.target, &on_retry, |t| {
+            plan.attempt(t)
+        })
+        .await?;
+        token.source = Some(self.kind().name());
+        Ok(token)
+    }
+
+    fn transport_failure(
+        &self,
+        err: TransportError,
+        target: &str,
+        timeout: Duration,
+    ) -> Attempt<AccessToken> {
+        match err {
+            TransportError::Connect {
+                refused,
+                timed_out,
+                cause,
+            } => Attempt::Fatal(
+                Error::new(
+                    ErrorKind::EndpointUnavailable,
+                    format!(
+                        "No managed-identity endpoint answers at {target} ({}). {}",
+                        if refused {
+                            "connection refused".to_string()
+                        } else if timed_out {
+                            "no connection within the time allowed".to_string()
+                        } else {
+                            format!("cannot connect: {cause}")
+                        },
+                        unreachable_hint(self)
+                    ),
+                )
+                .with_details(json!({"source": self.kind().name(), "endpoint": self.endpoint()})),
+            ),
+            TransportError::Timeout => Attempt::Retriable {
+                failure: Failure::Timeout,
+                error: Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{target} did not answer within {} s.",
+                        timeout.as_secs_f64().ceil() as u64
+                    ),
+                ),
+                retry_after: None,
+            },
+            TransportError::TooLarge { status, .. } => Attempt::Fatal(Error::new(
+                ErrorKind::InvalidResponse,
+                format!("{target} answered HTTP {status} with more than {MAX_BODY_BYTES} bytes"),
+            )),
+            broken @ TransportError::Broken { .. } => {
+                let mut error = broken.to_error(target);
+                error.kind = ErrorKind::ConnectionFailed;
+                Attempt::Fatal(error)
+            }
+        }
+    }
+
+    /// The typed error for a non-success answer.
+    fn status_error(
+        &self,
+        status: u16,
+        body: &[u8],
+        selector: &IdentitySelector,
+        target: &str,
+    ) -> Error {
+        let text = error_text(body, self.secret());
+        let details =
+            json!({"status": status, "source": self.kind().name(), "endpoint": self.endpoint()});
+        if self.is_identity_not_found(status, body) {
+            return identity_not_found(self.kind(), selector, target, status, &text)
+                .with_details(details);
+        }
+        let (kind, what) = match status {
+            401 | 403 if matches!(self, ManagedSource::AppService(_)) => (
+                ErrorKind::AuthenticationFailed,
+                "refused the IDENTITY_HEADER secret (the platform rotates it; restart the process to pick up the current one)",
+            ),
+            403 if text.to_ascii_lowercase().contains("unreachable") => {
+                return Error::new(
+                    ErrorKind::EndpointUnavailable,
+                    format!("No managed-identity endpoint is reachable at {target} (HTTP 403: {text}). {}", unreachable_hint(self)),
+                )
+                .with_details(details)
+            }
+            404 | 410 if matches!(self, ManagedSource::Imds(_)) => (ErrorKind::ServiceError, "is being updated"),
+            429 => (ErrorKind::Throttled, "is throttling requests"),
+            400 => (ErrorKind::ServiceError, "rejected the request"),
+            502 | 504 => (ErrorKind::ServiceError, "reported a gateway error"),
+            500..=599 => (ErrorKind::ServiceError, "failed"),
+            _ => (ErrorKind::ServiceError, "answered an unexpected status"),
+        };
+        Error::new(kind, format!("{target} {what} (HTTP {status}: {text}).")).with_details(details)
+    }
+}
+
+/// One token acquisition: the request to repeat and how to judge each answer.
+struct Acquisition<'a> {
+    source: &'a ManagedSource,
+    transport: &'a dyn Transport,
+    clock: &'a dyn Clock,
+    request: PreparedRequest,
+    resource: &'a str,
+    selector: &'a IdentitySelector,
+    target: String,
+    policy: RetryPolicy,
+}
+
+impl Acquisition<'_> {
+    async fn attempt(&self, timeout: Duration) -> Attempt<AccessToken> {
+        let (source, target) = (self.source, self.target.as_str());
+        let sent_at = self.clock.now_unix();
+        let mut request = HttpRequest::get(
+            self.request.url.clone(),
+            self.request.headers.clone(),
+            timeout,
+        );
+        request.max_body_bytes = Some(MAX_BODY_BYTES);
+        match self.transport.send(request).await {
+            Ok(response) => self.judge(response, sent_at),
+            Err(err) => source.transport_failure(err, target, timeout),
+        }
+    }
+
+    /// A token, a fatal error, or a retriable one. An answer that says the identity is not
+    /// assigned here is never retried, whatever its status (issue 8.6).
+    fn judge(&self, response: HttpResponse, sent_at: u64) -> Attempt<AccessToken> {
+        let target = self.target.as_str();
+        let status = response.status;
+        if response.is_success() {
+            return match parse_token_response(&response.body, self.resource, sent_at, target) {
+                Ok(token) => Attempt::Success(token),
+                Err(error) => Attempt::Fatal(error),
+            };
+        }
+        let retry_after = crate::http::retry_after(&response.headers, self.clock.now());
+        let error = self
+            .source
+            .status_error(status, &response.body, self.selector, target);
+        let not_found = error.kind == ErrorKind::IdentityNotFound;
+        if self.policy.retries_status(status) && !not_found {
+            Attempt::Retriable {
+                failure: Failure::Status(status),
+                error,
+                retry_after,
+            }
+        } else {
+            Attempt::Fatal(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::events::VecSink;
+    use crate::http::transport::testing::{raw, response, FakeTransport, Reply};
+    use crate::secret::Secret;
+    use crate::sources::app_service::AppServiceSource;
+    use crate::sources::imds::ImdsSource;
+
+    const NOW: u64 = 1_700_000_000;
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    fn token_body() -> Value {
+        json!({"access_token": "tok-abc", "expires_on": (NOW + 3600).to_string(), "resource": "https://graph.microsoft.com", "token_type": "Bearer"})
+    }
+
+    fn imds() -> ManagedSource {
+        ManagedSource::Imds(ImdsSource::with_authority_host("http://127.0.0.1:9").expect("imds"))
+    }
+
+    fn app_service() -> ManagedSource {
+        ManagedSource::AppService(
+            AppServiceSource::new("http://127.0.0.1:9/msi/token", Secret::new("hdr-x"), false)
+                .expect("app service"),
+        )
+    }
+
+    async fn acquire(
+        source: &ManagedSource,
+        replies: Vec<Reply>,
+        selector: IdentitySelector,
+    ) -> (Result<AccessToken>, Arc<FakeTransport>, FakeClock) {
+        let transport = FakeTransport::script(replies);
+        let clock = FakeClock::at_unix(NOW);
+        let result = source
+            .acquire(
+                transport.as_ref(),
+                &clock,
+                "https://graph.microsoft.com",
+                &selector,
+                S(100),
+                &VecSink::default(),
+            )
+            .await;
+        (result, transport, clock)
+    }
+
+    #[tokio::test]
+    async fn imds_request_shape_without_a_server() {
+        let (token, t, clock) = acquire(
+            &imds(),
+            vec![Ok(response(200, token_body(), &[]))],
+            IdentitySelector::ClientId("c-1".into()),
+        )
+        .await;
+        let token = token.expect("token");
+        assert_eq!(token.secret.expose(), "tok-abc");
+        assert_eq!(token.source, Some("IMDS"));
+        let calls = t.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].method, reqwest::Method::GET);
+        assert_eq!(
+            calls[0].url,
+            "http://127.0.0.1:9/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fgraph.microsoft.com&client_id=c-1"
+        );
+        assert_eq!(calls[0].headers["metadata"], "true");
+        assert_eq!(calls[0].timeout, retry::MAX_ATTEMPT_TIMEOUT);
+        assert!(clock.sleeps().is_empty());
+    }
+
+    #[tokio::test]
+    async fn app_service_request_shape_and_secret_header() {
+        let (token, t, _) = acquire(
+            &app_service(),
+            vec![Ok(response(200, token_body(), &[]))],
+            IdentitySelector::ResourceId("/subscriptions/s/x".into()),
+        )
+        .await;
+        assert_eq!(token.expect("token").source, Some("AppService"));
+        let call = &t.calls()[0];
+        assert!(
+            call.url.ends_with("&mi_res_id=%2Fsubscriptions%2Fs%2Fx"),
+            "{}",
+            call.url
+        );
+        assert!(call
+            .url
+            .starts_with("http://127.0.0.1:9/msi/token?api-version=2019-08-01"));
+        assert!(call.headers["x-identity-header"].is_sensitive());
+        assert_eq!(call.headers["metadata"], "true");
+    }
+
+    #[tokio::test]
+    async fn imds_retries_on_the_fake_clock_then_succeeds() {
+        let (token, t, clock) = acquire(
+            &imds(),
+            vec![
+                Ok(response(500, json!({"error": "boom"}), &[])),
+                Ok(response(429, json!({}), &[("retry-after", "3")])),
+                Err(TransportError::Timeout),
+                Ok(response(200, token_body(), &[])),
+            ],
+            IdentitySelector::SystemAssigned,
+        )
+        .await;
+        assert!(token.is_ok(), "{token:?}");
+        assert_eq!(t.calls().len(), 4);
+        assert_eq!(clock.sleeps(), vec![S(1), S(3), S(4)]);
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_not_retried() {
+        let (token, t, _) = acquire(
+            &imds(),
+            vec![Err(TransportError::Connect {
+                refused: true,
+                timed_out: false,
+                cause: "refused".into(),
+            })],
+            IdentitySelector::SystemAssigned,
+        )
+        .await;
+        let e = token.expect_err("unavailable");
+        assert_eq!(e.kind, ErrorKind::EndpointUnavailable);
+        assert!(e.message.contains("connection refused"), "{}", e.message);
+        assert_eq!(t.calls().len(), 1);
+    }
+
+    /// Issue 8.6: App Service / Automation answer "identity not found" with 404 too, and 404 is
+    /// otherwise retried; the not-found answer must end the acquisition at once.
+    #[tokio::test]
+    async fn app_service_identity_not_found_is_not_retried() {
+        for status in [400u16, 404] {
+            let body = br#"{"statusCode":404,"message":"Unable to load the proper Managed Identity.","correlationId":"c"}"#;
+            let (token, t, clock) = acquire(
+                &app_service(),
+                vec![Ok(raw(status, body)), Ok(response(200, token_body(), &[]))],
+                IdentitySelector::ClientId("c-1".into()),
+            )
+            .await;
+            let e = token.expect_err("not found");
+            assert_eq!(e.kind, ErrorKind::IdentityNotFound, "{status}");
+            assert_eq!(t.calls().len(), 1, "HTTP {status} not-found was retried");
+            assert!(clock.sleeps().is_empty());
+        }
+        // A plain 404 (the endpoint not ready yet) is still retried.
+        let (token, t, _) = acquire(
+            &app_service(),
+            vec![Ok(raw(404, b"")), Ok(response(200, token_body(), &[]))],
+            IdentitySelector::SystemAssigned,
+        )
+        .await;
+        assert!(token.is_ok());
+        assert_eq!(t.calls().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn oversized_and_broken_answers_are_typed() {
+        let (token, _, _) = acquire(
+            &imds(),
+            vec![Err(TransportError::TooLarge {
+                status: 200,
+                limit: MAX_BODY_BYTES,
+            })],
+            IdentitySelector::SystemAssigned,
+        )
+        .await;
+        assert_eq!(
+            token.map_err(|e| e.kind).err(),
+            Some(ErrorKind::InvalidResponse)
+        );
+        let (token, _, _) = acquire(
+            &app_service(),
+            vec![Err(TransportError::broken("reset by peer"))],
+            IdentitySelector::SystemAssigned,
+        )
+        .await;
+        let e = token.expect_err("broken");
+        assert_eq!(e.kind, ErrorKind::ConnectionFailed);
+        assert!(!e.message.contains("hdr-x"));
+    }
+}

@@ -17,7 +17,6 @@
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,11 +83,27 @@ struct ContextArg {
     context: u64,
 }
 
-/// The engine: services plus the registry of live contexts (handles are plain ids).
+/// The engine: services plus the registry of live contexts. Handles are random, nonzero and
+/// below 2^53 (exact in a JSON number in every client), drawn from the OS CSPRNG: a handle cannot
+/// be guessed from another one (issue 8.3).
 pub struct Engine {
     services: Arc<Services>,
     contexts: Mutex<HashMap<u64, Arc<Context>>>,
-    next_context: AtomicU64,
+}
+
+/// Largest handle + 1: JSON numbers are exact up to 2^53 in every client.
+pub const HANDLE_LIMIT: u64 = 1 << 53;
+
+/// A fresh random handle in `1..2^53`.
+fn random_handle() -> Result<u64> {
+    loop {
+        let raw = getrandom::u64()
+            .map_err(|e| Error::internal(format!("the OS random generator failed: {e}")))?;
+        let handle = raw & (HANDLE_LIMIT - 1);
+        if handle != 0 {
+            return Ok(handle);
+        }
+    }
 }
 
 impl Engine {
@@ -96,7 +111,6 @@ impl Engine {
         Ok(Self {
             services: Arc::new(Services::new(clock)?),
             contexts: Mutex::new(HashMap::new()),
-            next_context: AtomicU64::new(1),
         })
     }
 
@@ -137,10 +151,9 @@ impl Engine {
             })),
             "identity.connect" => {
                 let ctx = context::connect(request.args, secret, svc, sink).await?;
-                let id = self.next_context.fetch_add(1, Ordering::Relaxed);
                 let ctx = Arc::new(ctx);
                 let mut description = ctx.describe(svc, sink).await?;
-                self.lock_contexts().insert(id, ctx);
+                let id = self.register(ctx)?;
                 description["handle"] = json!(id);
                 Ok(description)
             }
@@ -152,7 +165,10 @@ impl Engine {
             }
             "identity.disconnect" => {
                 let arg: ContextArg = parse_args(&request.args)?;
-                self.lock_contexts().remove(&arg.context);
+                let removed = self.lock_contexts().remove(&arg.context);
+                if let Some(identity) = removed.as_deref().and_then(Context::cache_identity) {
+                    svc.cache.remove_identity(identity);
+                }
                 Ok(json!({}))
             }
             "identity.token" => {
@@ -200,6 +216,18 @@ impl Engine {
     pub fn cached_token(&self, context: u64, resource: Option<&str>) -> Option<Secret> {
         let ctx = self.lock_contexts().get(&context).cloned()?;
         ctx.cached_token(resource, &self.services)
+    }
+
+    /// Stores a context under a fresh random handle.
+    fn register(&self, ctx: Arc<Context>) -> Result<u64> {
+        loop {
+            let handle = random_handle()?;
+            let mut contexts = self.lock_contexts();
+            if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(handle) {
+                slot.insert(ctx);
+                return Ok(handle);
+            }
+        }
     }
 
     fn context_from(&self, args: &Value) -> Result<(u64, Arc<Context>)> {
@@ -264,6 +292,22 @@ impl EventSink for OutputSink<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_are_random_nonzero_and_below_2_pow_53() {
+        let handles: std::collections::HashSet<u64> =
+            (0..200).map(|_| random_handle().expect("handle")).collect();
+        assert_eq!(handles.len(), 200, "no repeats");
+        assert!(handles.iter().all(|h| (1..HANDLE_LIMIT).contains(h)));
+        let mut sorted: Vec<u64> = handles.into_iter().collect();
+        sorted.sort_unstable();
+        assert!(
+            sorted.windows(2).filter(|w| w[1] - w[0] == 1).count() < 3,
+            "not sequential"
+        );
+        // Spread over the range: some handle above 2^52 among 200 (probability 1 - 2^-200).
+        assert!(sorted.last().is_some_and(|h| *h >= 1 << 52));
+    }
 
     #[test]
     fn output_keys_become_pascal_case_recursively() {

@@ -133,6 +133,14 @@ impl TokenCache {
             .map(|t| t.secret.clone())
     }
 
+    /// Forgets every token of one identity (all resources): `Disconnect-Identity`.
+    pub fn remove_identity(&self, identity: &str) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, _| key.identity != identity);
+    }
+
     /// Forgets the token for `key`.
     pub fn remove(&self, key: &CacheKey) {
         if let Some(slot) = self.existing_slot(key) {

@@ -394,6 +394,14 @@ pub async fn test_endpoints(args: &Value, svc: &Services, _sink: &dyn EventSink)
 }
 
 impl Context {
+    /// The identity half of this context's cache keys (`None` for a static token).
+    pub fn cache_identity(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Managed { cache_identity, .. } => Some(cache_identity),
+            Credential::Static(_) => None,
+        }
+    }
+
     fn expiry_known(&self) -> bool {
         match &self.credential {
             Credential::Managed { .. } => true,

@@ -1042,3 +1042,48 @@ async fn plain_http_managed_identity_tokens_never_initialise_tls() {
     assert!(!svc.http.https_client_created());
     assert_eq!(svc.http.clients_built(), 1, "one client for every context");
 }
+
+/// Issue 8.3: handles are not sequential, a disconnected handle is refused, and disconnecting
+/// drops that identity's tokens from the process-wide cache (another context for the same
+/// identity then has to ask the endpoint again).
+#[tokio::test]
+async fn disconnect_drops_the_identitys_cached_tokens() {
+    let h = Harness::start().await;
+    let engine = Engine::new(Arc::new(SystemClock)).expect("engine");
+    let sink = VecSink::default();
+    let run = |request: Value| {
+        let engine = &engine;
+        let sink = &sink;
+        async move {
+            engine
+                .execute(request.to_string().as_bytes(), None, sink)
+                .await
+        }
+    };
+    let connect = json!({"op": "identity.connect", "args": {"method": "ManagedIdentity", "environment": h.env(Source::AppService)}});
+    let first = run(connect.clone()).await.expect("connect")["Handle"]
+        .as_u64()
+        .expect("handle");
+    let second = run(connect).await.expect("connect")["Handle"]
+        .as_u64()
+        .expect("handle");
+    assert!(first != 0 && second != 0 && first < (1 << 53) && second < (1 << 53));
+    assert!(first.abs_diff(second) > 1, "{first} {second}");
+    assert!(engine.cached_token(second, None).is_some(), "shared token");
+    let requests = h.count("appservice").await;
+    run(json!({"op": "identity.disconnect", "args": {"context": first}}))
+        .await
+        .expect("disconnect");
+    let e = run(json!({"op": "identity.token", "args": {"context": first}}))
+        .await
+        .expect_err("gone");
+    assert_eq!(e.kind, ErrorKind::NotConnected);
+    assert!(
+        engine.cached_token(second, None).is_none(),
+        "the identity's tokens left the cache"
+    );
+    run(json!({"op": "identity.token", "args": {"context": second}}))
+        .await
+        .expect("token again");
+    assert_eq!(h.count("appservice").await, requests + 1);
+}

@@ -1,13 +1,13 @@
 //! Typed errors with a stable kind. The kind's `error_id()` is the FullyQualifiedErrorId stem the
-//! PowerShell layer uses, and `category()` names the PowerShell ErrorCategory; both are contracts:
-//! never rename a variant, only add.
+//! module uses (a contract: never rename a variant, only add); the PowerShell ErrorCategory of
+//! each kind is the protocol edge's business (`protocol::errors`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ErrorKind {
     /// Malformed input: bad GUID, bad URL, plain http to a non-loopback host, conflicting ids.
     InvalidArgument,
@@ -58,30 +58,6 @@ impl ErrorKind {
     pub fn error_id(self) -> String {
         format!("ManagedIdentity.{self:?}")
     }
-
-    /// Name of the matching `System.Management.Automation.ErrorCategory` member.
-    pub fn category(self) -> &'static str {
-        use ErrorKind::*;
-        match self {
-            InvalidArgument | UnsupportedIdentityKind | AmbiguousName | PermissionNotGrantable => {
-                "InvalidArgument"
-            }
-            NotConnected => "InvalidOperation",
-            EndpointUnavailable => "ResourceUnavailable",
-            IdentityNotFound | NotFound | UnknownPermission => "ObjectNotFound",
-            UnsupportedSource => "NotImplemented",
-            Timeout => "OperationTimeout",
-            Cancelled => "OperationStopped",
-            InvalidResponse => "InvalidResult",
-            ConnectionFailed => "ConnectionError",
-            Throttled => "LimitsExceeded",
-            ServiceError => "ResourceUnavailable",
-            AuthenticationFailed | TokenExpired => "AuthenticationError",
-            PermissionDenied => "PermissionDenied",
-            UntrustedResource => "SecurityError",
-            Internal => "NotSpecified",
-        }
-    }
 }
 
 /// An engine error: a stable kind, a human message (never containing a secret) and optional
@@ -115,17 +91,6 @@ impl Error {
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, message)
     }
-
-    /// The JSON shape every upper layer receives: `{kind, errorId, category, message, details}`.
-    pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "kind": self.kind,
-            "errorId": self.kind.error_id(),
-            "category": self.kind.category(),
-            "message": self.message,
-            "details": self.details,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -138,10 +103,5 @@ mod tests {
             ErrorKind::IdentityNotFound.error_id(),
             "ManagedIdentity.IdentityNotFound"
         );
-        assert_eq!(ErrorKind::PermissionDenied.category(), "PermissionDenied");
-        let json = Error::new(ErrorKind::Timeout, "took too long").to_json();
-        assert_eq!(json["errorId"], "ManagedIdentity.Timeout");
-        assert_eq!(json["category"], "OperationTimeout");
-        assert_eq!(json["kind"], "Timeout");
     }
 }

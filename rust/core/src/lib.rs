@@ -1,10 +1,11 @@
 //! Core of ManagedIdentity: credential sources, token cache, Graph client and role planner.
 //!
-//! Pure async Rust. Knows nothing about FFI or PowerShell: no globals, no `block_on`;
-//! the environment and the clock are injected so tests can drive every path.
-//! Cancellation is by dropping the future: every operation is cancel-safe.
+//! Pure async Rust: no globals, no `block_on`; the environment, the clock and the HTTP transport
+//! are injected so tests can drive every path. Cancellation is by dropping the future: every
+//! operation is cancel-safe. The domain is typed; the JSON wire (operation names, argument
+//! decoding, key casing, error categories, cmdlet parameter names) lives only in [`protocol`],
+//! which no other module imports. See README.md for the layer picture.
 
-pub mod api;
 pub mod cache;
 pub mod clock;
 pub mod context;
@@ -13,9 +14,12 @@ pub mod error;
 pub mod events;
 pub mod graph;
 pub mod http;
+pub mod input;
 pub mod jwt;
+pub mod protocol;
 pub mod retry;
 pub mod secret;
+pub mod services;
 pub mod sources;
 pub mod token;
 

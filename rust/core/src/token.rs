@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
 use crate::jwt::{self, Claims};
 use crate::secret::Secret;
 
@@ -82,8 +83,8 @@ pub fn refresh_on(now: u64, expires_on: u64) -> u64 {
 
 /// Turns a scope-like resource (`https://vault.azure.net/.default`) into the v1 resource every
 /// managed-identity endpoint takes; validates that it is one non-empty value. `what` names the
-/// parameter in messages (`-Resource`, `-GraphResource`).
-pub fn normalize_resource(raw: &str, what: &str) -> Result<String> {
+/// input in messages.
+pub fn normalize_resource(raw: &str, what: Input) -> Result<String> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(Error::invalid_argument(format!("{what} must not be empty")));
@@ -463,19 +464,19 @@ mod tests {
     #[test]
     fn resources_are_normalised_from_scopes() {
         assert_eq!(
-            normalize_resource("https://vault.azure.net/.default", "-Resource")
+            normalize_resource("https://vault.azure.net/.default", Input::Resource)
                 .ok()
                 .as_deref(),
             Some("https://vault.azure.net")
         );
         assert_eq!(
-            normalize_resource(" https://graph.microsoft.com/ ", "-Resource")
+            normalize_resource(" https://graph.microsoft.com/ ", Input::Resource)
                 .ok()
                 .as_deref(),
             Some("https://graph.microsoft.com/")
         );
         assert_eq!(
-            normalize_resource("api://x/.default", "-Resource")
+            normalize_resource("api://x/.default", Input::Resource)
                 .ok()
                 .as_deref(),
             Some("api://x")
@@ -487,7 +488,7 @@ mod tests {
             "https://a/.default https://b/.default",
         ] {
             assert_eq!(
-                normalize_resource(bad, "-Resource")
+                normalize_resource(bad, Input::Resource)
                     .map_err(|e| e.kind)
                     .err(),
                 Some(ErrorKind::InvalidArgument),

@@ -13,6 +13,7 @@ use managed_identity_core::clock::SystemClock;
 use managed_identity_core::events::{Event, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
 use managed_identity_core::http::ReqwestTransport;
+use managed_identity_core::protocol;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{ErrorKind, Result};
 use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
@@ -115,8 +116,30 @@ impl Env {
         args: Value,
     ) -> (Result<Value>, Vec<Value>, Vec<Event>) {
         let sink = VecSink::default();
-        let result = graph::run(op, self.client(token), &args, &sink).await;
-        let events = sink.events();
+        // Decoded and rendered as the protocol edge does, run on this client.
+        let result = match protocol::args::graph_operation(op, &args) {
+            Ok((operation, concurrency)) => {
+                graph::run(operation, concurrency, self.client(token), &sink)
+                    .await
+                    .map(|summary| serde_json::to_value(summary).expect("summary"))
+            }
+            Err(e) => Err(e),
+        }
+        .map_err(|mut e| {
+            e.message = protocol::params::render(&e.message);
+            e
+        });
+        let events: Vec<Event> = sink
+            .events()
+            .into_iter()
+            .map(|e| match e {
+                Event::Item { mut item } => {
+                    protocol::errors::complete_item_error(&mut item);
+                    Event::Item { item }
+                }
+                other => other,
+            })
+            .collect();
         (result, items(&events), events)
     }
 }
@@ -920,7 +943,9 @@ async fn cancelled_bulk_leaves_a_consistent_state() {
     let principals = bulk_principals(&env, 100, "bulk-cancel").await;
     let args = json!({"identities": principals, "permissions": seed::BULK_ROLES, "concurrency": 2});
     let sink = VecSink::default();
-    let run = graph::run("graph.grant", env.client(&env.token), &args, &sink);
+    let (operation, concurrency) =
+        protocol::args::graph_operation("graph.grant", &args).expect("args");
+    let run = graph::run(operation, concurrency, env.client(&env.token), &sink);
     let outcome = tokio::time::timeout(Duration::from_millis(450), run).await;
     assert!(outcome.is_err(), "the operation was cancelled mid-way");
     let emitted = items(&sink.events());

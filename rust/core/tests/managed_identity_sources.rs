@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use managed_identity_core::api::{Engine, Services};
 use managed_identity_core::clock::{FakeClock, SharedClock, SystemClock};
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::{Event, VecSink};
+use managed_identity_core::protocol::{self, Engine};
+use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{self, SeedIdentity};
 use managed_identity_emulator::{EmulatorConfig, RunningEmulator};
@@ -169,15 +170,58 @@ async fn closed_port() -> u16 {
     port
 }
 
+/// `identity.connect` from the wire's args, messages rendered as the protocol edge does.
 async fn connect(svc: &Services, sink: &VecSink, args: Value) -> Result<Context, Error> {
-    context::connect(args, None, svc, sink).await
+    let options = protocol::args::connect_options(&args)?;
+    context::connect(options, None, svc, sink)
+        .await
+        .map_err(rendered)
+}
+
+fn rendered(mut e: Error) -> Error {
+    e.message = protocol::params::render(&e.message);
+    e
+}
+
+/// `identity.token` metadata as JSON.
+async fn token_operation(
+    ctx: &Context,
+    args: &Value,
+    svc: &Services,
+    sink: &VecSink,
+) -> Result<Value, Error> {
+    let resource = args.get("resource").and_then(Value::as_str);
+    let force = args
+        .get("forceRefresh")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    ctx.token_info(resource, force, svc, sink)
+        .await
+        .map(|info| serde_json::to_value(info).expect("json"))
+        .map_err(rendered)
+}
+
+/// The context description as JSON.
+async fn describe(ctx: &Context, svc: &Services, sink: &VecSink) -> Result<Value, Error> {
+    ctx.describe(svc, sink)
+        .await
+        .map(|d| serde_json::to_value(d).expect("json"))
+        .map_err(rendered)
+}
+
+/// `identity.testEndpoint` as JSON.
+async fn test_endpoints(args: &Value, svc: &Services, _sink: &VecSink) -> Result<Value, Error> {
+    let options = protocol::args::test_endpoint_options(args)?;
+    context::test_endpoints(options, svc)
+        .await
+        .map(|d| d.to_json())
 }
 
 fn warnings(sink: &VecSink) -> Vec<String> {
     sink.events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Warning { message } => Some(message),
+            Event::Warning { message } => Some(protocol::params::render(&message)),
             _ => None,
         })
         .collect()
@@ -278,7 +322,7 @@ async fn every_source_sends_the_documented_request_for_every_selector() {
                 ),
             }
 
-            let d = ctx.describe(&svc, &sink).await.expect("describe");
+            let d = describe(&ctx, &svc, &sink).await.expect("describe");
             assert_eq!(
                 h.log(source.target()).await.len(),
                 1,
@@ -339,7 +383,7 @@ async fn token_operation_returns_metadata_and_normalises_scopes() {
     )
     .await
     .expect("connect");
-    let meta = context::token_operation(
+    let meta = token_operation(
         &ctx,
         &json!({"context": 1, "resource": "https://vault.azure.net/.default"}),
         &svc,
@@ -374,7 +418,7 @@ async fn token_operation_returns_metadata_and_normalises_scopes() {
         .cached_token(Some("https://management.azure.com"), &svc)
         .is_none());
     // forceRefresh goes to the endpoint again.
-    context::token_operation(
+    token_operation(
         &ctx,
         &json!({"context": 1, "resource": "https://vault.azure.net", "forceRefresh": true}),
         &svc,
@@ -716,7 +760,7 @@ async fn object_id_passed_as_client_id_connects_with_a_warning() {
             vec![(true, false), (false, true)],
             "client_id first, then object_id"
         );
-        let d = ctx.describe(&svc, &sink).await.expect("describe");
+        let d = describe(&ctx, &svc, &sink).await.expect("describe");
         assert_eq!(
             d["selectedBy"],
             json!({"kind": "ObjectId", "value": identity.object_id})
@@ -742,7 +786,7 @@ async fn identities_without_roles_warn_on_describe() {
     )
     .await
     .expect("connect");
-    let d = ctx.describe(&svc, &sink).await.expect("describe");
+    let d = describe(&ctx, &svc, &sink).await.expect("describe");
     assert_eq!(d["roles"], json!([]));
     let warnings = warnings(&sink);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -781,13 +825,13 @@ async fn no_secret_reaches_any_error_event_or_result() {
             .to_string(),
     );
     texts.push(
-        ctx.describe(&svc, &sink)
+        describe(&ctx, &svc, &sink)
             .await
             .expect("describe")
             .to_string(),
     );
     texts.push(
-        context::token_operation(&ctx, &json!({"context": 1}), &svc, &sink)
+        token_operation(&ctx, &json!({"context": 1}), &svc, &sink)
             .await
             .expect("token")
             .to_string(),
@@ -836,7 +880,7 @@ async fn no_secret_reaches_any_error_event_or_result() {
         };
         let e = connect(&svc, &sink, args).await.err().expect("fails");
         texts.push(format!("{} {:?}", e.message, e.details));
-        texts.push(e.to_json().to_string());
+        texts.push(protocol::error_json(&e).to_string());
         texts.push(all_event_text(&sink));
         h.http
             .delete(format!("{}/_emulator/faults", h.base()))
@@ -875,7 +919,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
         "IMDS",
     ];
 
-    let report = context::test_endpoints(&json!({"environment": h.env(Source::Imds)}), &svc, &sink)
+    let report = test_endpoints(&json!({"environment": h.env(Source::Imds)}), &svc, &sink)
         .await
         .expect("report");
     assert_eq!(report["selected"], "IMDS");
@@ -907,7 +951,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
 
     let port = closed_port().await;
     let env = json!({"AZURE_POD_IDENTITY_AUTHORITY_HOST": format!("http://127.0.0.1:{port}")});
-    let report = context::test_endpoints(&json!({"environment": env}), &svc, &sink)
+    let report = test_endpoints(&json!({"environment": env}), &svc, &sink)
         .await
         .expect("report");
     assert_eq!(report["selected"], Value::Null);
@@ -923,7 +967,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
         h.env(Source::Automation),
         json!({"AZURE_POD_IDENTITY_AUTHORITY_HOST": format!("http://127.0.0.1:{port}")}),
     );
-    let report = context::test_endpoints(
+    let report = test_endpoints(
         &json!({"environment": env, "timeoutSeconds": 2}),
         &svc,
         &sink,
@@ -948,7 +992,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
     assert_eq!(report["sources"][6]["detected"], false);
 
     let env = json!({"IDENTITY_ENDPOINT": format!("{}/msi/token", h.base())});
-    let report = context::test_endpoints(&json!({"environment": env}), &svc, &sink)
+    let report = test_endpoints(&json!({"environment": env}), &svc, &sink)
         .await
         .expect("report");
     assert_eq!(

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use managed_identity_core::events::{Event, EventSink};
+use managed_identity_core::protocol::error_json;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{Error, ErrorKind};
 use once_cell::sync::Lazy;
@@ -163,13 +164,13 @@ fn serialize_chunk(state: &mut State) -> Vec<u8> {
         chunk["done"] = json!(true);
         match outcome {
             Ok(value) => chunk["result"] = value.clone(),
-            Err(error) => chunk["error"] = error.to_json(),
+            Err(error) => chunk["error"] = error_json(error),
         }
         state.delivered = true;
     }
     serde_json::to_vec(&chunk).unwrap_or_else(|e| {
         let fallback = Error::internal(format!("cannot serialize the engine's answer: {e}"));
-        serde_json::to_vec(&json!({"events": [], "done": true, "error": fallback.to_json()}))
+        serde_json::to_vec(&json!({"events": [], "done": true, "error": error_json(&fallback)}))
             .unwrap_or_default()
     })
 }
@@ -236,6 +237,9 @@ mod tests {
     use super::*;
 
     fn run(request: &str) -> Value {
+        // The exports install the recording hook; tests that call the bodies directly must too,
+        // or the outcome depends on which test ran first.
+        panic_guard::install_hook();
         let mut id = 0;
         assert_eq!(start(request.as_bytes(), b"", &mut id), EngineStatus::Ok);
         let mut buffer = vec![0u8; 16];

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use managed_identity_core::api::Engine;
 use managed_identity_core::clock::SystemClock;
+use managed_identity_core::protocol::Engine;
 use once_cell::sync::Lazy;
 
 /// Worker threads are capped: Automation sandboxes are small and shared.

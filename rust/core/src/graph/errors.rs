@@ -180,11 +180,11 @@ impl GraphErrorInfo {
     }
 }
 
-/// Shape of a per-item error in output objects: `{errorId, category, message}`.
+/// Shape of a per-item error in output objects: `{errorId, message}` (the protocol edge adds
+/// the category).
 pub fn item_error(error: &Error) -> Value {
     json!({
         "errorId": error.kind.error_id(),
-        "category": error.kind.category(),
         "message": error.message,
     })
 }

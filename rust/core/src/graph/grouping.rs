@@ -3,27 +3,10 @@
 //! asking for the same permission set on the same resource share one bulk operation — which
 //! keeps "identities × permissions" exactly what was asked.
 
-use serde::Deserialize;
-
-use super::ops::OneOrMany;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeRequest {
-    pub identity: String,
-    #[serde(default)]
-    pub permissions: Option<OneOrMany>,
-    #[serde(default)]
-    pub resource: Option<String>,
-}
+use super::ops::{ChangeRequest, GrantPlan};
 
 /// One bulk operation: these identities, these permissions, on this resource.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestGroup {
-    pub resource: Option<String>,
-    pub permissions: Vec<String>,
-    pub identities: Vec<String>,
-}
+pub type RequestGroup = GrantPlan;
 
 struct Merged {
     identity: String,
@@ -67,11 +50,7 @@ pub fn group(requests: Vec<ChangeRequest>) -> Vec<RequestGroup> {
                 identities.last_mut().expect("just pushed")
             }
         };
-        for permission in request
-            .permissions
-            .map(OneOrMany::into_vec)
-            .unwrap_or_default()
-        {
+        for permission in request.permissions {
             let permission = permission.trim().to_string();
             if !permission.is_empty()
                 && !entry.permissions.iter().any(|p| key(p) == key(&permission))
@@ -111,9 +90,7 @@ mod tests {
     fn request(identity: &str, permissions: &[&str], resource: Option<&str>) -> ChangeRequest {
         ChangeRequest {
             identity: identity.to_string(),
-            permissions: Some(OneOrMany::Many(
-                permissions.iter().map(|p| p.to_string()).collect(),
-            )),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
             resource: resource.map(str::to_string),
         }
     }

@@ -6,8 +6,9 @@
 //! HTTP client, a clock, the Graph endpoint and a [`TokenProvider`]; [`execute`] adapts a
 //! [`Context`] into a provider, tests use [`StaticToken`].
 //!
-//! Operations (JSON args are camelCase; output objects are streamed as `Event::Item` in
-//! completion order; the return value is a summary
+//! Operations (typed as [`GraphOperation`]; the protocol edge decodes them from the wire, where
+//! args are camelCase; output objects are streamed as `Event::Item` in completion order; the
+//! return value is an [`OperationSummary`]
 //! `{requested, succeeded, failed, requests, batches, elapsedMs, byStatus?, items?}`):
 //!
 //! | op | args | items |
@@ -32,19 +33,24 @@ pub mod ops;
 pub mod planner;
 pub mod progress;
 pub mod request;
-mod resolve;
+pub(crate) mod resolve;
 
 use futures::future::BoxFuture;
-use serde_json::Value;
 
 pub use crate::http::Transport;
 pub use client::{ClientOptions, ClientStats, GraphClient, StaticToken, TokenProvider};
 
-use crate::api::Services;
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::EventSink;
 use crate::secret::Secret;
+use crate::services::Services;
+
+pub use ops::{
+    AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
+    OperationSummary, PermissionNamesQuery,
+};
+pub use request::GraphRequest;
 
 /// Adapts a context into a [`TokenProvider`] (tokens for the context's Graph resource, cached
 /// upstream).
@@ -66,14 +72,26 @@ impl TokenProvider for ContextTokens<'_> {
     }
 }
 
-/// Runs one `graph.*` operation for a context.
+/// One Graph operation, typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphOperation {
+    AppRoles(AppRolesQuery),
+    Grant(ChangeArgs),
+    Revoke(ChangeArgs),
+    Set(ChangeArgs),
+    Assignments(AssignmentsQuery),
+    PermissionNames(PermissionNamesQuery),
+    Request(GraphRequest),
+}
+
+/// Runs one Graph operation for a context. `concurrency` (1..=16) overrides the client's.
 pub async fn execute(
-    op: &str,
+    operation: GraphOperation,
+    concurrency: Option<usize>,
     ctx: &Context,
-    args: &Value,
     svc: &Services,
     sink: &dyn EventSink,
-) -> Result<Value> {
+) -> Result<OperationSummary> {
     let tokens = ContextTokens { ctx, svc, sink };
     let client = GraphClient::with_transport(
         svc.service_transport.clone(),
@@ -81,42 +99,33 @@ pub async fn execute(
         ctx.graph_endpoint().clone(),
         Box::new(tokens),
     );
-    run(op, client, args, sink).await
+    run(operation, concurrency, client, sink).await
 }
 
-/// Runs one `graph.*` operation with a ready client (the `context` argument is ignored). An
-/// optional `concurrency` argument (1..=16) overrides the client's concurrency.
+/// Runs one Graph operation with a ready client.
 pub async fn run(
-    op: &str,
+    operation: GraphOperation,
+    concurrency: Option<usize>,
     client: GraphClient<'_>,
-    args: &Value,
     sink: &dyn EventSink,
-) -> Result<Value> {
-    let client = match args.get("concurrency") {
-        None | Some(Value::Null) => client,
-        Some(v) => {
-            let n = v.as_u64().filter(|n| (1..=16).contains(n)).ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "concurrency must be an integer from 1 to 16, not {v}"
-                ))
-            })?;
+) -> Result<OperationSummary> {
+    let client = match concurrency {
+        None => client,
+        Some(n) => {
             let options = ClientOptions {
-                concurrency: n as usize,
+                concurrency: n,
                 ..client.options().clone()
             };
             client.with_options(options)
         }
     };
-    match op {
-        "graph.appRoles" => ops::app_roles(&client, args, sink).await,
-        "graph.grant" => ops::change(&client, planner::Mode::Grant, args, sink).await,
-        "graph.revoke" => ops::change(&client, planner::Mode::Revoke, args, sink).await,
-        "graph.set" => ops::change(&client, planner::Mode::Set, args, sink).await,
-        "graph.assignments" => ops::assignments(&client, args, sink).await,
-        "graph.permissionNames" => ops::permission_names(&client, args, sink).await,
-        "graph.request" => request::request(&client, args, sink).await,
-        other => Err(Error::invalid_argument(format!(
-            "unknown engine operation '{other}'"
-        ))),
+    match operation {
+        GraphOperation::AppRoles(q) => ops::app_roles(&client, q, sink).await,
+        GraphOperation::Grant(a) => ops::change(&client, planner::Mode::Grant, a, sink).await,
+        GraphOperation::Revoke(a) => ops::change(&client, planner::Mode::Revoke, a, sink).await,
+        GraphOperation::Set(a) => ops::change(&client, planner::Mode::Set, a, sink).await,
+        GraphOperation::Assignments(q) => ops::assignments(&client, q, sink).await,
+        GraphOperation::PermissionNames(q) => ops::permission_names(&client, q, sink).await,
+        GraphOperation::Request(r) => request::request(&client, r, sink).await,
     }
 }

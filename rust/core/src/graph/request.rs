@@ -5,29 +5,26 @@ use std::collections::BTreeMap;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use url::Url;
 
 use super::client::{GraphClient, GraphResponse};
 use super::errors::Access;
-use super::ops::Summary;
-use crate::api::parse_args;
+use super::ops::{OperationSummary, Summary};
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
+use crate::input::Input;
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestArgs {
-    #[serde(default)]
-    method: Option<String>,
-    uri: String,
-    #[serde(default)]
-    body: Option<Value>,
-    #[serde(default)]
-    all: bool,
-    #[serde(default)]
-    headers: Option<BTreeMap<String, Value>>,
+/// `graph.request`: one Graph call (or every page of a collection with `all`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphRequest {
+    /// GET when `None`.
+    pub method: Option<String>,
+    pub uri: String,
+    /// JSON to send (a string is sent as is).
+    pub body: Option<Value>,
+    pub all: bool,
+    pub headers: BTreeMap<String, Value>,
 }
 
 /// Resolves `uri` on the client's Graph endpoint. Absolute URLs must be on that endpoint (the
@@ -35,7 +32,7 @@ struct RequestArgs {
 pub fn resolve_uri(client: &GraphClient<'_>, uri: &str) -> Result<Url> {
     let t = uri.trim();
     if t.is_empty() {
-        return Err(Error::invalid_argument("-Uri is empty"));
+        return Err(Error::invalid_argument(format!("{} is empty", Input::Uri)));
     }
     match Url::parse(t) {
         Ok(url) => {
@@ -47,7 +44,10 @@ pub fn resolve_uri(client: &GraphClient<'_>, uri: &str) -> Result<Url> {
                 )));
             }
             if !url.username().is_empty() || url.password().is_some() {
-                return Err(Error::invalid_argument("-Uri must not carry credentials"));
+                return Err(Error::invalid_argument(format!(
+                    "{} must not carry credentials",
+                    Input::Uri
+                )));
             }
             Ok(url)
         }
@@ -65,18 +65,19 @@ pub fn resolve_uri(client: &GraphClient<'_>, uri: &str) -> Result<Url> {
             };
             let text = format!("{}{}", client.base().as_str().trim_end_matches('/'), path);
             Url::parse(&text).map_err(|e| {
-                Error::invalid_argument(format!("-Uri '{t}' is not a valid path: {e}"))
+                Error::invalid_argument(format!("{} '{t}' is not a valid path: {e}", Input::Uri))
             })
         }
         Err(e) => Err(Error::invalid_argument(format!(
-            "-Uri '{t}' is not a valid URL: {e}"
+            "{} '{t}' is not a valid URL: {e}",
+            Input::Uri
         ))),
     }
 }
 
-fn header_map(headers: Option<BTreeMap<String, Value>>) -> Result<HeaderMap> {
+fn header_map(headers: BTreeMap<String, Value>) -> Result<HeaderMap> {
     let mut map = HeaderMap::new();
-    for (name, value) in headers.unwrap_or_default() {
+    for (name, value) in headers {
         let text = match value {
             Value::String(s) => s,
             Value::Null => continue,
@@ -118,10 +119,9 @@ fn emit_body(sink: &dyn EventSink, body: &[u8]) -> usize {
 
 pub async fn request(
     client: &GraphClient<'_>,
-    args: &Value,
+    a: GraphRequest,
     sink: &dyn EventSink,
-) -> Result<Value> {
-    let a: RequestArgs = parse_args(args)?;
+) -> Result<OperationSummary> {
     let mut summary = Summary::start(client);
     let method_text = a
         .method
@@ -137,7 +137,8 @@ pub async fn request(
         "DELETE" => Method::DELETE,
         other => {
             return Err(Error::invalid_argument(format!(
-                "-Method '{other}' is not supported (GET, POST, PUT, PATCH, DELETE)"
+                "{} '{other}' is not supported (GET, POST, PUT, PATCH, DELETE)",
+                Input::Method
             )))
         }
     };
@@ -146,10 +147,9 @@ pub async fn request(
     let body = match a.body {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.into_bytes()),
-        Some(v) => Some(
-            serde_json::to_vec(&v)
-                .map_err(|e| Error::invalid_argument(format!("-Body cannot be serialized: {e}")))?,
-        ),
+        Some(v) => Some(serde_json::to_vec(&v).map_err(|e| {
+            Error::invalid_argument(format!("{} cannot be serialized: {e}", Input::Body))
+        })?),
     };
     if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -159,9 +159,10 @@ pub async fn request(
     summary.requested = 1;
     if a.all {
         if method != Method::GET {
-            return Err(Error::invalid_argument(
-                "-All follows @odata.nextLink and works with GET only",
-            ));
+            return Err(Error::invalid_argument(format!(
+                "{} follows @odata.nextLink and works with GET only",
+                Input::All
+            )));
         }
         // -All means "every element of a collection", page after page.
         client
@@ -180,7 +181,5 @@ pub async fn request(
         items += emit_body(sink, &resp.body);
     }
     summary.succeeded = 1;
-    let mut out = summary.to_json(client);
-    out["items"] = json!(items);
-    Ok(out)
+    Ok(summary.finish(client, Some(items)))
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::input::Input;
 
 pub use clients::{ClientKind, HttpClients};
 pub use retry_after::{retry_after, MAX_RETRY_AFTER};
@@ -34,9 +35,9 @@ pub fn is_loopback_host(url: &Url) -> bool {
     }
 }
 
-/// Validates a user-supplied service endpoint (`-GraphEndpoint`, `-AuthorityHost`…): absolute,
-/// HTTPS, or plain HTTP only to a loopback address. `what` names the parameter in the message.
-pub fn validate_service_endpoint(raw: &str, what: &str) -> Result<Url> {
+/// Validates a user-supplied service endpoint (Graph endpoint, authority host…): absolute,
+/// HTTPS, or plain HTTP only to a loopback address. `what` names the input in the message.
+pub fn validate_service_endpoint(raw: &str, what: Input) -> Result<Url> {
     let url = Url::parse(raw.trim()).map_err(|e| {
         Error::invalid_argument(format!("{what} '{raw}' is not an absolute URL: {e}"))
     })?;
@@ -69,17 +70,19 @@ mod tests {
 
     #[test]
     fn endpoint_validation() {
-        assert!(validate_service_endpoint("https://graph.microsoft.com", "-GraphEndpoint").is_ok());
-        assert!(validate_service_endpoint("http://127.0.0.1:8080", "-GraphEndpoint").is_ok());
-        assert!(validate_service_endpoint("http://127.8.9.1", "-GraphEndpoint").is_ok());
-        assert!(validate_service_endpoint("http://[::1]:80/", "-GraphEndpoint").is_ok());
-        assert!(validate_service_endpoint("http://localhost:1", "-GraphEndpoint").is_ok());
-        let e =
-            validate_service_endpoint("http://graph.example.com", "-GraphEndpoint").unwrap_err();
+        assert!(
+            validate_service_endpoint("https://graph.microsoft.com", Input::GraphEndpoint).is_ok()
+        );
+        assert!(validate_service_endpoint("http://127.0.0.1:8080", Input::GraphEndpoint).is_ok());
+        assert!(validate_service_endpoint("http://127.8.9.1", Input::GraphEndpoint).is_ok());
+        assert!(validate_service_endpoint("http://[::1]:80/", Input::GraphEndpoint).is_ok());
+        assert!(validate_service_endpoint("http://localhost:1", Input::GraphEndpoint).is_ok());
+        let e = validate_service_endpoint("http://graph.example.com", Input::GraphEndpoint)
+            .unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert!(e.message.contains("-GraphEndpoint"));
-        assert!(validate_service_endpoint("ftp://x", "-GraphEndpoint").is_err());
-        assert!(validate_service_endpoint("not a url", "-GraphEndpoint").is_err());
-        assert!(validate_service_endpoint("https://user:pw@host", "-GraphEndpoint").is_err());
+        assert!(e.message.contains(&Input::GraphEndpoint.to_string()));
+        assert!(validate_service_endpoint("ftp://x", Input::GraphEndpoint).is_err());
+        assert!(validate_service_endpoint("not a url", Input::GraphEndpoint).is_err());
+        assert!(validate_service_endpoint("https://user:pw@host", Input::GraphEndpoint).is_err());
     }
 }

@@ -119,9 +119,10 @@ fn out_of_time(target: &str, timeout: Duration, attempts: u32) -> Error {
     Error::new(
         ErrorKind::Timeout,
         format!(
-            "no token from {target} within {} ({attempts} attempt{}); raise -TimeoutSeconds if the endpoint is just slow",
+            "no token from {target} within {} ({attempts} attempt{}); raise {} if the endpoint is just slow",
             seconds(timeout),
-            if attempts == 1 { "" } else { "s" }
+            if attempts == 1 { "" } else { "s" },
+            crate::input::Input::Timeout
         ),
     )
 }

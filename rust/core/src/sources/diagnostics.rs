@@ -12,6 +12,7 @@ use super::selection::{Detection, SourceReport};
 use super::{IdentitySelector, ManagedSource, SourceKind};
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, Transport, TransportError};
+use crate::input::Input;
 
 /// "X is not set", "X and Y are not set", "X is set but Y is not".
 pub fn explain_missing(vars: &[(&str, bool)]) -> String {
@@ -62,8 +63,13 @@ pub(crate) fn identity_not_found(
     status: u16,
     text: &str,
 ) -> Error {
-    let explain = "-ClientId takes the identity's client (application) id, -ObjectId its object (principal) id, \
-                   -ResourceId its ARM resource id (/subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…)";
+    let explain = format!(
+        "{} takes the identity's client (application) id, {} its object (principal) id, \
+         {} its ARM resource id (/subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…)",
+        Input::ClientId,
+        Input::ObjectId,
+        Input::ResourceId
+    );
     let message = match selector {
         IdentitySelector::SystemAssigned => format!(
             "{target} has no system-assigned managed identity for this {} (HTTP {status}: {text}). Enable the \

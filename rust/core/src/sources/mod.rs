@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind};
+use crate::input::Input;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
@@ -106,13 +107,14 @@ impl IdentitySelector {
         }
     }
 
-    /// The cmdlet parameter that selects this kind of id.
-    pub fn parameter(&self) -> Option<&'static str> {
-        self.kind().map(|k| match k {
-            "ClientId" => "-ClientId",
-            "ObjectId" => "-ObjectId",
-            _ => "-ResourceId",
-        })
+    /// The input that selects this kind of id.
+    pub fn input(&self) -> Option<Input> {
+        match self {
+            IdentitySelector::SystemAssigned => None,
+            IdentitySelector::ClientId(_) => Some(Input::ClientId),
+            IdentitySelector::ObjectId(_) => Some(Input::ObjectId),
+            IdentitySelector::ResourceId(_) => Some(Input::ResourceId),
+        }
     }
 
     /// "the system-assigned identity", "the identity with client id '…'".
@@ -253,21 +255,24 @@ impl ManagedSource {
     }
 
     pub(crate) fn unsupported_kind(&self, selector: &IdentitySelector) -> Error {
-        let accepted: Vec<&str> = [
+        let accepted: Vec<String> = [
             IdentitySelector::ClientId(String::new()),
             IdentitySelector::ObjectId(String::new()),
             IdentitySelector::ResourceId(String::new()),
         ]
         .iter()
         .filter(|s| self.wire_name(s).is_some())
-        .filter_map(IdentitySelector::parameter)
+        .filter_map(IdentitySelector::input)
+        .map(|input| input.to_string())
         .collect();
         Error::new(
             ErrorKind::UnsupportedIdentityKind,
             format!(
                 "{} cannot select an identity by {}; {}",
                 self.kind().display(),
-                selector.parameter().unwrap_or("this kind of id"),
+                selector
+                    .input()
+                    .map_or("this kind of id".to_string(), |i| i.to_string()),
                 if accepted.is_empty() {
                     "it only serves its system-assigned identity".to_string()
                 } else {
@@ -294,10 +299,10 @@ mod tests {
     fn selectors_describe_themselves() {
         let s = IdentitySelector::ObjectId("ABC".into());
         assert_eq!(s.kind(), Some("ObjectId"));
-        assert_eq!(s.parameter(), Some("-ObjectId"));
+        assert_eq!(s.input(), Some(Input::ObjectId));
         assert_eq!(s.to_json(), json!({"kind": "ObjectId", "value": "ABC"}));
         assert_eq!(s.cache_part(), "ObjectId=abc");
         assert_eq!(IdentitySelector::SystemAssigned.to_json(), Value::Null);
-        assert_eq!(IdentitySelector::SystemAssigned.parameter(), None);
+        assert_eq!(IdentitySelector::SystemAssigned.input(), None);
     }
 }

@@ -1,209 +1,26 @@
-//! The app-role operations: list roles, grant / revoke / set, list assignments, permission names.
+//! Grant / revoke / set: resolve the resource, permissions and identities (input problems fail
+//! before any write), plan per identity, emit what needs no write, then write in `$batch`es and
+//! emit each row as its writes complete.
 
-use std::collections::{BTreeMap, HashMap};
-
-use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::batch::{self, Completion, SubRequest};
-use super::client::GraphClient;
-use super::errors::{item_error, Access};
-use super::model::ServicePrincipal;
-use super::odata::ApiPath;
-use super::planner::{plan, Action, Mode};
-use super::progress::Progress;
-use super::resolve::{
-    resolve_identities, resolve_permissions, resolve_resource, wildcard_match, AssignmentQuery,
+use super::{
+    dedupe, emit, resource_fields, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary,
 };
-use crate::api::parse_args;
 use crate::error::{Error, Result};
-use crate::events::{verbose, warn, Event, EventSink};
-
-/// A string or an array of strings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl OneOrMany {
-    pub(crate) fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AppRolesArgs {
-    #[serde(default)]
-    resource: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeArgs {
-    identities: OneOrMany,
-    #[serde(default)]
-    permissions: Option<OneOrMany>,
-    #[serde(default)]
-    resource: Option<String>,
-    #[serde(default)]
-    what_if: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AssignmentsArgs {
-    identities: OneOrMany,
-    #[serde(default)]
-    resource: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NamesArgs {
-    #[serde(default)]
-    resource: Option<String>,
-    #[serde(default)]
-    prefix: Option<String>,
-}
-
-/// Counts for the summary every operation returns.
-pub(crate) struct Summary {
-    started: std::time::SystemTime,
-    pub requested: usize,
-    pub succeeded: usize,
-    pub failed: usize,
-    by_status: BTreeMap<&'static str, usize>,
-}
-
-impl Summary {
-    pub fn start(client: &GraphClient<'_>) -> Self {
-        Summary {
-            started: client.clock().now(),
-            requested: 0,
-            succeeded: 0,
-            failed: 0,
-            by_status: BTreeMap::new(),
-        }
-    }
-
-    fn count(&mut self, status: &'static str) {
-        *self.by_status.entry(status).or_default() += 1;
-        if status == "Failed" {
-            self.failed += 1;
-        } else {
-            self.succeeded += 1;
-        }
-    }
-
-    pub fn to_json(&self, client: &GraphClient<'_>) -> Value {
-        let stats = client.stats();
-        let elapsed = client
-            .clock()
-            .now()
-            .duration_since(self.started)
-            .unwrap_or_default();
-        let mut v = json!({
-            "requested": self.requested,
-            "succeeded": self.succeeded,
-            "failed": self.failed,
-            "requests": stats.requests,
-            "batches": stats.batches,
-            "elapsedMs": elapsed.as_millis() as u64,
-        });
-        if !self.by_status.is_empty() {
-            v["byStatus"] = json!(self.by_status);
-        }
-        v
-    }
-}
-
-fn emit(sink: &dyn EventSink, item: Value) {
-    sink.emit(Event::Item { item });
-}
-
-fn resource_fields(resource: &ServicePrincipal) -> (Value, Value, Value) {
-    (
-        json!(resource.display_name),
-        json!(resource.id),
-        json!(resource.app_id),
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/// `graph.appRoles`: the resource's application roles (optionally filtered by a wildcard).
-pub async fn app_roles(
-    client: &GraphClient<'_>,
-    args: &Value,
-    sink: &dyn EventSink,
-) -> Result<Value> {
-    let a: AppRolesArgs = parse_args(args)?;
-    let mut summary = Summary::start(client);
-    let resource = resolve_resource(client, a.resource.as_deref()).await?;
-    let (rname, rid, rapp) = resource_fields(&resource);
-    let mut roles: Vec<_> = resource
-        .roles()
-        .iter()
-        .filter(|r| r.for_applications())
-        .filter(|r| {
-            a.name
-                .as_deref()
-                .is_none_or(|p| wildcard_match(p, &r.name()))
-        })
-        .collect();
-    roles.sort_by_key(|r| r.name().to_lowercase());
-    for r in roles {
-        summary.requested += 1;
-        summary.succeeded += 1;
-        emit(
-            sink,
-            json!({
-                "id": r.id, "value": r.value, "displayName": r.display_name, "description": r.description,
-                "isEnabled": r.enabled(), "allowedMemberTypes": r.allowed_member_types,
-                "resource": rname, "resourceId": rid, "resourceAppId": rapp,
-            }),
-        );
-    }
-    Ok(summary.to_json(client))
-}
-
-/// `graph.permissionNames`: grantable role values, sorted (tab completion).
-pub async fn permission_names(
-    client: &GraphClient<'_>,
-    args: &Value,
-    sink: &dyn EventSink,
-) -> Result<Value> {
-    let a: NamesArgs = parse_args(args)?;
-    let mut summary = Summary::start(client);
-    let resource = resolve_resource(client, a.resource.as_deref()).await?;
-    let prefix = a.prefix.unwrap_or_default().to_lowercase();
-    let mut names: Vec<String> = resource
-        .roles()
-        .iter()
-        .filter(|r| r.for_applications() && r.enabled())
-        .filter_map(|r| r.value.clone())
-        .filter(|v| v.to_lowercase().starts_with(&prefix))
-        .collect();
-    names.sort_by_key(|n| n.to_lowercase());
-    names.dedup();
-    for n in names {
-        summary.requested += 1;
-        summary.succeeded += 1;
-        emit(sink, Value::String(n));
-    }
-    Ok(summary.to_json(client))
-}
-
-// ---------------------------------------------------------------------------------------------
+use crate::events::{verbose, EventSink};
+use crate::graph::batch::{self, Completion, SubRequest};
+use crate::graph::client::GraphClient;
+use crate::graph::errors::{item_error, Access};
+use crate::graph::grouping::group;
+use crate::graph::model::ServicePrincipal;
+use crate::graph::odata::ApiPath;
+use crate::graph::planner::{plan, Action, Mode};
+use crate::graph::progress::Progress;
+use crate::graph::resolve::{
+    resolve_identities, resolve_permissions, resolve_resource, AssignmentQuery,
+};
 
 /// One output row of grant / revoke / set.
 struct Row {
@@ -242,74 +59,42 @@ impl Row {
     }
 }
 
-/// De-duplicates inputs (trimmed, case-insensitive), keeping the first spelling.
-fn dedupe(inputs: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    inputs
-        .into_iter()
-        .filter(|s| seen.insert(s.trim().to_lowercase()))
-        .collect()
-}
-
 /// `graph.grant` / `graph.revoke` / `graph.set`. Takes either `identities` + `permissions` (+
 /// `resource`), or `requests`: pipeline records `{identity, permissions, resource}` that are
 /// grouped into as few bulk runs as possible (see `grouping::group`).
 pub async fn change(
     client: &GraphClient<'_>,
     mode: Mode,
-    args: &Value,
+    args: ChangeArgs,
     sink: &dyn EventSink,
-) -> Result<Value> {
-    let Some(records) = args.get("requests") else {
-        return change_group(client, mode, args, sink).await;
+) -> Result<OperationSummary> {
+    let records = match args.target {
+        ChangeTarget::Plan(plan) => {
+            return change_group(client, mode, plan, args.what_if, sink).await
+        }
+        ChangeTarget::Records(records) => records,
     };
-    let records: Vec<super::grouping::ChangeRequest> = parse_args(records)?;
-    let what_if = args.get("whatIf").cloned().unwrap_or(Value::Bool(false));
-    let mut total: Option<Value> = None;
-    for group in super::grouping::group(records) {
-        let group_args = json!({
-            "identities": group.identities,
-            "permissions": group.permissions,
-            "resource": group.resource,
-            "whatIf": what_if,
-        });
-        let summary = change_group(client, mode, &group_args, sink).await?;
+    let mut total: Option<OperationSummary> = None;
+    for group in group(records) {
+        let summary = change_group(client, mode, group, args.what_if, sink).await?;
         total = Some(match total {
             None => summary,
-            Some(sum) => add_summaries(sum, summary),
+            Some(sum) => sum.merge(summary),
         });
     }
     total.ok_or_else(|| Error::invalid_argument("no identity was given"))
 }
 
-/// Adds the counts of two summaries; request statistics and time are the later one's (cumulative).
-fn add_summaries(mut sum: Value, later: Value) -> Value {
-    for field in ["requested", "succeeded", "failed"] {
-        let n = sum[field].as_u64().unwrap_or(0) + later[field].as_u64().unwrap_or(0);
-        sum[field] = json!(n);
-    }
-    for field in ["requests", "batches", "elapsedMs"] {
-        sum[field] = later[field].clone();
-    }
-    if let Some(statuses) = later.get("byStatus").and_then(Value::as_object) {
-        for (status, n) in statuses {
-            let current = sum["byStatus"][status].as_u64().unwrap_or(0);
-            sum["byStatus"][status] = json!(current + n.as_u64().unwrap_or(0));
-        }
-    }
-    sum
-}
-
 async fn change_group(
     client: &GraphClient<'_>,
     mode: Mode,
-    args: &Value,
+    a: GrantPlan,
+    what_if: bool,
     sink: &dyn EventSink,
-) -> Result<Value> {
-    let a: ChangeArgs = parse_args(args)?;
+) -> Result<OperationSummary> {
     let mut summary = Summary::start(client);
-    let identities = dedupe(a.identities.into_vec());
-    let permissions = a.permissions.map(OneOrMany::into_vec).unwrap_or_default();
+    let identities = dedupe(a.identities);
+    let permissions = a.permissions;
     if identities.is_empty() {
         return Err(Error::invalid_argument("no identity was given"));
     }
@@ -411,8 +196,8 @@ async fn change_group(
                     row.assignment_id = Some(assignment_id);
                 }
                 Action::NotAssigned => row.status = "NotAssigned",
-                Action::Grant if a.what_if => row.status = "WouldGrant",
-                Action::Revoke { assignment_ids } if a.what_if => {
+                Action::Grant if what_if => row.status = "WouldGrant",
+                Action::Revoke { assignment_ids } if what_if => {
                     row.status = "WouldRevoke";
                     row.assignment_id = assignment_ids.into_iter().next();
                 }
@@ -462,10 +247,10 @@ async fn change_group(
     })
     .await;
     progress.finish();
-    if a.what_if {
+    if what_if {
         verbose(sink, "WhatIf: no change was made");
     }
-    Ok(summary.to_json(client))
+    Ok(summary.finish(client, None))
 }
 
 fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
@@ -536,154 +321,11 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-
-/// `graph.assignments`: every app-role assignment the identities hold (optionally on one resource).
-pub async fn assignments(
-    client: &GraphClient<'_>,
-    args: &Value,
-    sink: &dyn EventSink,
-) -> Result<Value> {
-    let a: AssignmentsArgs = parse_args(args)?;
-    let mut summary = Summary::start(client);
-    let identities = dedupe(a.identities.into_vec());
-    if identities.is_empty() {
-        return Err(Error::invalid_argument("no identity was given"));
-    }
-    let filter = match a
-        .resource
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        Some(r) => Some(resolve_resource(client, Some(r)).await?),
-        None => None,
-    };
-    let query = filter
-        .as_ref()
-        .map_or(AssignmentQuery::All, |r| AssignmentQuery::Resource(r.id));
-    let mut progress = Progress::new(sink, client.clock().clone(), "Reading app role assignments");
-    let resolved = resolve_identities(client, &identities, query, &mut progress).await;
-
-    // Role names per resource, each resource read once (batched).
-    let mut resources: HashMap<Uuid, Option<ServicePrincipal>> = HashMap::new();
-    if let Some(r) = &filter {
-        resources.insert(r.id, Some(r.clone()));
-    }
-    let mut reads = Vec::new();
-    for ri in resolved.iter().flatten() {
-        for asg in &ri.assignments {
-            if let std::collections::hash_map::Entry::Vacant(e) = resources.entry(asg.resource_id) {
-                e.insert(None);
-                let path = ApiPath::new("servicePrincipals")
-                    .id(asg.resource_id)
-                    .select(&[
-                        "id",
-                        "appId",
-                        "displayName",
-                        "appRoles",
-                        "appOwnerOrganizationId",
-                    ]);
-                reads.push((asg.resource_id, SubRequest::get(path.relative())));
-            }
-        }
-    }
-    batch::run(client, reads, |rid, done| {
-        match done.response {
-            Ok(sub) if sub.is_success() => match ServicePrincipal::from_value(&sub.body) {
-                Ok(sp) => {
-                    resources.insert(rid, Some(sp));
-                }
-                Err(e) => warn(
-                    sink,
-                    format!("cannot read the roles of resource {rid}: {}", e.message),
-                ),
-            },
-            Ok(sub) => warn(
-                sink,
-                format!(
-                    "cannot read the roles of resource {rid}: {}",
-                    sub.error_info().to_error(Access::Read, "reading").message
-                ),
-            ),
-            Err(e) => warn(
-                sink,
-                format!("cannot read the roles of resource {rid}: {}", e.message),
-            ),
-        }
-        Vec::new()
-    })
-    .await;
-
-    let mut items = 0usize;
-    summary.requested = identities.len();
-    for (input, outcome) in identities.iter().zip(resolved) {
-        match outcome {
-            Err(e) => {
-                summary.failed += 1;
-                emit(
-                    sink,
-                    json!({
-                        "identity": input, "identityId": null, "identityName": null,
-                        "resource": null, "resourceId": null, "resourceAppId": null,
-                        "permission": null, "permissionId": null, "assignmentId": null, "createdDateTime": null,
-                        "error": item_error(&e),
-                    }),
-                );
-            }
-            Ok(ri) => {
-                summary.succeeded += 1;
-                let mut rows: Vec<Value> = ri
-                    .assignments
-                    .iter()
-                    .map(|asg| {
-                        let res = resources.get(&asg.resource_id).and_then(Option::as_ref);
-                        let permission = res
-                            .and_then(|r| r.roles().iter().find(|role| role.id == asg.app_role_id))
-                            .map(|role| role.name())
-                            .unwrap_or_else(|| asg.app_role_id.to_string());
-                        let resource_name = res
-                            .and_then(|r| r.display_name.clone())
-                            .or_else(|| asg.resource_display_name.clone());
-                        json!({
-                            "identity": input,
-                            "identityId": ri.sp.id,
-                            "identityName": ri.sp.display_name,
-                            "resource": resource_name,
-                            "resourceId": asg.resource_id,
-                            "resourceAppId": res.and_then(|r| r.app_id.clone()),
-                            "permission": permission,
-                            "permissionId": asg.app_role_id,
-                            "assignmentId": asg.id,
-                            "createdDateTime": asg.created_date_time,
-                            "error": null,
-                        })
-                    })
-                    .collect();
-                rows.sort_by_key(|v| {
-                    (
-                        v["resource"].as_str().unwrap_or("").to_lowercase(),
-                        v["permission"].as_str().unwrap_or("").to_lowercase(),
-                    )
-                });
-                for row in rows {
-                    items += 1;
-                    emit(sink, row);
-                }
-            }
-        }
-    }
-    progress.finish();
-    let mut out = summary.to_json(client);
-    out["items"] = json!(items);
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::events::VecSink;
+    use crate::events::{Event, VecSink};
     use crate::graph::client::testing::{client, response, FakeTransport};
     use std::sync::Arc;
     use std::time::Duration;
@@ -744,8 +386,15 @@ mod tests {
     ) -> (Value, Vec<Value>) {
         let c = client(t, clock);
         let sink = VecSink::default();
-        let args = json!({"identities": [MI], "permissions": perms, "whatIf": what_if});
-        let summary = change(&c, op, &args, &sink).await.unwrap();
+        let args = ChangeArgs {
+            target: ChangeTarget::Plan(GrantPlan {
+                identities: vec![MI.to_string()],
+                permissions: perms.iter().map(|p| p.to_string()).collect(),
+                resource: None,
+            }),
+            what_if,
+        };
+        let summary = serde_json::to_value(change(&c, op, args, &sink).await.unwrap()).unwrap();
         let items = sink
             .events()
             .into_iter()

@@ -1,0 +1,129 @@
+//! Building a context: `identity.connect` (validate every input before any request, then get a
+//! token for the default resource, which proves the identity and fills the cache) and
+//! `identity.testEndpoint`.
+
+use url::Url;
+
+use super::options::{
+    selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
+    DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
+};
+use super::static_token::connect_static;
+use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
+use crate::error::{ErrorKind, Result};
+use crate::events::{warn, EventSink};
+use crate::input::Input;
+use crate::secret::Secret;
+use crate::services::Services;
+use crate::sources::{detect, Detection, IdentitySelector};
+use crate::token::normalize_resource;
+
+/// `identity.connect`: builds a context and acquires a token for its default resource (which
+/// validates the identity and fills the cache).
+pub async fn connect(
+    args: ConnectOptions,
+    secret: Option<Secret>,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    let graph_endpoint = crate::http::validate_service_endpoint(
+        args.graph_endpoint
+            .as_deref()
+            .unwrap_or(DEFAULT_GRAPH_ENDPOINT),
+        Input::GraphEndpoint,
+    )?;
+    let graph_resource = normalize_resource(
+        args.graph_resource
+            .as_deref()
+            .unwrap_or(DEFAULT_GRAPH_RESOURCE),
+        Input::GraphResource,
+    )?;
+    let resource = args
+        .resource
+        .as_deref()
+        .map(|r| normalize_resource(r, Input::Resource))
+        .transpose()?;
+    match args.method {
+        ConnectMethod::ManagedIdentity => {
+            connect_managed(args, graph_endpoint, graph_resource, resource, svc, sink).await
+        }
+        ConnectMethod::AccessToken => {
+            connect_static(secret, graph_endpoint, graph_resource, resource, svc, sink)
+        }
+    }
+}
+
+async fn connect_managed(
+    args: ConnectOptions,
+    graph_endpoint: Url,
+    graph_resource: String,
+    resource: Option<String>,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    let selector = selector_arg(&args)?;
+    let timeout = timeout_arg(args.timeout_seconds, DEFAULT_TIMEOUT_SECONDS)?;
+    let source = detect(&args.environment).source?;
+    if !source.supports(&selector) {
+        return Err(source.unsupported_kind(&selector));
+    }
+    let default_resource = resource.unwrap_or_else(|| graph_resource.clone());
+    let context = |selector: IdentitySelector| Context {
+        graph_endpoint: graph_endpoint.clone(),
+        graph_resource: graph_resource.clone(),
+        default_resource: default_resource.clone(),
+        credential: Credential::Managed {
+            cache_identity: source.cache_identity(&selector),
+            source: source.clone(),
+            selector,
+            timeout,
+        },
+    };
+    let ctx = context(selector.clone());
+    let error = match ctx.token(None, false, svc, sink).await {
+        Ok(_) => return Ok(ctx),
+        Err(error) => error,
+    };
+    // The seed tutorial's mistake: the identity's object id passed to -ClientId.
+    let IdentitySelector::ClientId(id) = &selector else {
+        return Err(error);
+    };
+    let as_object_id = IdentitySelector::ObjectId(id.clone());
+    if error.kind != ErrorKind::IdentityNotFound || !source.supports(&as_object_id) {
+        return Err(error);
+    }
+    let retry = context(as_object_id);
+    match retry.token(None, false, svc, sink).await {
+        Ok(token) => {
+            let client_id = token.claims.as_ref().and_then(|c| c.appid.clone());
+            warn(
+                sink,
+                format!(
+                    "'{id}' is the identity's object id, not its client id; use {} {id} ({}). Connected with it as the object id.",
+                    Input::ObjectId,
+                    match client_id {
+                        Some(client_id) => format!("its client id is {client_id}, which is what {} expects", Input::ClientId),
+                        None => format!("{} expects the identity's client (application) id", Input::ClientId),
+                    }
+                ),
+            );
+            Ok(retry)
+        }
+        Err(second) if second.kind == ErrorKind::IdentityNotFound => {
+            let mut error = error;
+            error.message.push_str(&format!(
+                " ('{id}' is not the object id of an attached identity either.)"
+            ));
+            Err(error)
+        }
+        Err(_) => Err(error),
+    }
+}
+
+/// `identity.testEndpoint`: which source is here, and why not the others (probes included).
+pub async fn test_endpoints(args: TestEndpointOptions, svc: &Services) -> Result<Detection> {
+    let timeout = timeout_arg(args.timeout_seconds, DEFAULT_PROBE_SECONDS)?;
+    let mut detection = detect(&args.environment);
+    detection.probe(svc.mi_transport.as_ref(), timeout).await;
+    Ok(detection)
+}

@@ -1,0 +1,472 @@
+//! Contexts: a credential plus the endpoints it is used with.
+//!
+//! A managed-identity context holds the detected source and the identity selector; its tokens
+//! live in the process-wide [`crate::cache::TokenCache`] (so two contexts for one identity share
+//! them). An access-token context ([`static_token`]) holds the token it was given. Building one
+//! is [`connect`]; what a caller may ask is typed in [`options`].
+
+pub mod connect;
+pub mod options;
+pub mod static_token;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::cache::CacheKey;
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{warn, EventSink};
+use crate::input::Input;
+use crate::secret::Secret;
+use crate::services::Services;
+use crate::sources::{IdentitySelector, ManagedSource};
+use crate::token::{normalize_resource, AccessToken};
+
+pub use connect::{connect, test_endpoints};
+pub use options::{
+    ConnectMethod, ConnectOptions, TestEndpointOptions, DEFAULT_PROBE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+};
+use static_token::{same_resource, StaticToken, GRAPH_APP_ID};
+
+pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+pub const DEFAULT_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+pub struct Context {
+    graph_endpoint: Url,
+    graph_resource: String,
+    /// Resource of `Get-IdentityToken` without `-Resource` (normalised).
+    default_resource: String,
+    credential: Credential,
+}
+
+enum Credential {
+    Managed {
+        source: ManagedSource,
+        selector: IdentitySelector,
+        timeout: Duration,
+        /// Source, endpoint and selector: the identity half of the cache key (computed once).
+        cache_identity: String,
+    },
+    Static(StaticToken),
+}
+
+/// What `Get-IdentityContext` shows (field names are the protocol's, camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextDescription {
+    pub auth_type: &'static str,
+    pub source: Option<&'static str>,
+    pub identity_type: Option<&'static str>,
+    pub client_id: Option<String>,
+    pub object_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub resource_id: Option<String>,
+    pub roles: Vec<String>,
+    pub resource: String,
+    pub expires_on: Option<String>,
+    pub graph_endpoint: String,
+    pub selected_by: Option<SelectedBy>,
+}
+
+/// Which id selected a user-assigned identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelectedBy {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Token metadata (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub resource: String,
+    pub expires_on: Option<String>,
+    pub token_type: String,
+    pub source: Option<&'static str>,
+}
+
+impl Context {
+    /// Token metadata for `identity.token` (never the token itself).
+    pub async fn token_info(
+        &self,
+        resource: Option<&str>,
+        force_refresh: bool,
+        svc: &Services,
+        sink: &dyn EventSink,
+    ) -> Result<TokenInfo> {
+        let token = self.token(resource, force_refresh, svc, sink).await?;
+        Ok(TokenInfo {
+            resource: token.resource.clone(),
+            expires_on: self.expiry_known().then(|| token.expires_on_iso()),
+            token_type: token.token_type.clone(),
+            source: token.source,
+        })
+    }
+
+    /// The identity half of this context's cache keys (`None` for a static token).
+    pub fn cache_identity(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Managed { cache_identity, .. } => Some(cache_identity),
+            Credential::Static(_) => None,
+        }
+    }
+
+    pub fn expiry_known(&self) -> bool {
+        match &self.credential {
+            Credential::Managed { .. } => true,
+            Credential::Static(s) => s.expiry_known,
+        }
+    }
+
+    fn resource_or_default(&self, resource: Option<&str>) -> Result<String> {
+        match resource {
+            Some(r) => normalize_resource(r, Input::Resource),
+            None => Ok(self.default_resource.clone()),
+        }
+    }
+
+    /// Properties shown by Get-IdentityContext (fetches a token for the default resource when
+    /// none is cached, to read its claims; warns through `sink` when the token has no roles).
+    pub async fn describe(
+        &self,
+        svc: &Services,
+        sink: &dyn EventSink,
+    ) -> Result<ContextDescription> {
+        let token = self.token(None, false, svc, sink).await?;
+        let claims = token.claims.clone().unwrap_or_default();
+        let (auth_type, source, identity_type, selected_by, selector) = match &self.credential {
+            Credential::Managed {
+                source, selector, ..
+            } => (
+                "ManagedIdentity",
+                Some(source.kind().name()),
+                Some(if selector.is_user_assigned() {
+                    "UserAssigned"
+                } else {
+                    "SystemAssigned"
+                }),
+                selector
+                    .kind()
+                    .zip(selector.value())
+                    .map(|(kind, value)| SelectedBy {
+                        kind,
+                        value: value.to_string(),
+                    }),
+                Some(selector),
+            ),
+            Credential::Static(_) => ("AccessToken", None, None, None, None),
+        };
+        let from_selector = |wanted: &str| {
+            selector
+                .filter(|s| s.kind() == Some(wanted))
+                .and_then(|s| s.value())
+                .map(str::to_string)
+        };
+        if token.claims.is_some() && claims.roles.is_empty() {
+            warn(
+                sink,
+                format!(
+                    "The token for {} carries no application roles. Roles granted recently only appear once a new token \
+                     is issued, and the managed-identity endpoint may serve a cached token for up to 24 hours. Check the \
+                     grants with Get-GraphAppRoleAssignment.",
+                    token.resource
+                ),
+            );
+        }
+        Ok(ContextDescription {
+            auth_type,
+            source,
+            identity_type,
+            client_id: claims.appid.or_else(|| from_selector("ClientId")),
+            object_id: claims.oid.or_else(|| from_selector("ObjectId")),
+            tenant_id: claims.tid,
+            resource_id: claims.xms_mirid.or_else(|| from_selector("ResourceId")),
+            roles: claims.roles,
+            resource: self.default_resource.clone(),
+            expires_on: self.expiry_known().then(|| token.expires_on_iso()),
+            graph_endpoint: self
+                .graph_endpoint
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+            selected_by,
+        })
+    }
+
+    /// A token for `resource` (default: the context's default resource), from the process-wide
+    /// cache when fresh; single-flight per (identity, resource).
+    pub async fn token(
+        &self,
+        resource: Option<&str>,
+        force_refresh: bool,
+        svc: &Services,
+        sink: &dyn EventSink,
+    ) -> Result<AccessToken> {
+        let resource = self.resource_or_default(resource)?;
+        match &self.credential {
+            Credential::Managed {
+                source,
+                selector,
+                timeout,
+                cache_identity,
+            } => {
+                let key = CacheKey::new(cache_identity.clone(), resource.clone());
+                svc.cache
+                    .get_or_fetch(&key, force_refresh, sink, || {
+                        source.acquire(
+                            svc.mi_transport.as_ref(),
+                            &*svc.clock,
+                            &resource,
+                            selector,
+                            *timeout,
+                            sink,
+                        )
+                    })
+                    .await
+            }
+            Credential::Static(s) => {
+                self.check_static_resource(s, &resource)?;
+                if s.expiry_known && svc.clock.now_unix() >= s.token.expires_on {
+                    return Err(Error::new(
+                        ErrorKind::TokenExpired,
+                        format!(
+                            "the access token passed to Connect-Identity expired at {}; get a new token and run Connect-Identity again",
+                            s.token.expires_on_iso()
+                        ),
+                    ));
+                }
+                Ok(s.token.clone())
+            }
+        }
+    }
+
+    fn static_serves(&self, s: &StaticToken, resource: &str) -> bool {
+        let audience = s.token.claims.as_ref().and_then(|c| c.aud.as_deref());
+        same_resource(resource, &self.default_resource)
+            || audience.is_some_and(|aud| {
+                same_resource(resource, aud)
+                    || (aud.eq_ignore_ascii_case(GRAPH_APP_ID)
+                        && same_resource(resource, &self.graph_resource))
+            })
+    }
+
+    fn check_static_resource(&self, s: &StaticToken, resource: &str) -> Result<()> {
+        if self.static_serves(s, resource) {
+            Ok(())
+        } else {
+            Err(Error::invalid_argument(format!(
+                "this context holds an access token for {}; it cannot provide a token for {resource}",
+                self.default_resource
+            )))
+        }
+    }
+
+    /// A fresh cached token without any I/O.
+    pub fn cached_token(&self, resource: Option<&str>, svc: &Services) -> Option<Secret> {
+        let resource = self.resource_or_default(resource).ok()?;
+        match &self.credential {
+            Credential::Managed { cache_identity, .. } => svc
+                .cache
+                .fresh_secret(&CacheKey::new(cache_identity.clone(), resource)),
+            Credential::Static(s) => {
+                let valid = !s.expiry_known || svc.clock.now_unix() < s.token.expires_on;
+                (valid && self.static_serves(s, &resource)).then(|| s.token.secret.clone())
+            }
+        }
+    }
+
+    /// Graph base URL, e.g. `https://graph.microsoft.com` or an emulator's loopback URL.
+    pub fn graph_endpoint(&self) -> &Url {
+        &self.graph_endpoint
+    }
+
+    /// The resource (audience) of Graph tokens, e.g. `https://graph.microsoft.com`.
+    pub fn graph_resource(&self) -> &str {
+        &self.graph_resource
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::env::SnapshotEnvironment;
+    use crate::events::{Event, VecSink};
+    use crate::token::format_iso8601;
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn services() -> Services {
+        Services::new(Arc::new(FakeClock::at_unix(NOW))).expect("services")
+    }
+
+    fn access_token() -> ConnectOptions {
+        ConnectOptions {
+            method: ConnectMethod::AccessToken,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn access_token_contexts_describe_their_claims() {
+        let svc = services();
+        let sink = VecSink::default();
+        let jwt = crate::jwt::unsigned(&json!({
+            "aud": "https://graph.microsoft.com", "appid": "a", "oid": "o", "tid": "t",
+            "roles": ["User.Read.All"], "exp": NOW + 3600
+        }));
+        let ctx = connect(
+            access_token(),
+            Some(Secret::new(format!("Bearer {jwt}"))),
+            &svc,
+            &sink,
+        )
+        .await
+        .expect("connects");
+        let d = serde_json::to_value(ctx.describe(&svc, &sink).await.expect("describe")).unwrap();
+        assert_eq!(d["authType"], "AccessToken");
+        assert_eq!(d["source"], Value::Null);
+        assert_eq!(d["identityType"], Value::Null);
+        assert_eq!(d["selectedBy"], Value::Null);
+        assert_eq!(
+            (
+                d["clientId"].as_str(),
+                d["objectId"].as_str(),
+                d["tenantId"].as_str()
+            ),
+            (Some("a"), Some("o"), Some("t"))
+        );
+        assert_eq!(d["roles"], json!(["User.Read.All"]));
+        assert_eq!(d["expiresOn"], format_iso8601(NOW + 3600));
+        assert_eq!(d["graphEndpoint"], "https://graph.microsoft.com");
+        assert!(sink.events().is_empty(), "{:?}", sink.events());
+        assert_eq!(
+            ctx.cached_token(None, &svc).map(|s| s.expose() == jwt),
+            Some(true)
+        );
+        assert!(ctx
+            .cached_token(Some("https://graph.microsoft.com/.default"), &svc)
+            .is_some());
+        assert!(ctx
+            .cached_token(Some("https://vault.azure.net"), &svc)
+            .is_none());
+        let e = ctx
+            .token(Some("https://vault.azure.net"), false, &svc, &sink)
+            .await
+            .expect_err("other audience");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        let meta = ctx
+            .token_info(None, false, &svc, &sink)
+            .await
+            .expect("metadata");
+        assert_eq!(
+            serde_json::to_value(meta).unwrap(),
+            json!({"resource": "https://graph.microsoft.com", "expiresOn": format_iso8601(NOW + 3600), "tokenType": "Bearer", "source": null})
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_and_opaque_access_tokens() {
+        let svc = services();
+        let sink = VecSink::default();
+        let expired = crate::jwt::unsigned(&json!({"exp": NOW - 1}));
+        let e = connect(
+            access_token(),
+            Some(Secret::new(expired.clone())),
+            &svc,
+            &sink,
+        )
+        .await
+        .err()
+        .expect("expired");
+        assert_eq!(e.kind, ErrorKind::TokenExpired);
+        assert!(!e.message.contains(&expired));
+        let ctx = connect(
+            access_token(),
+            Some(Secret::new("opaque-value")),
+            &svc,
+            &sink,
+        )
+        .await
+        .expect("opaque accepted");
+        assert!(
+            matches!(sink.events().as_slice(), [Event::Warning { message }] if message.contains("not a JWT"))
+        );
+        let d = serde_json::to_value(ctx.describe(&svc, &sink).await.expect("describe")).unwrap();
+        assert_eq!(d["expiresOn"], Value::Null);
+        assert_eq!(d["roles"], json!([]));
+        assert_eq!(
+            sink.events().len(),
+            1,
+            "no roles warning for an opaque token"
+        );
+        assert!(connect(access_token(), None, &svc, &sink).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn connect_validates_arguments_before_any_request() {
+        let svc = services();
+        let sink = VecSink::default();
+        let with_env = |name: &str, value: &str| ConnectOptions {
+            environment: SnapshotEnvironment {
+                vars: [(name.to_string(), value.to_string())].into(),
+            },
+            ..Default::default()
+        };
+        for (args, needle) in [
+            (
+                ConnectOptions {
+                    graph_endpoint: Some("http://graph.example.com".into()),
+                    ..Default::default()
+                },
+                Input::GraphEndpoint.to_string(),
+            ),
+            (
+                ConnectOptions {
+                    client_id: Some("nope".into()),
+                    ..Default::default()
+                },
+                Input::ClientId.to_string(),
+            ),
+            (
+                ConnectOptions {
+                    resource: Some(" ".into()),
+                    ..Default::default()
+                },
+                Input::Resource.to_string(),
+            ),
+            (
+                ConnectOptions {
+                    timeout_seconds: Some(0.0),
+                    ..Default::default()
+                },
+                Input::Timeout.to_string(),
+            ),
+            (
+                with_env("AZURE_POD_IDENTITY_AUTHORITY_HOST", "ftp://x"),
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_string(),
+            ),
+        ] {
+            let e = connect(args, None, &svc, &sink)
+                .await
+                .err()
+                .expect("invalid");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+            assert!(e.message.contains(&needle), "{}", e.message);
+        }
+        let e = connect(
+            with_env("MSI_ENDPOINT", "http://127.0.0.1:1/t"),
+            None,
+            &svc,
+            &sink,
+        )
+        .await
+        .err()
+        .expect("cloud shell");
+        assert_eq!(e.kind, ErrorKind::UnsupportedSource);
+    }
+}

@@ -1,0 +1,340 @@
+//! Argument decoding: the wire's camelCase JSON `args` of each operation → the typed options
+//! of the domain. Schema errors are `InvalidArgument` ("invalid arguments: …").
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
+use crate::env::SnapshotEnvironment;
+use crate::error::{Error, Result};
+use crate::graph::{
+    AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
+    GraphOperation, GraphRequest, PermissionNamesQuery,
+};
+
+/// Deserializes an operation's arguments, turning schema errors into `InvalidArgument`.
+pub fn parse_args<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<T> {
+    T::deserialize(args).map_err(|e| Error::invalid_argument(format!("invalid arguments: {e}")))
+}
+
+/// The host's variables as sent by the module (non-string values are ignored).
+fn snapshot(environment: HashMap<String, Value>) -> SnapshotEnvironment {
+    let vars = environment
+        .into_iter()
+        .filter_map(|(name, value)| match value {
+            Value::String(s) => Some((name, s)),
+            _ => None,
+        })
+        .collect();
+    SnapshotEnvironment { vars }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectArgs {
+    method: Option<String>,
+    client_id: Option<String>,
+    object_id: Option<String>,
+    resource_id: Option<String>,
+    resource: Option<String>,
+    graph_endpoint: Option<String>,
+    graph_resource: Option<String>,
+    timeout_seconds: Option<f64>,
+    #[serde(default)]
+    environment: HashMap<String, Value>,
+}
+
+/// `identity.connect` args.
+pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
+    let a: ConnectArgs = parse_args(args)?;
+    let method = a.method.as_deref().unwrap_or("ManagedIdentity");
+    let method = if method.eq_ignore_ascii_case("ManagedIdentity") {
+        ConnectMethod::ManagedIdentity
+    } else if method.eq_ignore_ascii_case("AccessToken") {
+        ConnectMethod::AccessToken
+    } else {
+        return Err(Error::invalid_argument(format!(
+            "unknown connection method '{method}'; this version supports ManagedIdentity and AccessToken"
+        )));
+    };
+    Ok(ConnectOptions {
+        method,
+        client_id: a.client_id,
+        object_id: a.object_id,
+        resource_id: a.resource_id,
+        resource: a.resource,
+        graph_endpoint: a.graph_endpoint,
+        graph_resource: a.graph_resource,
+        timeout_seconds: a.timeout_seconds,
+        environment: snapshot(a.environment),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TestEndpointArgs {
+    #[serde(default)]
+    environment: HashMap<String, Value>,
+    timeout_seconds: Option<f64>,
+}
+
+/// `identity.testEndpoint` args.
+pub fn test_endpoint_options(args: &Value) -> Result<TestEndpointOptions> {
+    let a: TestEndpointArgs = parse_args(args)?;
+    Ok(TestEndpointOptions {
+        environment: snapshot(a.environment),
+        timeout_seconds: a.timeout_seconds,
+    })
+}
+
+/// The `context` handle every context operation carries.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextArg {
+    pub context: u64,
+}
+
+/// `identity.token` args.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenArgs {
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub force_refresh: bool,
+}
+
+/// A string or an array of strings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+fn many(v: Option<OneOrMany>) -> Vec<String> {
+    v.map(OneOrMany::into_vec).unwrap_or_default()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppRolesArgs {
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NamesArgs {
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignmentsArgs {
+    identities: OneOrMany,
+    #[serde(default)]
+    resource: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanArgs {
+    identities: OneOrMany,
+    #[serde(default)]
+    permissions: Option<OneOrMany>,
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    what_if: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordsArgs {
+    requests: Vec<RecordArg>,
+    #[serde(default)]
+    what_if: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordArg {
+    identity: String,
+    #[serde(default)]
+    permissions: Option<OneOrMany>,
+    #[serde(default)]
+    resource: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestArgs {
+    #[serde(default)]
+    method: Option<String>,
+    uri: String,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    headers: Option<BTreeMap<String, Value>>,
+}
+
+/// `graph.grant` / `revoke` / `set` args: `identities` + `permissions` (+ `resource`), or
+/// `requests`: pipeline records `{identity, permissions, resource}`.
+fn change_args(args: &Value) -> Result<ChangeArgs> {
+    if args.get("requests").is_some() {
+        let a: RecordsArgs = parse_args(args)?;
+        return Ok(ChangeArgs {
+            target: ChangeTarget::Records(
+                a.requests
+                    .into_iter()
+                    .map(|r| ChangeRequest {
+                        identity: r.identity,
+                        permissions: many(r.permissions),
+                        resource: r.resource,
+                    })
+                    .collect(),
+            ),
+            what_if: a.what_if,
+        });
+    }
+    let a: PlanArgs = parse_args(args)?;
+    Ok(ChangeArgs {
+        target: ChangeTarget::Plan(GrantPlan {
+            identities: a.identities.into_vec(),
+            permissions: many(a.permissions),
+            resource: a.resource,
+        }),
+        what_if: a.what_if,
+    })
+}
+
+/// A `graph.*` operation and its optional `concurrency` (1..=16).
+pub fn graph_operation(op: &str, args: &Value) -> Result<(GraphOperation, Option<usize>)> {
+    let concurrency = match args.get("concurrency") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|n| (1..=16).contains(n))
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "concurrency must be an integer from 1 to 16, not {v}"
+                    ))
+                })?,
+        ),
+    };
+    let operation = match op {
+        super::ops::GRAPH_APP_ROLES => {
+            let a: AppRolesArgs = parse_args(args)?;
+            GraphOperation::AppRoles(AppRolesQuery {
+                resource: a.resource,
+                name: a.name,
+            })
+        }
+        super::ops::GRAPH_GRANT => GraphOperation::Grant(change_args(args)?),
+        super::ops::GRAPH_REVOKE => GraphOperation::Revoke(change_args(args)?),
+        super::ops::GRAPH_SET => GraphOperation::Set(change_args(args)?),
+        super::ops::GRAPH_ASSIGNMENTS => {
+            let a: AssignmentsArgs = parse_args(args)?;
+            GraphOperation::Assignments(AssignmentsQuery {
+                identities: a.identities.into_vec(),
+                resource: a.resource,
+            })
+        }
+        super::ops::GRAPH_PERMISSION_NAMES => {
+            let a: NamesArgs = parse_args(args)?;
+            GraphOperation::PermissionNames(PermissionNamesQuery {
+                resource: a.resource,
+                prefix: a.prefix,
+            })
+        }
+        super::ops::GRAPH_REQUEST => {
+            let a: RequestArgs = parse_args(args)?;
+            GraphOperation::Request(GraphRequest {
+                method: a.method,
+                uri: a.uri,
+                body: a.body,
+                all: a.all,
+                headers: a.headers.unwrap_or_default(),
+            })
+        }
+        other => {
+            return Err(Error::invalid_argument(format!(
+                "unknown engine operation '{other}'"
+            )))
+        }
+    };
+    Ok((operation, concurrency))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn connect_args_decode_to_typed_options() {
+        let o = connect_options(&json!({"method": "accesstoken", "clientId": "c", "timeoutSeconds": 5, "environment": {"A": "1", "B": 2}})).expect("ok");
+        assert_eq!(o.method, ConnectMethod::AccessToken);
+        assert_eq!(o.client_id.as_deref(), Some("c"));
+        assert_eq!(o.timeout_seconds, Some(5.0));
+        assert_eq!(o.environment.vars.len(), 1);
+        let e = connect_options(&json!({"method": "Password"})).expect_err("unknown");
+        assert!(e.message.contains("unknown connection method 'Password'"));
+        let e = connect_options(&json!({"clientId": 5})).expect_err("schema");
+        assert!(e.message.starts_with("invalid arguments:"), "{}", e.message);
+    }
+
+    #[test]
+    fn graph_args_decode_plans_records_and_concurrency() {
+        let (op, c) = graph_operation(
+            "graph.grant",
+            &json!({"identities": "a", "permissions": ["P"], "whatIf": true, "concurrency": 2}),
+        )
+        .expect("ok");
+        assert_eq!(c, Some(2));
+        assert_eq!(
+            op,
+            GraphOperation::Grant(ChangeArgs {
+                target: ChangeTarget::Plan(GrantPlan {
+                    identities: vec!["a".into()],
+                    permissions: vec!["P".into()],
+                    resource: None
+                }),
+                what_if: true
+            })
+        );
+        let (op, _) = graph_operation(
+            "graph.set",
+            &json!({"requests": [{"identity": "a", "permissions": "P", "resource": "Graph"}]}),
+        )
+        .expect("ok");
+        assert!(
+            matches!(op, GraphOperation::Set(ChangeArgs { target: ChangeTarget::Records(r), .. }) if r[0].permissions == ["P"])
+        );
+        for bad in [json!(0), json!(17), json!("4")] {
+            let e = graph_operation("graph.appRoles", &json!({"concurrency": bad}))
+                .expect_err("bad concurrency");
+            assert!(e.message.contains("from 1 to 16"));
+        }
+        assert!(graph_operation("graph.nope", &json!({})).is_err());
+    }
+}

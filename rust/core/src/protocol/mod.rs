@@ -1,0 +1,347 @@
+//! The protocol edge: the JSON operation layer the FFI crate drives, and the only place that
+//! knows the wire. One request = `{"op": "...", "args": {...}}`; the answer is a JSON value or a
+//! typed [`Error`] (as [`error_json`]). Progress, warnings, verbose lines and streamed result
+//! items go to an [`EventSink`] while the operation runs.
+//!
+//! Here and nowhere else: operation names ([`ops`]), argument decoding into the typed domain
+//! options ([`args`]), PascalCase keys ([`casing`]), error kind → PowerShell category
+//! ([`errors`]) and the cmdlet parameter names that messages mention ([`params`]). Core modules
+//! never import this module.
+//!
+//! Operations (the contract with the PowerShell layer; add, never rename):
+//!
+//! | op | args | result |
+//! |---|---|---|
+//! | `engine.info` | – | `{version, environmentVariables, parameterNames, httpsClientCreated}` |
+//! | `identity.connect` | see [`args::connect_options`]; secret = access token for `AccessToken` | context description + `handle` |
+//! | `identity.context` | `{context}` | context description |
+//! | `identity.disconnect` | `{context}` | `{}` (the identity's cached tokens are dropped) |
+//! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
+//! | `identity.testEndpoint` | `{environment, timeoutSeconds?}` | one row per source (items) + `{selected}` |
+//! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
+//! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
+//! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
+
+pub mod args;
+pub mod casing;
+pub mod errors;
+pub mod ops;
+pub mod params;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::clock::SharedClock;
+use crate::context::{self, Context};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{Event, EventSink};
+use crate::secret::Secret;
+use crate::services::Services;
+
+use args::{parse_args, ContextArg, TokenArgs};
+pub use casing::pascal_case;
+pub use errors::error_json;
+
+#[derive(Debug, Deserialize)]
+struct Request {
+    op: String,
+    #[serde(default)]
+    args: Value,
+}
+
+/// The engine: services plus the registry of live contexts. Handles are random, nonzero and
+/// below 2^53 (exact in a JSON number in every client), drawn from the OS CSPRNG: a handle cannot
+/// be guessed from another one (issue 8.3).
+pub struct Engine {
+    services: Arc<Services>,
+    contexts: Mutex<HashMap<u64, Arc<Context>>>,
+}
+
+/// Largest handle + 1: JSON numbers are exact up to 2^53 in every client.
+pub const HANDLE_LIMIT: u64 = 1 << 53;
+
+/// A fresh random handle in `1..2^53`.
+fn random_handle() -> Result<u64> {
+    loop {
+        let raw = getrandom::u64()
+            .map_err(|e| Error::internal(format!("the OS random generator failed: {e}")))?;
+        let handle = raw & (HANDLE_LIMIT - 1);
+        if handle != 0 {
+            return Ok(handle);
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::internal(format!("cannot serialize a result: {e}")))
+}
+
+impl Engine {
+    pub fn new(clock: SharedClock) -> Result<Self> {
+        Ok(Self::with_services(Services::new(clock)?))
+    }
+
+    /// An engine over given services (tests: fake transports).
+    pub fn with_services(services: Services) -> Self {
+        Self {
+            services: Arc::new(services),
+            contexts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Parses and runs one request. `secret` carries a value that must never travel in JSON
+    /// (an access token or client secret). Output objects (results and streamed items) leave
+    /// with PowerShell-style PascalCase property names; `graph.request` output is Graph's own
+    /// JSON and passes through unchanged. Messages leave with cmdlet parameter names.
+    pub async fn execute(
+        &self,
+        request: &[u8],
+        secret: Option<Secret>,
+        sink: &dyn EventSink,
+    ) -> Result<Value> {
+        let request: Request = serde_json::from_slice(request)
+            .map_err(|e| Error::invalid_argument(format!("malformed engine request: {e}")))?;
+        let raw = request.op == ops::GRAPH_REQUEST;
+        let sink = &OutputSink { inner: sink, raw };
+        let result = self.dispatch(request, secret, sink).await;
+        match result {
+            Ok(value) if raw => Ok(value),
+            Ok(value) => Ok(pascal_case(value)),
+            Err(mut error) => {
+                error.message = params::render(&error.message);
+                Err(error)
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        request: Request,
+        secret: Option<Secret>,
+        sink: &dyn EventSink,
+    ) -> Result<Value> {
+        let svc = &*self.services;
+        match request.op.as_str() {
+            ops::ENGINE_INFO => Ok(json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "environmentVariables": crate::env::VARIABLES,
+                "parameterNames": params::all(),
+                "httpsClientCreated": svc.http.https_client_created(),
+            })),
+            ops::IDENTITY_CONNECT => {
+                let options = args::connect_options(&request.args)?;
+                let ctx = Arc::new(context::connect(options, secret, svc, sink).await?);
+                let mut description = to_json(&ctx.describe(svc, sink).await?)?;
+                let id = self.register(ctx)?;
+                description["handle"] = json!(id);
+                Ok(description)
+            }
+            ops::IDENTITY_CONTEXT => {
+                let (id, ctx) = self.context_from(&request.args)?;
+                let mut description = to_json(&ctx.describe(svc, sink).await?)?;
+                description["handle"] = json!(id);
+                Ok(description)
+            }
+            ops::IDENTITY_DISCONNECT => {
+                let arg: ContextArg = parse_args(&request.args)?;
+                let removed = self.lock_contexts().remove(&arg.context);
+                if let Some(identity) = removed.as_deref().and_then(Context::cache_identity) {
+                    svc.cache.remove_identity(identity);
+                }
+                Ok(json!({}))
+            }
+            ops::IDENTITY_TOKEN => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                let a: TokenArgs = parse_args(&request.args)?;
+                let info = ctx
+                    .token_info(a.resource.as_deref(), a.force_refresh, svc, sink)
+                    .await?;
+                to_json(&info)
+            }
+            ops::IDENTITY_TEST_ENDPOINT => {
+                let options = args::test_endpoint_options(&request.args)?;
+                let report = context::test_endpoints(options, svc).await?;
+                let selected = report.selected().map(|s| s.name());
+                for row in &report.reports {
+                    let mut item = row.to_json();
+                    item["selected"] = json!(selected == Some(row.source.name()));
+                    sink.emit(Event::Item { item });
+                }
+                Ok(json!({ "selected": selected }))
+            }
+            op if op.starts_with("graph.") => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                let (operation, concurrency) = args::graph_operation(op, &request.args)?;
+                let summary =
+                    crate::graph::execute(operation, concurrency, &ctx, svc, sink).await?;
+                to_json(&summary)
+            }
+            ops::DIAGNOSTICS_PANIC => panic!("diagnostics.panic was requested"),
+            ops::DIAGNOSTICS_SLEEP => {
+                let ms = request
+                    .args
+                    .get("ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1000);
+                svc.clock.sleep(Duration::from_millis(ms)).await;
+                Ok(json!({"sleptMs": ms}))
+            }
+            other => Err(Error::invalid_argument(format!(
+                "unknown engine operation '{other}'"
+            ))),
+        }
+    }
+
+    /// The fast path of `Get-IdentityToken`: a fresh cached token for (context, resource), or
+    /// `None` when the caller must run `identity.token` first. Never touches the network.
+    pub fn cached_token(&self, context: u64, resource: Option<&str>) -> Option<Secret> {
+        let ctx = self.lock_contexts().get(&context).cloned()?;
+        ctx.cached_token(resource, &self.services)
+    }
+
+    /// Stores a context under a fresh random handle.
+    fn register(&self, ctx: Arc<Context>) -> Result<u64> {
+        loop {
+            let handle = random_handle()?;
+            let mut contexts = self.lock_contexts();
+            if let std::collections::hash_map::Entry::Vacant(slot) = contexts.entry(handle) {
+                slot.insert(ctx);
+                return Ok(handle);
+            }
+        }
+    }
+
+    fn context_from(&self, args: &Value) -> Result<(u64, Arc<Context>)> {
+        let arg: ContextArg = parse_args(args)?;
+        let ctx = self
+            .lock_contexts()
+            .get(&arg.context)
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotConnected,
+                    "this context was disconnected or never existed; run Connect-Identity first",
+                )
+            })?;
+        Ok((arg.context, ctx))
+    }
+
+    fn lock_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Context>>> {
+        self.contexts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Renders messages with parameter names and gives streamed items the result's shape
+/// (PascalCase keys and complete item errors), except Graph's own JSON (`raw`).
+struct OutputSink<'a> {
+    inner: &'a dyn EventSink,
+    raw: bool,
+}
+
+impl EventSink for OutputSink<'_> {
+    fn emit(&self, event: Event) {
+        let event = match event {
+            Event::Item { item } if self.raw => Event::Item { item },
+            Event::Item { mut item } => {
+                errors::complete_item_error(&mut item);
+                Event::Item {
+                    item: pascal_case(item),
+                }
+            }
+            Event::Warning { message } => Event::Warning {
+                message: params::render(&message),
+            },
+            Event::Verbose { message } => Event::Verbose {
+                message: params::render(&message),
+            },
+            progress @ Event::Progress { .. } => progress,
+        };
+        self.inner.emit(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::events::VecSink;
+
+    async fn run(engine: &Engine, request: Value) -> Result<Value> {
+        engine
+            .execute(request.to_string().as_bytes(), None, &VecSink::default())
+            .await
+    }
+
+    #[tokio::test]
+    async fn engine_info_exports_the_parameter_table_and_the_tls_flag() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1))).expect("engine");
+        let info = run(&engine, json!({"op": "engine.info"}))
+            .await
+            .expect("info");
+        assert_eq!(info["HttpsClientCreated"], false);
+        let names = info["ParameterNames"].as_array().expect("table");
+        assert!(names.contains(&json!({"Command": "Connect-Identity", "Parameter": "TimeoutSec"})));
+        assert!(info["EnvironmentVariables"].as_array().is_some());
+    }
+
+    /// The drift the issue names: messages said -TimeoutSeconds and -GraphResource, which no
+    /// cmdlet has.
+    #[tokio::test]
+    async fn messages_leave_with_the_cmdlets_parameter_names() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1))).expect("engine");
+        let e = run(
+            &engine,
+            json!({"op": "identity.connect", "args": {"timeoutSeconds": 0}}),
+        )
+        .await
+        .expect_err("invalid");
+        assert!(
+            e.message.starts_with("-TimeoutSec must be"),
+            "{}",
+            e.message
+        );
+        let e = run(
+            &engine,
+            json!({"op": "identity.connect", "args": {"graphResource": " "}}),
+        )
+        .await
+        .expect_err("invalid");
+        assert!(
+            !e.message.contains('«') && !e.message.contains("-GraphResource"),
+            "{}",
+            e.message
+        );
+        let e = run(
+            &engine,
+            json!({"op": "identity.connect", "args": {"clientId": "x", "objectId": "y"}}),
+        )
+        .await
+        .expect_err("invalid");
+        assert!(e.message.contains("-ClientId"), "{}", e.message);
+    }
+
+    #[test]
+    fn handles_are_random_nonzero_and_below_2_pow_53() {
+        let handles: std::collections::HashSet<u64> =
+            (0..200).map(|_| random_handle().expect("handle")).collect();
+        assert_eq!(handles.len(), 200, "no repeats");
+        assert!(handles.iter().all(|h| (1..HANDLE_LIMIT).contains(h)));
+        let mut sorted: Vec<u64> = handles.into_iter().collect();
+        sorted.sort_unstable();
+        assert!(
+            sorted.windows(2).filter(|w| w[1] - w[0] == 1).count() < 3,
+            "not sequential"
+        );
+        // Spread over the range: some handle above 2^52 among 200 (probability 1 - 2^-200).
+        assert!(sorted.last().is_some_and(|h| *h >= 1 << 52));
+    }
+}

@@ -1,0 +1,18 @@
+//! The operation names of the wire protocol (a contract with the module: add, never rename).
+
+pub const ENGINE_INFO: &str = "engine.info";
+pub const IDENTITY_CONNECT: &str = "identity.connect";
+pub const IDENTITY_CONTEXT: &str = "identity.context";
+pub const IDENTITY_DISCONNECT: &str = "identity.disconnect";
+pub const IDENTITY_TOKEN: &str = "identity.token";
+pub const IDENTITY_TEST_ENDPOINT: &str = "identity.testEndpoint";
+pub const GRAPH_APP_ROLES: &str = "graph.appRoles";
+pub const GRAPH_GRANT: &str = "graph.grant";
+pub const GRAPH_REVOKE: &str = "graph.revoke";
+pub const GRAPH_SET: &str = "graph.set";
+pub const GRAPH_ASSIGNMENTS: &str = "graph.assignments";
+pub const GRAPH_PERMISSION_NAMES: &str = "graph.permissionNames";
+pub const GRAPH_REQUEST: &str = "graph.request";
+/// Test hooks: a panic (proves panics never cross the FFI) and a cancellable sleep.
+pub const DIAGNOSTICS_PANIC: &str = "diagnostics.panic";
+pub const DIAGNOSTICS_SLEEP: &str = "diagnostics.sleep";

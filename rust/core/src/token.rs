@@ -105,6 +105,11 @@ pub fn normalize_resource(raw: &str, what: Input) -> Result<String> {
 
 /// The JSON object's fields in document order (serde_json's `Map` sorts keys, and MSAL lets the
 /// last of `expires_in` / `expires_on` win).
+///
+/// Kept hand-written on purpose: serde_json's `preserve_order` feature would do this, but it is
+/// crate-wide (Cargo unifies features), so every JSON object the engine sends would switch from
+/// sorted to insertion order, and the module builds its output objects' properties in JSON
+/// order: a user-visible change of every object's property order for 20 lines saved.
 struct OrderedFields(Vec<(String, Value)>);
 
 impl<'de> Deserialize<'de> for OrderedFields {

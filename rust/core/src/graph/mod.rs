@@ -26,6 +26,7 @@
 pub mod batch;
 pub mod client;
 pub mod errors;
+pub mod first_party;
 pub mod grouping;
 pub mod model;
 pub mod odata;

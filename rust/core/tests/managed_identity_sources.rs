@@ -214,7 +214,7 @@ async fn test_endpoints(args: &Value, svc: &Services, _sink: &VecSink) -> Result
     let options = protocol::args::test_endpoint_options(args)?;
     context::test_endpoints(options, svc)
         .await
-        .map(|d| d.to_json())
+        .map(|d| protocol::detection_json(&d))
 }
 
 fn warnings(sink: &VecSink) -> Vec<String> {

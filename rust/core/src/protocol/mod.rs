@@ -41,6 +41,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::secret::Secret;
 use crate::services::Services;
+use crate::sources::{Detection, SourceReport};
 
 use args::{parse_args, ContextArg, TokenArgs};
 pub use casing::pascal_case;
@@ -172,7 +173,7 @@ impl Engine {
                 let report = context::test_endpoints(options, svc).await?;
                 let selected = report.selected().map(|s| s.name());
                 for row in &report.reports {
-                    let mut item = row.to_json();
+                    let mut item = source_report_json(row);
                     item["selected"] = json!(selected == Some(row.source.name()));
                     sink.emit(Event::Item { item });
                 }
@@ -238,6 +239,25 @@ impl Engine {
     fn lock_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Context>>> {
         self.contexts.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// One `Test-IdentityEndpoint` row on the wire.
+pub fn source_report_json(row: &SourceReport) -> Value {
+    json!({
+        "source": row.source.name(),
+        "detected": row.detected,
+        "available": row.available,
+        "endpoint": row.endpoint,
+        "reason": row.reason,
+    })
+}
+
+/// `{selected, sources:[…]}`: the whole detection report.
+pub fn detection_json(detection: &Detection) -> Value {
+    json!({
+        "selected": detection.selected().map(|s| s.name()),
+        "sources": detection.reports.iter().map(source_report_json).collect::<Vec<_>>(),
+    })
 }
 
 /// Renders messages with parameter names and gives streamed items the result's shape

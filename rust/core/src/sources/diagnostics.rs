@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::acquire::MAX_BODY_BYTES;
-use super::selection::{Detection, SourceReport};
+use super::selection::Detection;
 use super::{IdentitySelector, ManagedSource, SourceKind};
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, Transport, TransportError};
@@ -205,14 +205,6 @@ impl Detection {
                 .iter()
                 .any(|r| r.source == SourceKind::Imds && r.available == Some(false));
         (usable && !imds_missing).then_some(self.chosen)
-    }
-
-    /// `{selected, sources:[…]}` for `identity.testEndpoint`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "selected": self.selected().map(SourceKind::name),
-            "sources": self.reports.iter().map(SourceReport::to_json).collect::<Vec<_>>(),
-        })
     }
 }
 

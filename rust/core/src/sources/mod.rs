@@ -24,7 +24,6 @@ pub mod service_fabric;
 pub mod workload_identity;
 
 use reqwest::header::HeaderMap;
-use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind};
@@ -129,14 +128,6 @@ impl IdentitySelector {
 
     pub fn is_user_assigned(&self) -> bool {
         !matches!(self, IdentitySelector::SystemAssigned)
-    }
-
-    /// `selectedBy` in the context description.
-    pub fn to_json(&self) -> Value {
-        match (self.kind(), self.value()) {
-            (Some(kind), Some(value)) => json!({"kind": kind, "value": value}),
-            _ => Value::Null,
-        }
     }
 
     pub(crate) fn cache_part(&self) -> String {
@@ -300,9 +291,7 @@ mod tests {
         let s = IdentitySelector::ObjectId("ABC".into());
         assert_eq!(s.kind(), Some("ObjectId"));
         assert_eq!(s.input(), Some(Input::ObjectId));
-        assert_eq!(s.to_json(), json!({"kind": "ObjectId", "value": "ABC"}));
         assert_eq!(s.cache_part(), "ObjectId=abc");
-        assert_eq!(IdentitySelector::SystemAssigned.to_json(), Value::Null);
         assert_eq!(IdentitySelector::SystemAssigned.input(), None);
     }
 }

@@ -4,8 +4,6 @@
 //! report row per source, produced by that source's own `detect` function, for
 //! `Test-IdentityEndpoint`. No I/O except the Arc agent file check.
 
-use serde_json::{json, Value};
-
 use super::app_service::{self, AppServiceSource};
 use super::diagnostics::unsupported;
 use super::imds::{self, ImdsSource};
@@ -46,16 +44,6 @@ impl SourceReport {
             endpoint,
             reason,
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "source": self.source.name(),
-            "detected": self.detected,
-            "available": self.available,
-            "endpoint": self.endpoint,
-            "reason": self.reason,
-        })
     }
 }
 

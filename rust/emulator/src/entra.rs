@@ -3,12 +3,14 @@
 
 use serde_json::json;
 
+use crate::resources;
 use crate::seed;
-use crate::state::{lock, App};
+use crate::state::{lock, App, SpKind};
 use crate::token;
 use crate::util::{self, param, Req, Resp};
 
-/// The client secret accepted for every service principal.
+/// The client secret of every application registered in the emulated tenant (and of
+/// third-party apps). Managed identities and Microsoft's first-party apps have none.
 pub const CLIENT_SECRET: &str = "emulator-client-secret";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -67,6 +69,30 @@ pub fn status_error(status: u16) -> Resp {
     }
 }
 
+/// Whose credentials a client authenticates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// An application of the emulated tenant (or a third party's): the shared secret works.
+    Tenant,
+    ManagedIdentity,
+    /// Owned by Microsoft's tenant (Microsoft Graph, Exchange, …).
+    FirstParty,
+}
+
+fn credential_owner(kind: &SpKind) -> Owner {
+    match kind {
+        SpKind::ManagedIdentity { .. } => Owner::ManagedIdentity,
+        SpKind::Application { owner_tenant, .. }
+            if owner_tenant
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(seed::MICROSOFT_TENANT_ID)) =>
+        {
+            Owner::FirstParty
+        }
+        SpKind::Application { .. } => Owner::Tenant,
+    }
+}
+
 pub fn token(app: &App, req: &Req) -> Resp {
     if req.method != "POST" {
         return error(
@@ -117,8 +143,10 @@ pub fn token(app: &App, req: &Req) -> Resp {
     let Some(scope) = param(&form, "scope").filter(|s| !s.is_empty()) else {
         return missing("scope");
     };
-    let sp_id = lock(&app.dir).sp_by_app_id(client_id).map(|s| s.id.clone());
-    let Some(sp_id) = sp_id else {
+    let sp = lock(&app.dir)
+        .sp_by_app_id(client_id)
+        .map(|s| (s.id.clone(), credential_owner(&s.kind)));
+    let Some((sp_id, owner)) = sp else {
         return error(
             400,
             "unauthorized_client",
@@ -127,12 +155,16 @@ pub fn token(app: &App, req: &Req) -> Resp {
         );
     };
     if let Some(secret) = param(&form, "client_secret") {
-        if secret != CLIENT_SECRET {
+        // Managed identities have only platform-managed certificate credentials and a
+        // first-party app's credentials live in Microsoft's tenant: the app is found (so not
+        // 700016), the secret matches none of its credentials, and Entra answers what it
+        // answers for any wrong secret: 401 invalid_client AADSTS7000215.
+        if owner != Owner::Tenant || secret != CLIENT_SECRET {
             return error(
                 401,
                 "invalid_client",
                 7000215,
-                "Invalid client secret provided.",
+                &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
             );
         }
     } else if let Some(assertion) = param(&form, "client_assertion") {
@@ -145,6 +177,29 @@ pub fn token(app: &App, req: &Req) -> Resp {
                 50027,
                 "JWT token is invalid or malformed.",
             );
+        }
+        match owner {
+            Owner::Tenant => {}
+            // A user-assigned identity can only present an assertion through a federated
+            // identity credential, and none is registered: AADSTS70021.
+            Owner::ManagedIdentity => {
+                return error(
+                    400,
+                    "invalid_request",
+                    70021,
+                    "No matching federated identity record found for presented assertion.",
+                )
+            }
+            // No certificate of a first-party app is registered here: the assertion's
+            // signature cannot be validated (AADSTS700027).
+            Owner::FirstParty => {
+                return error(
+                    401,
+                    "invalid_client",
+                    700027,
+                    "Client assertion failed signature validation.",
+                )
+            }
         }
     } else {
         return error(
@@ -165,7 +220,18 @@ pub fn token(app: &App, req: &Req) -> Resp {
             )
         }
     };
-    let Some(t) = token::issue(app, &sp_id, &resource, None) else {
+    if !resources::is_known(app, &resource) {
+        return error(
+            400,
+            "invalid_resource",
+            500011,
+            resources::not_found_description(&resource).trim_start_matches("AADSTS500011: "),
+        );
+    }
+    let lifetime = lock(&app.cfg)
+        .entra_token_lifetime_secs
+        .min(i64::MAX as u64) as i64;
+    let Some(t) = token::issue(app, &sp_id, &resource, Some(lifetime)) else {
         return error(400, "unauthorized_client", 700016, "Application not found.");
     };
     let expires_in = t.expires_in.saturating_sub(1);

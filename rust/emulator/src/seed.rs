@@ -3,6 +3,8 @@
 
 /// The emulated tenant.
 pub const TENANT_ID: &str = "7d1f3c2a-5b4e-4c6d-8e9f-0a1b2c3d4e5f";
+/// Display name of the emulated tenant (in AADSTS messages such as 500011).
+pub const TENANT_NAME: &str = "Contoso";
 /// Owner tenant of Microsoft first-party service principals.
 pub const MICROSOFT_TENANT_ID: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 /// A foreign tenant that publishes a look-alike "Microsoft Graph" app.

@@ -30,6 +30,11 @@ pub fn handle(app: &App, req: &Req) -> Resp {
         ("GET", "/health") => Ok(Resp::json(200, &json!({"status": "ok"}))),
         ("GET", "/seed") => Ok(Resp::json(200, &seed_json())),
         ("GET", "/info") => Ok(Resp::json(200, &crate::info::info_json(app))),
+        ("POST", "/deviceCode") => body_json(req).and_then(|v| {
+            crate::entra_delegated::control_device_code(app, &v)
+                .map(|out| Resp::json(200, &out))
+                .map_err(|e| err(404, &e))
+        }),
         ("GET", "/tokenCache") => Ok(Resp::json(
             200,
             &json!({"entries": lock(&app.platform_cache).len()}),
@@ -111,6 +116,12 @@ fn seed_json() -> Value {
     json!({
         "tenantId": seed::TENANT_ID,
         "tenantName": seed::TENANT_NAME,
+        "adminUser": {
+            "displayName": seed::ADMIN_USER.display_name,
+            "userPrincipalName": seed::ADMIN_USER.user_principal_name,
+            "objectId": seed::ADMIN_USER.object_id,
+        },
+        "publicClientId": seed::GRAPH_CLI_CLIENT_ID,
         "microsoftTenantId": seed::MICROSOFT_TENANT_ID,
         "foreignTenantId": seed::FOREIGN_TENANT_ID,
         "subscriptionId": seed::SUBSCRIPTION_ID,
@@ -138,6 +149,9 @@ pub fn config_json(c: &EmulatorConfig) -> Value {
         "arcKeyLifetimeSecs": c.arc_key_lifetime_secs,
         "msiExpiresOn": c.msi_expires_on,
         "serviceFabricExpiresOn": if c.service_fabric_expires_on_string { "string" } else { "number" },
+        "deviceCodeIntervalSecs": c.device_code_interval_secs,
+        "deviceCodeLifetimeSecs": c.device_code_lifetime_secs,
+        "authorizeOutcome": c.authorize_outcome,
         "pageSize": c.page_size,
         "automationRequireMetadata": c.automation_require_metadata,
         "enforcePermissions": c.enforce_permissions,
@@ -185,6 +199,12 @@ fn patch_config(app: &App, req: &Req) -> Result<Resp, Resp> {
                     .ok_or_else(|| err(400, "'arcChallenge' must be one of valid, outsideDirectory, dotDot, symlink, wrongExtension, oversize, noRealm, noChallenge"))?
             }
             "arcKeyLifetimeSecs" => c.arc_key_lifetime_secs = u64_of(k, v)?,
+            "deviceCodeIntervalSecs" => c.device_code_interval_secs = u64_of(k, v)?,
+            "deviceCodeLifetimeSecs" => c.device_code_lifetime_secs = u64_of(k, v)?,
+            "authorizeOutcome" => {
+                c.authorize_outcome = serde_json::from_value(v.clone())
+                    .map_err(|_| err(400, "'authorizeOutcome' must be 'approve' or 'deny'"))?
+            }
             "msiExpiresOn" => {
                 c.msi_expires_on = v
                     .as_str()

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use crate::entra_delegated;
 use crate::resources;
 use crate::seed;
 use crate::state::{lock, App, SpKind};
@@ -14,18 +15,59 @@ use crate::util::{self, param, Req, Resp};
 pub const CLIENT_SECRET: &str = "emulator-client-secret";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// True for `/{tenant}/oauth2/v2.0/token`.
-pub fn is_token_path(path: &str) -> bool {
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    segs.len() == 5
-        && segs[0].is_empty()
-        && !segs[1].is_empty()
-        && segs[2].eq_ignore_ascii_case("oauth2")
-        && segs[3].eq_ignore_ascii_case("v2.0")
-        && segs[4].eq_ignore_ascii_case("token")
+/// Which Entra route a path is: `/{tenant}/oauth2/v2.0/{token|devicecode|authorize}`,
+/// `/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/discovery/v2.0/keys`.
+fn route(path: &str) -> Option<&'static str> {
+    let segs: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if segs.len() < 2 || !segs[0].is_empty() || segs[1].is_empty() {
+        return None;
+    }
+    let rest: Vec<&str> = segs[2..].iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        ["oauth2", "v2.0", "token"] => Some("token"),
+        ["oauth2", "v2.0", "devicecode"] => Some("devicecode"),
+        ["oauth2", "v2.0", "authorize"] => Some("authorize"),
+        ["v2.0", ".well-known", "openid-configuration"] => Some("openid"),
+        ["discovery", "v2.0", "keys"] => Some("keys"),
+        _ => None,
+    }
 }
 
-fn error(status: u16, error: &str, code: u32, description: &str) -> Resp {
+/// True for every Entra route.
+pub fn is_token_path(path: &str) -> bool {
+    route(path).is_some()
+}
+
+/// Dispatches an Entra request (tenant checked for every route).
+pub fn handle(app: &App, req: &Req) -> Resp {
+    let tenant = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !tenant.eq_ignore_ascii_case(seed::TENANT_ID) {
+        return error(
+            400,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    match route(&req.path) {
+        Some("devicecode") => entra_delegated::device_code(app, req),
+        Some("authorize") => entra_delegated::authorize(app, req),
+        Some("openid") => entra_delegated::openid_configuration(app),
+        Some("keys") => entra_delegated::keys(),
+        _ => token(app, req),
+    }
+}
+
+pub(crate) fn error(status: u16, error: &str, code: u32, description: &str) -> Resp {
     let trace = util::new_guid();
     let correlation = util::new_guid();
     let timestamp = util::iso_now().replace('T', " ") + "Z";
@@ -93,7 +135,7 @@ fn credential_owner(kind: &SpKind) -> Owner {
     }
 }
 
-pub fn token(app: &App, req: &Req) -> Resp {
+fn token(app: &App, req: &Req) -> Resp {
     if req.method != "POST" {
         return error(
             400,
@@ -128,6 +170,9 @@ pub fn token(app: &App, req: &Req) -> Resp {
     match param(&form, "grant_type") {
         None => return missing("grant_type"),
         Some("client_credentials") => {}
+        Some(g @ ("authorization_code" | "refresh_token" | entra_delegated::DEVICE_CODE_GRANT)) => {
+            return entra_delegated::token_grant(app, g, &form)
+        }
         Some(g) => {
             return error(
                 400,

@@ -8,6 +8,7 @@ pub mod arc;
 pub mod cloud_shell;
 pub mod control;
 pub mod entra;
+pub mod entra_delegated;
 pub mod faults;
 pub mod graph;
 pub mod info;
@@ -91,6 +92,12 @@ pub struct EmulatorConfig {
     pub service_fabric_port: u16,
     /// Service Fabric sends `expires_on` as a JSON string instead of a number.
     pub service_fabric_expires_on_string: bool,
+    /// `interval` of device-code answers (seconds a client waits between polls).
+    pub device_code_interval_secs: u64,
+    /// `expires_in` of device codes.
+    pub device_code_lifetime_secs: u64,
+    /// What the emulated user does on `/authorize`.
+    pub authorize_outcome: entra_delegated::AuthorizeOutcome,
 }
 
 impl Default for EmulatorConfig {
@@ -117,6 +124,9 @@ impl Default for EmulatorConfig {
             msi_expires_on: msi_legacy::ExpiresOnForm::Epoch,
             service_fabric_port: 0,
             service_fabric_expires_on_string: false,
+            device_code_interval_secs: 5,
+            device_code_lifetime_secs: 900,
+            authorize_outcome: entra_delegated::AuthorizeOutcome::Approve,
         }
     }
 }

@@ -161,7 +161,7 @@ fn answer(app: &App, target: Target, req: &Req) -> Resp {
         Target::CloudShell => cloud_shell::handle(app, req),
         Target::MachineLearning => msi_legacy::handle(app, req),
         Target::ServiceFabric => service_fabric::handle(app, req),
-        Target::Token => entra::token(app, req),
+        Target::Token => entra::handle(app, req),
         Target::Graph => graph::http(app, req),
         Target::Control => control::handle(app, req),
         Target::BatchItem | Target::Other => Resp::json(

@@ -350,6 +350,8 @@ pub struct App {
     pub platform_cache: Mutex<PlatformCache>,
     /// Azure Arc's token directory and outstanding keys.
     pub arc: Mutex<ArcState>,
+    /// Device codes, authorization codes and refresh tokens of user sign-ins.
+    pub delegated: Mutex<crate::entra_delegated::DelegatedState>,
     arc_dir: std::path::PathBuf,
 }
 
@@ -377,6 +379,7 @@ impl App {
             arc_dir: arc.token_dir().to_path_buf(),
             arc: Mutex::new(arc),
             platform_cache: Mutex::new(PlatformCache::default()),
+            delegated: Mutex::new(Default::default()),
             initial: config.clone(),
             faults: Mutex::new(FaultBook::new(config.random_seed)),
             stats: Mutex::new(Stats::default()),
@@ -415,6 +418,7 @@ impl App {
         *lock(&self.cfg) = config;
         lock(&self.platform_cache).clear();
         lock(&self.arc).forget_keys();
+        lock(&self.delegated).clear();
     }
 }
 

@@ -30,6 +30,16 @@ pub fn handle(app: &App, req: &Req) -> Resp {
         ("GET", "/health") => Ok(Resp::json(200, &json!({"status": "ok"}))),
         ("GET", "/seed") => Ok(Resp::json(200, &seed_json())),
         ("GET", "/info") => Ok(Resp::json(200, &crate::info::info_json(app))),
+        ("POST", "/certificates") => body_json(req).and_then(|v| {
+            crate::client_credentials::register_certificate(app, &v)
+                .map(|out| Resp::json(201, &out))
+                .map_err(|e| err(400, &e))
+        }),
+        ("POST", "/federatedCredentials") => body_json(req).and_then(|v| {
+            crate::client_credentials::register_federated(app, &v)
+                .map(|out| Resp::json(201, &out))
+                .map_err(|e| err(400, &e))
+        }),
         ("POST", "/deviceCode") => body_json(req).and_then(|v| {
             crate::entra_delegated::control_device_code(app, &v)
                 .map(|out| Resp::json(200, &out))

@@ -224,17 +224,6 @@ fn token(app: &App, req: &Req) -> Resp {
             );
         }
         match owner {
-            Owner::Tenant => {}
-            // A user-assigned identity can only present an assertion through a federated
-            // identity credential, and none is registered: AADSTS70021.
-            Owner::ManagedIdentity => {
-                return error(
-                    400,
-                    "invalid_request",
-                    70021,
-                    "No matching federated identity record found for presented assertion.",
-                )
-            }
             // No certificate of a first-party app is registered here: the assertion's
             // signature cannot be validated (AADSTS700027).
             Owner::FirstParty => {
@@ -244,6 +233,15 @@ fn token(app: &App, req: &Req) -> Resp {
                     700027,
                     "Client assertion failed signature validation.",
                 )
+            }
+            // Apps: a registered certificate or federated credential; managed identities: a
+            // federated credential (none registered → AADSTS70021).
+            Owner::Tenant | Owner::ManagedIdentity => {
+                if let Err(refusal) =
+                    crate::client_credentials::check_assertion(app, client_id, assertion)
+                {
+                    return refusal;
+                }
             }
         }
     } else {

@@ -350,6 +350,8 @@ pub struct App {
     pub platform_cache: Mutex<PlatformCache>,
     /// Azure Arc's token directory and outstanding keys.
     pub arc: Mutex<ArcState>,
+    /// Certificates and federated credentials registered on clients.
+    pub credentials: Mutex<crate::client_credentials::Credentials>,
     /// Device codes, authorization codes and refresh tokens of user sign-ins.
     pub delegated: Mutex<crate::entra_delegated::DelegatedState>,
     arc_dir: std::path::PathBuf,
@@ -380,6 +382,7 @@ impl App {
             arc: Mutex::new(arc),
             platform_cache: Mutex::new(PlatformCache::default()),
             delegated: Mutex::new(Default::default()),
+            credentials: Mutex::new(Default::default()),
             initial: config.clone(),
             faults: Mutex::new(FaultBook::new(config.random_seed)),
             stats: Mutex::new(Stats::default()),
@@ -419,6 +422,7 @@ impl App {
         lock(&self.platform_cache).clear();
         lock(&self.arc).forget_keys();
         lock(&self.delegated).clear();
+        lock(&self.credentials).clear();
     }
 }
 

@@ -319,7 +319,7 @@ Describe 'Pipeline input' {
     }
 
     It 'objects with an Id (Graph service principals) bind to -Identity' {
-        $sp = Invoke-GraphRequest -Uri "/v1.0/servicePrincipals/$($PipeIds[4])"
+        $sp = Invoke-GraphApiRequest -Uri "/v1.0/servicePrincipals/$($PipeIds[4])"
         $result = $sp | Grant-GraphAppRole -Permission Group.Read.All
         $result.IdentityId | Should -Be $PipeIds[4]
         $result.Status | Should -Be 'Granted'
@@ -373,16 +373,16 @@ Describe 'Get-GraphAppRoleAssignment' {
     }
 }
 
-Describe 'Invoke-GraphRequest' {
+Describe 'Invoke-GraphApiRequest' {
     BeforeAll { Connect-System | Out-Null }
 
     It 'follows @odata.nextLink across pages with -All: every service principal exactly once' {
-        $expected = @((Invoke-GraphRequest -Uri '/v1.0/servicePrincipals?$top=999').value.id)
+        $expected = @((Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals?$top=999').value.id)
         $expected.Count | Should -BeGreaterThan 6
         Set-EmulatorConfig $Emulator @{ pageSize = 2 }
         try {
             Reset-EmulatorStats $Emulator
-            $all = @(Invoke-GraphRequest -Uri '/v1.0/servicePrincipals' -All)
+            $all = @(Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals' -All)
             $pages = @((Get-EmulatorStats $Emulator).log | Where-Object { $_.target -eq 'graph' -and $_.path -eq '/v1.0/servicePrincipals' })
         }
         finally { Set-EmulatorConfig $Emulator @{ pageSize = $null } }
@@ -397,18 +397,18 @@ Describe 'Invoke-GraphRequest' {
         $target = $Detached.objectId
         $body = @{ principalId = $target; resourceId = $Graph.objectId; appRoleId = $RoleId['Directory.Read.All'] }
         $writes = Get-Writes
-        $null = Invoke-GraphRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -WhatIf
+        $null = Invoke-GraphApiRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -WhatIf
         (Get-Writes) | Should -Be $writes
-        $created = Invoke-GraphRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -Confirm:$false
+        $created = Invoke-GraphApiRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -Confirm:$false
         $created.appRoleId | Should -Be $RoleId['Directory.Read.All']
         Get-Assigned $target | Should -Contain "$target|Directory.Read.All"
-        $null = Invoke-GraphRequest -Method DELETE -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo/$($created.id)" -Confirm:$false
+        $null = Invoke-GraphApiRequest -Method DELETE -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo/$($created.id)" -Confirm:$false
         Get-Assigned $target | Should -Not -Contain "$target|Directory.Read.All"
     }
 
     It 'turns a 404 into ManagedIdentity.NotFound' {
-        { Invoke-GraphRequest -Uri '/v1.0/servicePrincipals/00000000-0000-4000-8000-000000000000' } |
-            Should -Throw -ErrorId 'ManagedIdentity.NotFound,Invoke-GraphRequest'
+        { Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals/00000000-0000-4000-8000-000000000000' } |
+            Should -Throw -ErrorId 'ManagedIdentity.NotFound,Invoke-GraphApiRequest'
     }
 }
 

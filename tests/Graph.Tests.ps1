@@ -325,6 +325,36 @@ Describe 'Pipeline input' {
         $result.Status | Should -Be 'Granted'
     }
 
+    It 'refuses <Shape> on -Identity before any write' -ForEach @(
+        @{ Shape = 'an app role from Get-GraphAppRole'; Make = { Get-GraphAppRole -Name Mail.Send } }
+        @{ Shape = 'an object with only Id and DisplayName'; Make = { [pscustomobject]@{ Id = $PipeIds[5]; DisplayName = 'pipe' } } }
+        @{ Shape = 'a hashtable'; Make = { @{ IdentityId = $PipeIds[5] } } }
+    ) {
+        $writes = Get-Writes
+        $before = @(Get-Assigned $PipeIds[5])
+        # A valid identity first: the refusal must stop the whole pipeline, not just skip one record.
+        $inputs = @($PipeIds[5]) + @(& $Make)
+        foreach ($command in 'Grant-GraphAppRole', 'Set-GraphAppRole', 'Revoke-GraphAppRole') {
+            $err = $null
+            try { $null = $inputs | & $command -Permission Mail.Send -Confirm:$false } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -Be "ManagedIdentity.InvalidIdentityInput,$command"
+            $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        }
+        { $inputs | Get-GraphAppRoleAssignment } | Should -Throw -ErrorId 'ManagedIdentity.InvalidIdentityInput,Get-GraphAppRoleAssignment'
+        (Get-Writes) | Should -Be $writes
+        @(Get-Assigned $PipeIds[5]) | Should -Be $before
+    }
+
+    It 'takes the principal of Az-style identity objects (PrincipalId) and of this module''s context' {
+        $azIdentity = [pscustomobject]@{ Name = 'uami-x'; Id = '/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-x'; PrincipalId = [guid]$PipeIds[5]; ClientId = [guid]::NewGuid() }
+        $result = $azIdentity | Grant-GraphAppRole -Permission Group.Read.All
+        $result.IdentityId | Should -Be $PipeIds[5]
+        $result.Status | Should -Be 'Granted'
+        (Revoke-GraphAppRole -Identity $azIdentity -Permission Group.Read.All -Confirm:$false).Status | Should -Be 'Revoked'
+        $rows = @(Get-IdentityContext | Get-GraphAppRoleAssignment)
+        @($rows.IdentityId | Select-Object -Unique) | Should -Be @($System.objectId)
+    }
+
     It 'Get-GraphAppRoleAssignment | Revoke-GraphAppRole revokes exactly what was listed' {
         $listed = @(Get-GraphAppRoleAssignment -Identity $PipeIds)
         $listed.Count | Should -Be 18

@@ -167,6 +167,13 @@ Describe 'Connect-Identity -AccessToken and endpoint validation' {
         Get-IdentityToken -AsPlainText | Should -Be $issued.access_token
     }
 
+    It 'returns a non-ASCII static token exactly as given' {
+        $text = "opaque-t$([char]0xF6)ken-$([char]0x20AC)-$([char]0x4E2D)"
+        $null = Connect-Identity -AccessToken (ConvertTo-SecureString $text -AsPlainText -Force) -GraphEndpoint $GraphUrl -WarningAction SilentlyContinue
+        Get-IdentityToken -AsPlainText | Should -BeExactly $text
+        [System.Net.NetworkCredential]::new('', (Get-IdentityToken)).Password | Should -BeExactly $text
+    }
+
     It 'refuses plain http to a non-loopback Graph endpoint' {
         Set-IdentityEnvironment $Emulator 'IMDS'
         { Connect-Identity -Identity -GraphEndpoint 'http://graph.example.com' } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'

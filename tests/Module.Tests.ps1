@@ -7,6 +7,8 @@ BeforeAll {
     Import-Module (Get-TestModulePath) -Force
     $script:Emulator = Start-TestEmulator
     $script:GraphUrl = $Emulator.BaseUrl
+    # Fresh processes inherit this: no managed-identity source, IMDS redirected to a closed loopback port.
+    Clear-IdentityEnvironment
     $script:ModulePath = Get-TestModulePath
     $script:Exported = @((Import-PowerShellDataFile (Join-Path $ModulePath 'ManagedIdentity.psd1')).CmdletsToExport | Sort-Object)
 

@@ -14,7 +14,7 @@ namespace ManagedIdentity.Interop.Commands
         private const int PollMilliseconds = 200;
         private readonly object gate = new object();
         private EngineOperation running;
-        private bool stopRequested;
+        private volatile bool stopRequested;
 
         protected override void StopProcessing()
         {

@@ -127,7 +127,7 @@ function Build-InteropAssembly {
     }
     $parseOptions = [Microsoft.CodeAnalysis.CSharp.CSharpParseOptions]::new([Microsoft.CodeAnalysis.CSharp.LanguageVersion]::CSharp7_3)
     $trees = [System.Collections.Generic.List[Microsoft.CodeAnalysis.SyntaxTree]]::new()
-    foreach ($file in Get-ChildItem (Join-Path $ModuleSource 'interop') -Filter *.cs | Sort-Object Name) {
+    foreach ($file in Get-ChildItem (Join-Path $ModuleSource 'interop') -Filter *.cs -Recurse | Sort-Object FullName) {
         $text = [Microsoft.CodeAnalysis.Text.SourceText]::From([IO.File]::ReadAllText($file.FullName), [Text.Encoding]::UTF8)
         $trees.Add([Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree]::ParseText($text, $parseOptions, $file.Name, [Threading.CancellationToken]::None))
     }
@@ -142,14 +142,64 @@ function Build-InteropAssembly {
     $dll = Join-Path $ModuleOut 'bin/ManagedIdentity.Interop.dll'
     New-Item -ItemType Directory -Force (Split-Path $dll) | Out-Null
     $staging = "$dll.new"
-    $stream = [IO.File]::Create($staging)
-    try { $result = $compilation.Emit($stream) } finally { $stream.Dispose() }
+    $image = [IO.MemoryStream]::new()
+    $result = $compilation.Emit($image)
     $problems = @($result.Diagnostics | Where-Object { $_.Severity -ge [Microsoft.CodeAnalysis.DiagnosticSeverity]::Warning })
     if (-not $result.Success -or $problems.Count -gt 0) {
         $problems | ForEach-Object { Write-Host $_.ToString() -ForegroundColor Red }
         throw 'The interop assembly did not compile cleanly.'
     }
+    $bytes = $image.ToArray()
+    Rename-CmdletType $bytes
+    [IO.File]::WriteAllBytes($staging, $bytes)
     Publish-File $staging $dll
+}
+
+function Rename-CmdletType {
+    # PowerShell builds a compiled cmdlet's FullyQualifiedErrorId as "<errorId>,<implementing
+    # type's full name>". Our ids are "ManagedIdentity.<Kind>,<Command>" (as they were when the
+    # commands were script functions), so each cmdlet class is declared in the global namespace
+    # as Verb_Noun and its name is rewritten here to the command name Verb-Noun: the same length,
+    # so only those bytes of the metadata string heap change. Every other name is checked unchanged.
+    param([byte[]] $Bytes)
+    $names = {
+        param([byte[]] $Image)
+        $pe = [System.Reflection.PortableExecutable.PEReader]::new([IO.MemoryStream]::new($Image))
+        $reader = [System.Reflection.Metadata.PEReaderExtensions]::GetMetadataReader($pe)
+        $all = [Collections.Generic.List[string]]::new()
+        $types = [Collections.Generic.List[object]]::new()
+        foreach ($handle in $reader.TypeDefinitions) {
+            $type = $reader.GetTypeDefinition($handle)
+            $all.Add($reader.GetString($type.Namespace) + '.' + $reader.GetString($type.Name))
+            $types.Add([pscustomobject]@{ Type = $type; Name = $reader.GetString($type.Name); Namespace = $reader.GetString($type.Namespace) })
+        }
+        foreach ($handle in $reader.MethodDefinitions) { $all.Add($reader.GetString($reader.GetMethodDefinition($handle).Name)) }
+        foreach ($handle in $reader.FieldDefinitions) { $all.Add($reader.GetString($reader.GetFieldDefinition($handle).Name)) }
+        foreach ($handle in $reader.PropertyDefinitions) { $all.Add($reader.GetString($reader.GetPropertyDefinition($handle).Name)) }
+        foreach ($handle in $reader.TypeReferences) { $all.Add($reader.GetString($reader.GetTypeReference($handle).Name)) }
+        foreach ($handle in $reader.MemberReferences) { $all.Add($reader.GetString($reader.GetMemberReference($handle).Name)) }
+        $stringHeap = $pe.PEHeaders.MetadataStartOffset + [System.Reflection.Metadata.Ecma335.MetadataReaderExtensions]::GetHeapMetadataOffset($reader, [System.Reflection.Metadata.Ecma335.HeapIndex]::String)
+        [pscustomobject]@{ All = $all; Types = $types; StringHeap = $stringHeap; PE = $pe }
+    }
+    $before = & $names $Bytes
+    $renamed = @{}
+    foreach ($t in $before.Types) {
+        if ($t.Namespace -ne '' -or $t.Name -notmatch '^[A-Z][a-z]+_[A-Z][A-Za-z]+$') { continue }
+        $offset = $before.StringHeap + [System.Reflection.Metadata.Ecma335.MetadataTokens]::GetHeapOffset([System.Reflection.Metadata.StringHandle]$t.Type.Name)
+        $at = $offset + $t.Name.IndexOf('_')
+        if ([Text.Encoding]::UTF8.GetString($Bytes, $offset, $t.Name.Length) -ne $t.Name -or $Bytes[$at] -ne [byte][char]'_') { throw "Cannot locate the name of $($t.Name) in the metadata." }
+        $Bytes[$at] = [byte][char]'-'
+        $renamed[".$($t.Name)"] = ".$($t.Name.Replace('_', '-'))"
+    }
+    $before.PE.Dispose()
+    if ($renamed.Count -eq 0) { throw 'No cmdlet class (global namespace, Verb_Noun) was found to rename.' }
+    $after = & $names $Bytes
+    $after.PE.Dispose()
+    for ($i = 0; $i -lt $before.All.Count; $i++) {
+        $expected = $before.All[$i]
+        if ($renamed.ContainsKey($expected)) { $expected = $renamed[$expected] }
+        if ($after.All[$i] -cne $expected) { throw "Renaming the cmdlet classes changed another name: $($before.All[$i]) -> $($after.All[$i])." }
+    }
 }
 
 function Publish-File {
@@ -161,28 +211,34 @@ function Publish-File {
 }
 
 function Build-ModuleFolder {
-    # Stages out/ManagedIdentity: manifest, .psm1, one ManagedIdentity.ps1 with every Private and
-    # Public script inlined (one file to parse keeps the import fast), formats, native engine.
-    foreach ($file in 'ManagedIdentity.psd1', 'ManagedIdentity.psm1', 'ManagedIdentity.Format.ps1xml') {
+    # Stages out/ManagedIdentity: manifest, the dot-sourceable entry script, the compiled cmdlets
+    # (bin/, by Build-InteropAssembly), their help (en-US/, by Build-Help) and the native engine.
+    foreach ($file in 'ManagedIdentity.psd1', 'ManagedIdentity.ps1') {
         Copy-Item (Join-Path $ModuleSource $file) $ModuleOut -Force
     }
-    $entry = Get-Content -Raw (Join-Path $ModuleSource 'ManagedIdentity.ps1')
-    $parts = foreach ($folder in 'Private', 'Public') {
-        foreach ($file in Get-ChildItem (Join-Path $ModuleSource $folder) -Filter *.ps1 | Sort-Object Name) {
-            "# ---- $folder/$($file.Name)"
-            (Get-Content -Raw $file.FullName).TrimEnd()
-        }
+    # Files of earlier layouts must not linger in a reused out/ folder.
+    foreach ($stale in 'ManagedIdentity.psm1', 'ManagedIdentity.Format.ps1xml') {
+        Remove-Item (Join-Path $ModuleOut $stale) -ErrorAction SilentlyContinue
     }
-    $pattern = '(?s)#region parts.*?#endregion parts'
-    if ($entry -notmatch $pattern) { throw 'ManagedIdentity.ps1 lacks its #region parts block.' }
-    $inlined = [regex]::Replace($entry, $pattern, { param($m) "#region parts (inlined by build.ps1)`n$($parts -join "`n")`n#endregion parts" })
-    Set-Content -Path (Join-Path $ModuleOut 'ManagedIdentity.ps1') -Value $inlined -Encoding utf8BOM -NoNewline
 
     $rid = Get-RuntimeIdentifier
     $native = Join-Path $ModuleOut "runtimes/$rid/native"
     New-Item -ItemType Directory -Force $native | Out-Null
     $library = if ($IsWindows) { 'managedidentity_engine.dll' } elseif ($IsMacOS) { 'libmanagedidentity_engine.dylib' } else { 'libmanagedidentity_engine.so' }
     Publish-File (Join-Path $Release $library) (Join-Path $native $library) -Copy
+}
+
+function Build-Help {
+    # The MAML help of the compiled cmdlets, from powershell/ManagedIdentity/help (the one source),
+    # generated by powershell/build/ConvertTo-MamlHelp.ps1 in a fresh pwsh that imports the staged module.
+    $output = Join-Path $ModuleOut 'en-US/ManagedIdentity.Interop.dll-Help.xml'
+    $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
+    Invoke-Checked $pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'powershell/build/ConvertTo-MamlHelp.ps1'),
+        '-ModulePath', $ModuleOut, '-HelpSource', (Join-Path $ModuleSource 'help/ManagedIdentity.Help.psd1'), '-OutputPath', $output)
+    # Dot-sourcing ManagedIdentity.ps1 imports bin/ManagedIdentity.Interop.dll itself, whose module
+    # base is bin/: Get-Help looks for the file there.
+    New-Item -ItemType Directory -Force (Join-Path $ModuleOut 'bin/en-US') | Out-Null
+    Copy-Item $output (Join-Path $ModuleOut 'bin/en-US') -Force
 }
 
 function Build-WindowsEngine {
@@ -232,6 +288,7 @@ function Invoke-Build {
     Build-Engine
     Build-InteropAssembly
     Build-ModuleFolder
+    Build-Help
     Write-Host "Module staged at $ModuleOut" -ForegroundColor Green
 }
 

@@ -320,10 +320,40 @@ Describe 'Pipeline input' {
     }
 
     It 'objects with an Id (Graph service principals) bind to -Identity' {
-        $sp = Invoke-GraphRequest -Uri "/v1.0/servicePrincipals/$($PipeIds[4])"
+        $sp = Invoke-GraphApiRequest -Uri "/v1.0/servicePrincipals/$($PipeIds[4])"
         $result = $sp | Grant-GraphAppRole -Permission Group.Read.All
         $result.IdentityId | Should -Be $PipeIds[4]
         $result.Status | Should -Be 'Granted'
+    }
+
+    It 'refuses <Shape> on -Identity before any write' -ForEach @(
+        @{ Shape = 'an app role from Get-GraphAppRole'; Make = { Get-GraphAppRole -Name Mail.Send } }
+        @{ Shape = 'an object with only Id and DisplayName'; Make = { [pscustomobject]@{ Id = $PipeIds[5]; DisplayName = 'pipe' } } }
+        @{ Shape = 'a hashtable'; Make = { @{ IdentityId = $PipeIds[5] } } }
+    ) {
+        $writes = Get-Writes
+        $before = @(Get-Assigned $PipeIds[5])
+        # A valid identity first: the refusal must stop the whole pipeline, not just skip one record.
+        $inputs = @($PipeIds[5]) + @(& $Make)
+        foreach ($command in 'Grant-GraphAppRole', 'Set-GraphAppRole', 'Revoke-GraphAppRole') {
+            $err = $null
+            try { $null = $inputs | & $command -Permission Mail.Send -Confirm:$false } catch { $err = $_ }
+            $err.FullyQualifiedErrorId | Should -Be "ManagedIdentity.InvalidIdentityInput,$command"
+            $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        }
+        { $inputs | Get-GraphAppRoleAssignment } | Should -Throw -ErrorId 'ManagedIdentity.InvalidIdentityInput,Get-GraphAppRoleAssignment'
+        (Get-Writes) | Should -Be $writes
+        @(Get-Assigned $PipeIds[5]) | Should -Be $before
+    }
+
+    It 'takes the principal of Az-style identity objects (PrincipalId) and of this module''s context' {
+        $azIdentity = [pscustomobject]@{ Name = 'uami-x'; Id = '/subscriptions/x/resourceGroups/y/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uami-x'; PrincipalId = [guid]$PipeIds[5]; ClientId = [guid]::NewGuid() }
+        $result = $azIdentity | Grant-GraphAppRole -Permission Group.Read.All
+        $result.IdentityId | Should -Be $PipeIds[5]
+        $result.Status | Should -Be 'Granted'
+        (Revoke-GraphAppRole -Identity $azIdentity -Permission Group.Read.All -Confirm:$false).Status | Should -Be 'Revoked'
+        $rows = @(Get-IdentityContext | Get-GraphAppRoleAssignment)
+        @($rows.IdentityId | Select-Object -Unique) | Should -Be @($System.objectId)
     }
 
     It 'Get-GraphAppRoleAssignment | Revoke-GraphAppRole revokes exactly what was listed' {
@@ -374,16 +404,16 @@ Describe 'Get-GraphAppRoleAssignment' {
     }
 }
 
-Describe 'Invoke-GraphRequest' {
+Describe 'Invoke-GraphApiRequest' {
     BeforeAll { Connect-System | Out-Null }
 
     It 'follows @odata.nextLink across pages with -All: every service principal exactly once' {
-        $expected = @((Invoke-GraphRequest -Uri '/v1.0/servicePrincipals?$top=999').value.id)
+        $expected = @((Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals?$top=999').value.id)
         $expected.Count | Should -BeGreaterThan 6
         Set-EmulatorConfig $Emulator @{ pageSize = 2 }
         try {
             Reset-EmulatorStats $Emulator
-            $all = @(Invoke-GraphRequest -Uri '/v1.0/servicePrincipals' -All)
+            $all = @(Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals' -All)
             $pages = @((Get-EmulatorStats $Emulator).log | Where-Object { $_.target -eq 'graph' -and $_.path -eq '/v1.0/servicePrincipals' })
         }
         finally { Set-EmulatorConfig $Emulator @{ pageSize = $null } }
@@ -398,18 +428,18 @@ Describe 'Invoke-GraphRequest' {
         $target = $Detached.objectId
         $body = @{ principalId = $target; resourceId = $Graph.objectId; appRoleId = $RoleId['Directory.Read.All'] }
         $writes = Get-Writes
-        $null = Invoke-GraphRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -WhatIf
+        $null = Invoke-GraphApiRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -WhatIf
         (Get-Writes) | Should -Be $writes
-        $created = Invoke-GraphRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -Confirm:$false
+        $created = Invoke-GraphApiRequest -Method POST -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo" -Body $body -Confirm:$false
         $created.appRoleId | Should -Be $RoleId['Directory.Read.All']
         Get-Assigned $target | Should -Contain "$target|Directory.Read.All"
-        $null = Invoke-GraphRequest -Method DELETE -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo/$($created.id)" -Confirm:$false
+        $null = Invoke-GraphApiRequest -Method DELETE -Uri "/v1.0/servicePrincipals/$($Graph.objectId)/appRoleAssignedTo/$($created.id)" -Confirm:$false
         Get-Assigned $target | Should -Not -Contain "$target|Directory.Read.All"
     }
 
     It 'turns a 404 into ManagedIdentity.NotFound' {
-        { Invoke-GraphRequest -Uri '/v1.0/servicePrincipals/00000000-0000-4000-8000-000000000000' } |
-            Should -Throw -ErrorId 'ManagedIdentity.NotFound,Invoke-GraphRequest'
+        { Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals/00000000-0000-4000-8000-000000000000' } |
+            Should -Throw -ErrorId 'ManagedIdentity.NotFound,Invoke-GraphApiRequest'
     }
 }
 

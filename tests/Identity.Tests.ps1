@@ -167,6 +167,13 @@ Describe 'Connect-Identity -AccessToken and endpoint validation' {
         Get-IdentityToken -AsPlainText | Should -Be $issued.access_token
     }
 
+    It 'returns a non-ASCII static token exactly as given' {
+        $text = "opaque-t$([char]0xF6)ken-$([char]0x20AC)-$([char]0x4E2D)"
+        $null = Connect-Identity -AccessToken (ConvertTo-SecureString $text -AsPlainText -Force) -GraphEndpoint $GraphUrl -WarningAction SilentlyContinue
+        Get-IdentityToken -AsPlainText | Should -BeExactly $text
+        [System.Net.NetworkCredential]::new('', (Get-IdentityToken)).Password | Should -BeExactly $text
+    }
+
     It 'refuses plain http to a non-loopback Graph endpoint' {
         Set-IdentityEnvironment $Emulator 'IMDS'
         { Connect-Identity -Identity -GraphEndpoint 'http://graph.example.com' } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
@@ -232,16 +239,26 @@ Describe 'In fresh pwsh processes' {
         ($out | Where-Object { $_ -like 'roles=*' }) | Should -Match 'AppRoleAssignment.ReadWrite.All'
     }
 
-    It 'a panic in the engine becomes an error record and pwsh lives on' {
+    It 'a panic in the engine becomes a typed error and pwsh lives on' {
+        # Straight through the exported native entry points: the cmdlets offer no diagnostics operation.
         $module = Get-TestModulePath
         $out = Invoke-FreshPwsh @"
 Import-Module '$module'
-try { & (Get-Module ManagedIdentity) { [CmdletBinding()] param() Invoke-ManagedIdentityEngine -Cmdlet `$PSCmdlet -Operation 'diagnostics.panic' } }
-catch { 'error=' + `$_.FullyQualifiedErrorId }
+[ManagedIdentity.Interop.NativeLoader]::Initialize('$module')
+`$request = [Text.Encoding]::UTF8.GetBytes('{"op":"diagnostics.panic","args":{}}')
+[uint64] `$id = 0
+'start=' + [ManagedIdentity.Interop.NativeMethods]::mi_operation_start(`$request, [byte[]]@(), [ref] `$id)
+`$buffer = [byte[]]::new(65536)
+[uint64] `$length = 0
+while ([ManagedIdentity.Interop.NativeMethods]::mi_operation_poll(`$id, 200, `$buffer, [ref] `$length) -eq 'Pending') { }
+`$chunk = [ManagedIdentity.Interop.Json]::Parse([Text.Encoding]::UTF8.GetString(`$buffer, 0, `$length))
+'error=' + `$chunk.error.errorId
+`$null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_release(`$id)
 'alive=' + (1 + 1)
 "@
+        $out | Should -Contain 'start=Ok'
         $out | Should -Contain 'alive=2'
-        ($out | Where-Object { $_ -like 'error=*' }) | Should -Match 'ManagedIdentity.Internal'
+        $out | Should -Contain 'error=ManagedIdentity.Internal'
         ($out -join "`n") | Should -Not -Match 'panicked at'
     }
 

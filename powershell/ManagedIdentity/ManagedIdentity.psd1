@@ -1,5 +1,5 @@
 @{
-    RootModule           = 'ManagedIdentity.psm1'
+    RootModule           = 'bin/ManagedIdentity.Interop.dll'
     ModuleVersion        = '0.1.0'
     GUID                 = '4f6b2a8e-93c1-4d57-b0e2-7a1c5d9e3f10'
     Author               = 'ManagedIdentity developers'
@@ -8,8 +8,10 @@
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
     DotNetFrameworkVersion = '4.7.2'
-    FormatsToProcess     = @('ManagedIdentity.Format.ps1xml')
-    FunctionsToExport    = @(
+    # No FormatsToProcess: importing a format file rebuilds the session's whole format table;
+    # output objects carry their default display properties instead.
+    FunctionsToExport    = @()
+    CmdletsToExport      = @(
         'Connect-Identity'
         'Disconnect-Identity'
         'Get-IdentityContext'
@@ -20,9 +22,8 @@
         'Revoke-GraphAppRole'
         'Set-GraphAppRole'
         'Get-GraphAppRoleAssignment'
-        'Invoke-GraphRequest'
+        'Invoke-GraphApiRequest'
     )
-    CmdletsToExport      = @()
     VariablesToExport    = @()
     AliasesToExport      = @()
     PrivateData          = @{

@@ -15,7 +15,7 @@ namespace ManagedIdentity.Interop
         public EngineException(EngineStatus status, string message) : base(message) { Status = status; }
     }
 
-    public static class Engine
+    internal static class Engine
     {
         /// <summary>The ABI version this assembly was built for (rust/ffi ABI_VERSION).</summary>
         public const uint AbiVersion = 1;
@@ -25,6 +25,7 @@ namespace ManagedIdentity.Interop
         /// <summary>Starts an operation from a JSON request; secret may be null.</summary>
         public static EngineOperation Start(string requestJson, SecureString secret)
         {
+            NativeLoader.EnsureLoaded();
             byte[] request = Utf8.GetBytes(requestJson);
             byte[] secretBytes = SecureStringToUtf8(secret);
             try
@@ -36,20 +37,43 @@ namespace ManagedIdentity.Interop
             }
             finally
             {
+                // The request may carry the environment snapshot (IDENTITY_HEADER).
+                Array.Clear(request, 0, request.Length);
                 Array.Clear(secretBytes, 0, secretBytes.Length);
             }
         }
 
+        /// <summary>Frees an engine context (identity.disconnect), bounded and silent: used when
+        /// the runspace that owns it closes.</summary>
+        public static void ReleaseContext(ulong context)
+        {
+            try
+            {
+                using (EngineOperation operation = Start("{\"op\":\"identity.disconnect\",\"args\":{\"context\":" + context.ToString(System.Globalization.CultureInfo.InvariantCulture) + "}}", null))
+                {
+                    for (int i = 0; i < 20; i++)
+                    {
+                        string chunk = operation.Poll(100);
+                        if (chunk != null && chunk.Contains("\"done\":true")) return;
+                    }
+                }
+            }
+            catch (Exception)
+            {
+                // A closing runspace must not fail because the engine could not be reached.
+            }
+        }
+
         /// <summary>A fresh cached token as a read-only SecureString, or null when the caller must
-        /// acquire one first (no I/O happens here).</summary>
+        /// acquire one first (no I/O happens here). The engine's bytes are UTF-8.</summary>
         public static unsafe SecureString GetCachedToken(ulong context, string resource)
         {
             byte[] token = CachedTokenBytes(context, resource);
             if (token == null) return null;
-            char[] chars = new char[token.Length];
+            char[] chars = null;
             try
             {
-                for (int i = 0; i < token.Length; i++) chars[i] = (char)token[i]; // tokens are ASCII (JWT / opaque base64)
+                chars = Utf8.GetChars(token);
                 // One copy into the SecureString: AppendChar per character costs ~0.3 ms per token.
                 fixed (char* start = chars)
                 {
@@ -61,7 +85,7 @@ namespace ManagedIdentity.Interop
             finally
             {
                 Array.Clear(token, 0, token.Length);
-                Array.Clear(chars, 0, chars.Length);
+                if (chars != null) Array.Clear(chars, 0, chars.Length);
             }
         }
 
@@ -70,12 +94,13 @@ namespace ManagedIdentity.Interop
         {
             byte[] token = CachedTokenBytes(context, resource);
             if (token == null) return null;
-            try { return Encoding.ASCII.GetString(token); }
+            try { return Utf8.GetString(token); }
             finally { Array.Clear(token, 0, token.Length); }
         }
 
         private static byte[] CachedTokenBytes(ulong context, string resource)
         {
+            NativeLoader.EnsureLoaded();
             byte[] resourceBytes = Utf8.GetBytes(resource ?? string.Empty);
             byte[] buffer = new byte[4096];
             while (true)
@@ -115,6 +140,7 @@ namespace ManagedIdentity.Interop
         private static string[] EnvironmentVariableNames()
         {
             if (environmentVariableNames != null) return environmentVariableNames;
+            NativeLoader.EnsureLoaded();
             byte[] buffer = new byte[1024];
             while (true)
             {
@@ -167,8 +193,9 @@ namespace ManagedIdentity.Interop
 
     /// <summary>A running engine operation. Poll it with short waits (so the host can handle
     /// Ctrl+C between polls); Dispose cancels it if it is still running.</summary>
-    public sealed class EngineOperation : IDisposable
+    internal sealed class EngineOperation : IDisposable
     {
+        private readonly object gate = new object();
         private ulong id;
         private byte[] buffer = new byte[16 * 1024];
 
@@ -184,7 +211,7 @@ namespace ManagedIdentity.Interop
                 ulong length;
                 EngineStatus status = NativeMethods.mi_operation_poll(id, (uint)Math.Max(0, timeoutMilliseconds), buffer, out length);
                 if (status == EngineStatus.Pending) return null;
-                if (status == EngineStatus.BufferTooSmall) { buffer = new byte[(int)length]; continue; }
+                if (status == EngineStatus.BufferTooSmall) { Array.Clear(buffer, 0, buffer.Length); buffer = new byte[(int)length]; continue; }
                 Engine.Check(status, "poll an operation");
                 return Engine.Decode(buffer, (int)length);
             }
@@ -193,7 +220,11 @@ namespace ManagedIdentity.Interop
         /// <summary>Asks the engine to stop; the next poll reports the Cancelled error.</summary>
         public void Cancel()
         {
-            if (id != 0) NativeMethods.mi_operation_cancel(id);
+            // Called from another thread (StopProcessing) while the owner polls.
+            lock (gate)
+            {
+                if (id != 0) NativeMethods.mi_operation_cancel(id);
+            }
         }
 
         public void Dispose()
@@ -206,36 +237,10 @@ namespace ManagedIdentity.Interop
 
         private void Release()
         {
-            ulong current = id;
-            id = 0;
-            if (current != 0) NativeMethods.mi_operation_release(current);
-        }
-    }
-
-    /// <summary>The current context of each runspace (Automation jobs share a process; one job
-    /// must never see another's identity). Entries die with their runspace.</summary>
-    public static class ContextStore
-    {
-        private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<System.Management.Automation.Runspaces.Runspace, Holder> Table =
-            new System.Runtime.CompilerServices.ConditionalWeakTable<System.Management.Automation.Runspaces.Runspace, Holder>();
-
-        private sealed class Holder { public object Context; }
-
-        /// <summary>The calling runspace's current context (null when none); setting null forgets it.</summary>
-        public static object Current
-        {
-            get
+            lock (gate)
             {
-                var runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace;
-                Holder holder;
-                return runspace != null && Table.TryGetValue(runspace, out holder) ? holder.Context : null;
-            }
-            set
-            {
-                var runspace = System.Management.Automation.Runspaces.Runspace.DefaultRunspace;
-                if (runspace == null) throw new InvalidOperationException("There is no runspace on this thread.");
-                if (value == null) Table.Remove(runspace);
-                else Table.GetOrCreateValue(runspace).Context = value;
+                if (id != 0) NativeMethods.mi_operation_release(id);
+                id = 0;
             }
         }
     }

@@ -52,6 +52,7 @@ namespace ManagedIdentity.Interop
                         if (typed != null && !string.IsNullOrEmpty(itemTypeName))
                         {
                             typed.TypeNames.Insert(0, itemTypeName);
+                            DisplayProperties.Attach(typed, itemTypeName);
                             if (Value(typed, "Error") != null) chunk.FailedItems.Add(typed);
                         }
                         chunk.Items.Add(item);

@@ -1,4 +1,5 @@
-// Loads the Rust engine from the module folder: runtimes/<rid>/native/<lib>.
+// Loads the Rust engine from the module folder: runtimes/<rid>/native/<lib>, on the first engine
+// call (importing the module only registers the resolver).
 // .NET Core (PowerShell 7): NativeLibrary.SetDllImportResolver, reached by reflection because
 // this assembly targets netstandard2.0. .NET Framework (Windows PowerShell 5.1): LoadLibraryW of
 // the full path before the first P/Invoke, so DllImport finds the already-mapped module by name.
@@ -12,7 +13,9 @@ namespace ManagedIdentity.Interop
     public static class NativeLoader
     {
         private static readonly object Gate = new object();
+        private static string root;
         private static string libraryPath;
+        private static volatile bool loaded;
         private static MethodInfo nativeLibraryLoad;
 
         /// <summary>The full path of the engine library this process uses.</summary>
@@ -47,51 +50,70 @@ namespace ManagedIdentity.Interop
             }
         }
 
-        /// <summary>Binds the engine from moduleRoot and checks its ABI version. Idempotent.</summary>
-        public static void Initialize(string moduleRoot)
+        /// <summary>Module import: remembers where the engine lives and, on .NET Core, registers
+        /// the DllImport resolver. Loads nothing: the engine is loaded by the first engine call.</summary>
+        public static void Register(string moduleRoot)
         {
             lock (Gate)
             {
-                if (libraryPath != null) return;
-                string path = Path.Combine(Path.Combine(Path.Combine(Path.Combine(moduleRoot, "runtimes"), RuntimeIdentifier), "native"), FileName);
+                if (root != null) return;
+                root = moduleRoot;
+                Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
+                if (nativeLibrary == null) return;
+                nativeLibraryLoad = nativeLibrary.GetMethod("Load", new[] { typeof(string) });
+                Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", true);
+                MethodInfo resolve = typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static);
+                Delegate resolver = Delegate.CreateDelegate(resolverType, resolve);
+                try
+                {
+                    nativeLibrary.GetMethod("SetDllImportResolver").Invoke(null, new object[] { typeof(NativeMethods).Assembly, resolver });
+                }
+                catch (TargetInvocationException e)
+                {
+                    // A resolver already set for this assembly (e.g. the module was re-imported) is fine.
+                    if (!(e.InnerException is InvalidOperationException)) throw;
+                }
+            }
+        }
+
+        /// <summary>Kept for scripts of earlier versions: registers, then loads the engine.</summary>
+        public static void Initialize(string moduleRoot)
+        {
+            Register(moduleRoot);
+            EnsureLoaded();
+        }
+
+        /// <summary>Loads the engine on first use and checks its ABI version. Idempotent.</summary>
+        internal static void EnsureLoaded()
+        {
+            if (loaded) return;
+            lock (Gate)
+            {
+                if (loaded) return;
+                if (root == null)
+                {
+                    // The assembly lives in <module>/bin.
+                    Register(Path.GetDirectoryName(Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location)));
+                }
+                string folder = Path.Combine(Path.Combine(Path.Combine(root, "runtimes"), RuntimeIdentifier), "native");
+                string path = Path.Combine(folder, FileName);
                 if (!File.Exists(path))
                 {
                     throw new PlatformNotSupportedException(
-                        "The ManagedIdentity engine for " + RuntimeIdentifier + " is not in this module (looked for " + path + ").");
+                        "The ManagedIdentity engine for " + RuntimeIdentifier + " is not in this module: " + FileName + " was not found in " + folder + ".");
                 }
-                Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
-                if (nativeLibrary != null)
+                if (nativeLibraryLoad == null && LoadLibraryW(path) == IntPtr.Zero)
                 {
-                    nativeLibraryLoad = nativeLibrary.GetMethod("Load", new[] { typeof(string) });
-                    Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", true);
-                    MethodInfo resolve = typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static);
-                    Delegate resolver = Delegate.CreateDelegate(resolverType, resolve);
-                    MethodInfo setResolver = nativeLibrary.GetMethod("SetDllImportResolver");
-                    libraryPath = path;
-                    try
-                    {
-                        setResolver.Invoke(null, new object[] { typeof(NativeMethods).Assembly, resolver });
-                    }
-                    catch (TargetInvocationException e)
-                    {
-                        // A resolver already set for this assembly (e.g. the module was re-imported) is fine.
-                        if (!(e.InnerException is InvalidOperationException)) throw;
-                    }
+                    throw new DllNotFoundException("Cannot load the ManagedIdentity engine from " + path + " (error " + Marshal.GetLastWin32Error() + ").");
                 }
-                else
-                {
-                    if (LoadLibraryW(path) == IntPtr.Zero)
-                    {
-                        throw new DllNotFoundException("Cannot load the ManagedIdentity engine from " + path + " (error " + Marshal.GetLastWin32Error() + ").");
-                    }
-                    libraryPath = path;
-                }
+                libraryPath = path;
                 uint abi = NativeMethods.mi_abi_version();
                 if (abi != Engine.AbiVersion)
                 {
                     throw new InvalidOperationException(
                         "The ManagedIdentity engine at " + path + " has ABI version " + abi + " but this module needs " + Engine.AbiVersion + "; reinstall the module.");
                 }
+                loaded = true;
             }
         }
 

@@ -1,0 +1,462 @@
+# Help source of every ManagedIdentity command: build.ps1 turns it into the MAML file
+# en-US/ManagedIdentity.Interop.dll-Help.xml (syntax, types, pipeline input and aliases come
+# from the compiled cmdlets; the build fails when a parameter is missing here or unknown there).
+@{
+    'Connect-Identity' = @{
+        Synopsis    = @'
+Connects with a managed identity (or an access token) and makes it this runspace's current context.
+'@
+        Description = @'
+-Identity finds the managed-identity endpoint of the host (Azure Automation sandbox,
+App Service / Functions, or IMDS on a VM or hybrid worker), acquires a token for the
+default resource and returns the context with the roles the token carries.
+A user-assigned identity is chosen with exactly one of -ClientId (its client/application
+id), -ObjectId (its object/principal id) or -ResourceId (its ARM resource id). Passing the
+object id to -ClientId still works, with a warning naming the right parameter.
+-AccessToken connects with a token you already have (no refresh is possible).
+The context is stored per runspace (Automation jobs that share a process never see each
+other's identity) and works only in the runspace that created it; script cannot construct
+one. Tokens are cached per process and shared by contexts of one identity.
+'@
+        Parameters  = @{
+            Identity = @'
+Use the host's managed identity.
+'@
+            ClientId = 'Client (application) id of a user-assigned identity.'
+            ObjectId = 'Object (principal) id of a user-assigned identity.'
+            ResourceId = 'ARM resource id of a user-assigned identity (/subscriptions/.../userAssignedIdentities/name).'
+            AccessToken = 'An access token as a SecureString (for example from another tool).'
+            Resource = 'Default resource for Get-IdentityToken (default: Microsoft Graph).'
+            GraphEndpoint = @'
+Microsoft Graph base URL for a national cloud or a local emulator. HTTPS only; plain http
+is accepted for loopback addresses.
+'@
+            TimeoutSec = 'Upper bound for acquiring one token, retries included (default 100).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook, system-assigned identity'
+                Code  = @'
+Import-Module ManagedIdentity
+$context = Connect-Identity -Identity
+$context.Roles
+'@
+            }
+            @{
+                Title = 'User-assigned identity by client id'
+                Code  = 'Connect-Identity -Identity -ClientId 6b2d1e4f-9c8e-4f3b-8d7a-2e4c6f8b0d02'
+            }
+            @{
+                Title = 'Reuse a token you already hold (no refresh is possible)'
+                Code  = 'Connect-Identity -AccessToken (Get-IdentityToken)'
+            }
+        )
+        Outputs     = 'ManagedIdentity.Context'
+    }
+    'Disconnect-Identity' = @{
+        Synopsis    = 'Forgets the current (or given) context of this runspace.'
+        Description = @'
+Frees the context in the engine and, when it is this runspace's current context, forgets it.
+Only this runspace's contexts are affected; other runbook jobs in the same process keep
+theirs. Contexts a runspace leaves connected are freed when the runspace closes.
+'@
+        Parameters  = @{
+            Context = @'
+The context to disconnect (default: this runspace's current context).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Free the connection at the end of a runbook'
+                Code  = @'
+Connect-Identity -Identity | Out-Null
+# ... work ...
+Disconnect-Identity
+'@
+            }
+        )
+        Outputs     = ''
+    }
+    'Get-GraphAppRole' = @{
+        Synopsis    = 'Lists the application permissions (app roles) an API offers to applications and managed identities.'
+        Description = @'
+Returns the roles of the resource's service principal that can be granted to a service
+principal (roles that only users can hold are left out), sorted by value. -Resource
+accepts an alias (Graph, Exchange, SharePoint, KeyVault, ARM), an appId, an object id, a
+token audience or an exact display name; a look-alike of a Microsoft API that Microsoft
+does not own is refused. Needs Application.Read.All.
+'@
+        Parameters  = @{
+            Name = @'
+Role value to match; wildcards * and ? are allowed (e.g. 'Mail.*'). Tab completion lists
+the values when connected.
+'@
+            Resource = 'The API (default: Graph).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook: which mail permissions exist, and what do they allow?'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+Get-GraphAppRole -Name 'Mail.*' | Format-Table Value, DisplayName
+'@
+            }
+            @{
+                Title = 'The application permissions Exchange Online offers'
+                Code  = 'Get-GraphAppRole -Resource Exchange'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRole'
+    }
+    'Get-GraphAppRoleAssignment' = @{
+        Synopsis    = 'Lists the application permissions (app-role assignments) managed identities hold, with identity, API and permission names resolved.'
+        Description = @'
+Identities are resolved exactly as by Grant-GraphAppRole (object id, app id, ARM resource
+id or an unambiguous exact display name). Without -Resource every API's assignments are
+listed; with it, only that API's. One object per assignment; an identity that cannot be
+resolved yields a non-terminating error (the others continue).
+Pipeline input is collected and read in one bulk run at the end. The output pipes into
+Revoke-GraphAppRole. Needs Application.Read.All.
+'@
+        Parameters  = @{
+            Identity = @'
+Managed identities (or other service principals). Accepts pipeline input by value only (never by property name, so an app role's Id is never
+taken for an identity). Accepted: strings (object id, app id, ARM resource id or an
+unambiguous exact display name) and GUIDs; output of Get-GraphAppRoleAssignment and the
+Grant/Revoke/Set-GraphAppRole results (their IdentityId); a ManagedIdentity.Context (its
+ObjectId); Az identity objects and any object with a PrincipalId, IdentityId or ObjectId
+property; Microsoft Graph service principals (an id together with appId or
+servicePrincipalType, e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal). Any other
+object (for example an app role from Get-GraphAppRole) stops the command with
+ManagedIdentity.InvalidIdentityInput before anything is changed.
+'@
+            Resource = 'Only assignments on this API (alias such as Graph, appId, object id or exact name).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook: audit what the reporting identities may do'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+Get-GraphAppRoleAssignment -Identity 'uami-reports', 'uami-empty' |
+    Format-Table IdentityName, Resource, Permission, CreatedDateTime
+'@
+            }
+            @{
+                Title = 'Only Microsoft Graph permissions, as a plain list'
+                Code  = '(Get-GraphAppRoleAssignment -Identity uami-reports -Resource Graph).Permission'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRoleAssignment'
+    }
+    'Get-IdentityContext' = @{
+        Synopsis    = 'Shows the current (or given) context: who you are, from which source, and the roles your token carries.'
+        Description = @'
+Returns auth type, detected source, client id, object id, tenant id, ARM resource id, the
+Roles claim of the token and its expiry. Warns when the token carries no roles: new app
+role grants only appear in a newly issued token, and managed-identity endpoints may serve
+a cached token for up to 24 hours. Returns nothing when not connected.
+'@
+        Parameters  = @{
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'In a runbook: prove the grants reached the token'
+                Code  = @'
+Connect-Identity -Identity | Out-Null
+(Get-IdentityContext).Roles -contains 'Mail.Send'
+'@
+            }
+        )
+        Outputs     = 'ManagedIdentity.Context'
+    }
+    'Get-IdentityToken' = @{
+        Synopsis    = 'Gets an access token of the current (or given) context, as a SecureString by default.'
+        Description = @'
+Served from the process-wide token cache while fresh (refreshed 5 minutes before expiry,
+or at half-life for long-lived tokens); otherwise acquired from the context's source.
+'@
+        Parameters  = @{
+            Resource = @'
+The resource (audience), e.g. https://vault.azure.net or https://management.azure.com.
+A trailing /.default is accepted. Default: the context's resource (Microsoft Graph).
+'@
+            ForceRefresh = 'Ignore the cache and ask the source for a new token.'
+            AsPlainText = 'Return a plain string instead of a SecureString (it will be visible in memory and logs).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Call Key Vault from a runbook'
+                Code  = @'
+Connect-Identity -Identity | Out-Null
+$token = Get-IdentityToken -Resource https://vault.azure.net -AsPlainText
+Invoke-RestMethod -Uri "https://myvault.vault.azure.net/secrets/x?api-version=7.4" -Headers @{ Authorization = "Bearer $token" }
+'@
+            }
+        )
+        Outputs     = 'System.Security.SecureString, or System.String with -AsPlainText'
+    }
+    'Grant-GraphAppRole' = @{
+        Synopsis    = 'Grants application permissions (app roles) of Microsoft Graph or another API to managed identities: idempotently, in bulk, safe under -WhatIf.'
+        Description = @'
+Each identity may be given as an object id, an app (client) id, an ARM resource id
+(/subscriptions/.../userAssignedIdentities/name, or the resource that owns a
+system-assigned identity) or an exact display name. A display name that matches more
+than one service principal is an error listing every candidate; nothing is ever picked
+"first". Names are never spliced into OData filters.
+
+Permissions are role values (Mail.Send, User.Read.All...) of the resource, matched
+case-insensitively. An unknown name stops the command before any change, with
+suggestions; so does a role that only users can hold. -Resource accepts an alias (Graph,
+Exchange, SharePoint, KeyVault, ARM), an appId, an object id, a token audience or an exact
+display name; a look-alike of a Microsoft API not owned by Microsoft is refused.
+
+Identities from the pipeline are collected and granted in one bulk run at the end
+(JSON batching, retries with Retry-After, bounded concurrency). Existing grants are
+reported as AlreadyGranted and cause no write. One result per identity and permission:
+Status Granted, AlreadyGranted, WouldGrant (-WhatIf) or Failed (also written as a
+non-terminating error; the others continue).
+
+The calling identity needs AppRoleAssignment.ReadWrite.All and Application.Read.All.
+A granted role reaches the identity's tokens only when a new token is issued.
+'@
+        Parameters  = @{
+            Identity = @'
+Managed identities (or other service principals) to grant to. Accepts pipeline input by value only (never by property name, so an app role's Id is never
+taken for an identity). Accepted: strings (object id, app id, ARM resource id or an
+unambiguous exact display name) and GUIDs; output of Get-GraphAppRoleAssignment and the
+Grant/Revoke/Set-GraphAppRole results (their IdentityId); a ManagedIdentity.Context (its
+ObjectId); Az identity objects and any object with a PrincipalId, IdentityId or ObjectId
+property; Microsoft Graph service principals (an id together with appId or
+servicePrincipalType, e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal). Any other
+object (for example an app role from Get-GraphAppRole) stops the command with
+ManagedIdentity.InvalidIdentityInput before anything is changed.
+'@
+            Permission = @'
+Role values to grant, e.g. Mail.Send, User.Read.All. Tab completion lists the resource's
+grantable roles when connected.
+'@
+            Resource = 'The API that defines the roles (default: Graph).'
+            Concurrency = 'Batches in flight at once (1 to 16; default chosen by the engine).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook (its system-assigned identity holds AppRoleAssignment.ReadWrite.All)'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+Grant-GraphAppRole -Identity 'uami-reports' -Permission Mail.Send, AuditLog.Read.All, Application.Read.All |
+    Where-Object Status -EQ 'Failed'
+'@
+            }
+            @{
+                Title = 'Preview: reads only, writes nothing'
+                Code  = 'Grant-GraphAppRole -Identity 8e7d6c5b-4a39-4281-9f60-5e4d3c2b1a02 -Permission User.Read.All -WhatIf'
+            }
+            @{
+                Title = 'Many identities at once from a file of object ids (one bulk run)'
+                Code  = 'Get-Content ./identities.txt | Grant-GraphAppRole -Permission Sites.Read.All -Confirm:$false'
+            }
+            @{
+                Title = 'Exchange Online application permission'
+                Code  = 'Grant-GraphAppRole -Identity uami-mailbox -Resource Exchange -Permission Exchange.ManageAsApp'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRoleGrantResult'
+    }
+    'Invoke-GraphApiRequest' = @{
+        Synopsis    = @'
+Sends any request to Microsoft Graph with the context's token: retries, typed errors and, with -All, every page of a collection.
+'@
+        Description = @'
+The escape hatch for everything the other commands do not cover. (Not named
+Invoke-GraphRequest: Microsoft.Graph.Authentication exports that name as an alias, and an
+alias would win over this command wherever the Graph SDK is loaded.) -Uri is a path
+(/v1.0/..., /beta/...; a path without a version gets /v1.0) or an absolute URL on the
+context's Graph endpoint (the token is never sent anywhere else).
+Throttling (429 with Retry-After) and transient failures (5xx, broken connections) are
+retried; other failures are terminating errors with a stable id (ManagedIdentity.NotFound,
+ManagedIdentity.PermissionDenied, ...) carrying Graph's code and request-id.
+Output: the response body as objects; with -All each element of the collection's value
+array, following @odata.nextLink across every page (GET only). Properties keep Graph's
+own names. Requests other than GET honour -WhatIf and -Confirm.
+'@
+        Parameters  = @{
+            Uri = 'Path or absolute URL on the Graph endpoint.'
+            Method = 'GET (default), POST, PUT, PATCH or DELETE.'
+            Body = 'Request body: a string is sent as is; a hashtable or object is sent as JSON.'
+            All = 'Follow @odata.nextLink and output each element of every page.'
+            Headers = @'
+Extra request headers (e.g. @{ ConsistencyLevel = 'eventual' }). Authorization is
+always the context's token and cannot be overridden.
+'@
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook: every managed identity in the tenant'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+Invoke-GraphApiRequest -Uri "/v1.0/servicePrincipals?`$filter=servicePrincipalType eq 'ManagedIdentity'" -All |
+    Select-Object displayName, id
+'@
+            }
+            @{
+                Title = 'Send a mail as a user (needs Mail.Send)'
+                Code  = @'
+$mail = @{ message = @{ subject = 'Report'; body = @{ content = 'Done.' }; toRecipients = @(@{ emailAddress = @{ address = 'ops@contoso.com' } }) } }
+Invoke-GraphApiRequest -Method POST -Uri '/v1.0/users/reports@contoso.com/sendMail' -Body $mail
+'@
+            }
+        )
+        Outputs     = 'System.Management.Automation.PSObject'
+    }
+    'Revoke-GraphAppRole' = @{
+        Synopsis    = 'Revokes application permissions (app roles) from managed identities: idempotently, in bulk, safe under -WhatIf.'
+        Description = @'
+Identities, permissions and the resource are resolved exactly as by Grant-GraphAppRole
+(object id, app id, ARM resource id or an unambiguous exact display name; an unknown
+permission stops the command before any change, with suggestions).
+A permission the identity does not hold is reported as NotAssigned and causes no write.
+One result per identity and permission: Status Revoked, NotAssigned, WouldRevoke
+(-WhatIf) or Failed (also written as a non-terminating error; the others continue).
+Pipe Get-GraphAppRoleAssignment into it to revoke what an audit found.
+
+The calling identity needs AppRoleAssignment.ReadWrite.All and Application.Read.All.
+'@
+        Parameters  = @{
+            Identity = @'
+Managed identities (or other service principals) to revoke from. Accepts pipeline input by value only (never by property name, so an app role's Id is never
+taken for an identity). Accepted: strings (object id, app id, ARM resource id or an
+unambiguous exact display name) and GUIDs; output of Get-GraphAppRoleAssignment and the
+Grant/Revoke/Set-GraphAppRole results (their IdentityId); a ManagedIdentity.Context (its
+ObjectId); Az identity objects and any object with a PrincipalId, IdentityId or ObjectId
+property; Microsoft Graph service principals (an id together with appId or
+servicePrincipalType, e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal). Any other
+object (for example an app role from Get-GraphAppRole) stops the command with
+ManagedIdentity.InvalidIdentityInput before anything is changed.
+'@
+            Permission = 'Role values to revoke, e.g. Mail.Send.'
+            Resource = 'The API that defines the roles (default: Graph).'
+            Concurrency = 'Batches in flight at once (1 to 16; default chosen by the engine).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook: take Mail.Send away again (no prompt in a runbook)'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+Revoke-GraphAppRole -Identity 'uami-reports' -Permission Mail.Send -Confirm:$false
+'@
+            }
+            @{
+                Title = 'Revoke every Mail.* permission an identity holds, after a preview'
+                Code  = @'
+Get-GraphAppRoleAssignment -Identity uami-reports | Where-Object Permission -Like 'Mail.*' | Revoke-GraphAppRole -WhatIf
+'@
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRoleGrantResult'
+    }
+    'Set-GraphAppRole' = @{
+        Synopsis    = @'
+Makes an identity's app roles on one API exactly the given set: grants what is missing, revokes what is extra, and shows the plan under -WhatIf.
+'@
+        Description = @'
+Declarative counterpart of Grant-GraphAppRole / Revoke-GraphAppRole, for runbooks that
+keep permissions as configuration. Roles of other APIs are never touched. An empty
+-Permission list (@()) removes every role the identity holds on the resource.
+One result per identity and role involved: AlreadyGranted (kept), Granted or WouldGrant
+(missing), Revoked or WouldRevoke (extra), Failed (also written as a non-terminating
+error). Pipeline input is collected; the permissions given for the same identity are
+combined into its wanted set, and everything runs as one bulk operation at the end.
+
+The calling identity needs AppRoleAssignment.ReadWrite.All and Application.Read.All.
+'@
+        Parameters  = @{
+            Identity = @'
+Managed identities (or other service principals). Accepts pipeline input by value only (never by property name, so an app role's Id is never
+taken for an identity). Accepted: strings (object id, app id, ARM resource id or an
+unambiguous exact display name) and GUIDs; output of Get-GraphAppRoleAssignment and the
+Grant/Revoke/Set-GraphAppRole results (their IdentityId); a ManagedIdentity.Context (its
+ObjectId); Az identity objects and any object with a PrincipalId, IdentityId or ObjectId
+property; Microsoft Graph service principals (an id together with appId or
+servicePrincipalType, e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal). Any other
+object (for example an app role from Get-GraphAppRole) stops the command with
+ManagedIdentity.InvalidIdentityInput before anything is changed.
+'@
+            Permission = 'The complete wanted set of role values on the resource.'
+            Resource = 'The API that defines the roles (default: Graph).'
+            Concurrency = 'Batches in flight at once (1 to 16; default chosen by the engine).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Azure Automation runbook enforcing the permissions of the reporting identity'
+                Code  = @'
+Import-Module ManagedIdentity
+Connect-Identity -Identity | Out-Null
+$wanted = 'Mail.Send', 'AuditLog.Read.All', 'Application.Read.All'
+Set-GraphAppRole -Identity 'uami-reports' -Permission $wanted -Confirm:$false |
+    Where-Object Status -NE 'AlreadyGranted' | Format-Table Identity, Permission, Status
+'@
+            }
+            @{
+                Title = 'Show the plan only'
+                Code  = 'Set-GraphAppRole -Identity uami-reports -Permission User.Read.All -WhatIf'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRoleGrantResult'
+    }
+    'Test-IdentityEndpoint' = @{
+        Synopsis    = 'Tells which managed-identity source is available here, and why the others are not.'
+        Description = @'
+Checks every source in the order the Azure SDKs use (Service Fabric, App Service /
+Azure Automation, Azure ML, Cloud Shell, Azure Arc, workload identity, IMDS) from the
+environment, probes IMDS with a short timeout, and returns one row per source.
+'@
+        Parameters  = @{
+            TimeoutSec = 'How long the IMDS probe may take (default 1).'
+        }
+        Examples    = @(
+            @{
+                Title = 'First thing to run when Connect-Identity -Identity fails in a runbook'
+                Code  = 'Test-IdentityEndpoint | Format-Table'
+            }
+        )
+        Outputs     = 'ManagedIdentity.EndpointStatus'
+    }
+}
+

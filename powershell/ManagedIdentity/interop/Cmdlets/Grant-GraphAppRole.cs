@@ -1,0 +1,25 @@
+// Grant-GraphAppRole: adds app roles, idempotently, in bulk, safe under -WhatIf.
+using System.Management.Automation;
+using ManagedIdentity;
+using ManagedIdentity.Interop;
+using ManagedIdentity.Interop.Commands;
+
+[Cmdlet(VerbsSecurity.Grant, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType("ManagedIdentity.AppRoleGrantResult")]
+public sealed class Grant_GraphAppRole : GraphAppRoleChangeCommand
+{
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [Alias("Permissions", "AppRole", "Value")]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(PermissionCompleter))]
+    public string[] Permission { get; set; }
+
+    internal override string Operation { get { return "graph.grant"; } }
+
+    internal override string[] Permissions { get { return Permission; } }
+
+    internal override string Describe(string[] permissions, string resourceName)
+    {
+        return "Grant " + string.Join(", ", permissions) + " on " + resourceName;
+    }
+}

@@ -1,0 +1,25 @@
+// Test-IdentityEndpoint: one row per managed-identity source, from the engine.
+using System.Collections;
+using System.Management.Automation;
+using ManagedIdentity;
+using ManagedIdentity.Interop;
+using ManagedIdentity.Interop.Commands;
+
+[Cmdlet(VerbsDiagnostic.Test, "IdentityEndpoint")]
+[OutputType("ManagedIdentity.EndpointStatus")]
+public sealed class Test_IdentityEndpoint : EngineCmdlet
+{
+    private int timeoutSec = 1;
+
+    [Parameter]
+    [ValidateRange(1, 60)]
+    public int TimeoutSec { get { return timeoutSec; } set { timeoutSec = value; } }
+
+    protected override void EndProcessing()
+    {
+        var arguments = new Hashtable();
+        arguments["environment"] = EnvironmentSnapshot();
+        arguments["timeoutSeconds"] = TimeoutSec;
+        InvokeEngine("identity.testEndpoint", arguments, itemTypeName: "ManagedIdentity.EndpointStatus");
+    }
+}

@@ -1,0 +1,165 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.5.0' }
+# How the module loads (Import-Module and dot-sourcing, nothing native at import) and how its
+# contexts are protected (sealed type, bound to their runspace, freed with it).
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    $script:Emulator = Start-TestEmulator
+    $script:GraphUrl = $Emulator.BaseUrl
+    # Fresh processes inherit this: no managed-identity source, IMDS redirected to a closed loopback port.
+    Clear-IdentityEnvironment
+    $script:ModulePath = Get-TestModulePath
+    $script:Exported = @((Import-PowerShellDataFile (Join-Path $ModulePath 'ManagedIdentity.psd1')).CmdletsToExport | Sort-Object)
+
+    function Get-EngineContextState {
+        # Asks the engine directly (exported native entry points) whether a context handle is live:
+        # 'live', or the error id the engine answers with.
+        param([uint64] $Handle)
+        $request = [Text.Encoding]::UTF8.GetBytes('{"op":"identity.context","args":{"context":' + $Handle + '}}')
+        [uint64] $id = 0
+        [ManagedIdentity.Interop.NativeMethods]::mi_operation_start($request, [byte[]]@(), [ref] $id) | Should -Be 'Ok'
+        try {
+            $buffer = [byte[]]::new(65536)
+            [uint64] $length = 0
+            do {
+                $status = [ManagedIdentity.Interop.NativeMethods]::mi_operation_poll($id, 200, $buffer, [ref] $length)
+                if ($status -eq 'Ok') {
+                    $chunk = [ManagedIdentity.Interop.Json]::Parse([Text.Encoding]::UTF8.GetString($buffer, 0, $length))
+                    if ($chunk.done) { if ($chunk.error) { return $chunk.error.errorId } else { return 'live' } }
+                }
+            } while ($status -eq 'Pending' -or $status -eq 'Ok')
+            throw "poll failed: $status"
+        }
+        finally { $null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_release($id) }
+    }
+
+    function Get-ContextHandle {
+        param($Context)
+        $Context.GetType().GetProperty('Handle', [Reflection.BindingFlags]'NonPublic,Instance').GetValue($Context)
+    }
+}
+
+AfterAll {
+    Clear-IdentityEnvironment
+    Stop-TestEmulator $Emulator
+}
+
+Describe 'Loading the module' {
+    It 'Import-Module and dot-sourcing give the same compiled commands, and neither loads the engine' {
+        $engine = if ($IsWindows) { 'managedidentity_engine.dll' } else { 'libmanagedidentity_engine' }
+        $loaded = if ($IsWindows) {
+            "[bool]((Get-Process -Id `$PID).Modules | Where-Object ModuleName -Like '$engine*')"
+        }
+        else {
+            "[bool]([IO.File]::ReadAllText('/proc/self/maps').Contains('$engine'))"
+        }
+        foreach ($load in "Import-Module '$ModulePath'", ". '$(Join-Path $ModulePath 'ManagedIdentity.ps1')'") {
+            $out = Invoke-FreshPwsh @"
+$load
+'commands=' + (((Get-Command Connect-Identity, Disconnect-Identity, Get-IdentityContext, Get-IdentityToken, Test-IdentityEndpoint, Get-GraphAppRole, Grant-GraphAppRole, Revoke-GraphAppRole, Set-GraphAppRole, Get-GraphAppRoleAssignment, Invoke-GraphApiRequest -ErrorAction SilentlyContinue | Where-Object CommandType -EQ 'Cmdlet').Name | Sort-Object) -join ',')
+'loadedAtImport=' + $loaded
+`$null = Test-IdentityEndpoint -TimeoutSec 1
+'loadedAfterFirstCall=' + $loaded
+"@
+            $out | Should -Contain "commands=$($Exported -join ',')" -Because $load
+            $out | Should -Contain 'loadedAtImport=False' -Because $load
+            $out | Should -Contain 'loadedAfterFirstCall=True' -Because $load
+        }
+    }
+
+    It 'names the runtime identifier and the folder when the engine for this platform is missing' {
+        $copy = Join-Path ([IO.Path]::GetTempPath()) "mi-noengine-$([guid]::NewGuid())/ManagedIdentity"
+        New-Item -ItemType Directory -Force $copy | Out-Null
+        try {
+            Copy-Item (Join-Path $ModulePath '*') $copy -Recurse -Exclude 'runtimes'
+            $out = Invoke-FreshPwsh @"
+Import-Module '$copy'
+'imported=' + [bool](Get-Command Connect-Identity)
+try { Test-IdentityEndpoint } catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }
+"@
+            $out | Should -Contain 'imported=True'
+            $out | Should -Contain 'error=ManagedIdentity.EngineUnavailable,Test-IdentityEndpoint'
+            $rid = [ManagedIdentity.Interop.NativeLoader]::RuntimeIdentifier
+            ($out | Where-Object { $_ -like 'message=*' }) | Should -Match ([regex]::Escape($rid))
+            ($out | Where-Object { $_ -like 'message=*' }) | Should -Match ([regex]::Escape((Join-Path $copy "runtimes/$rid/native")))
+        }
+        finally { Remove-Item -Recurse -Force (Split-Path $copy) }
+    }
+}
+
+Describe 'Contexts cannot be forged or borrowed' {
+    BeforeAll {
+        Set-IdentityEnvironment $Emulator 'IMDS'
+        $script:Own = Connect-Identity -Identity -GraphEndpoint $GraphUrl
+    }
+
+    It 'is a sealed type that script cannot construct' {
+        $type = [ManagedIdentity.Context]
+        $type.IsSealed | Should -BeTrue
+        $type.GetConstructors().Count | Should -Be 0
+        { [ManagedIdentity.Context]::new() } | Should -Throw
+        { [ManagedIdentity.Context]@{ AuthType = 'AccessToken' } } | Should -Throw
+    }
+
+    It 'refuses a forged context object (<Command>)' -ForEach @(
+        @{ Command = 'Get-IdentityToken' }, @{ Command = 'Get-IdentityContext' }, @{ Command = 'Get-GraphAppRole' }, @{ Command = 'Disconnect-Identity' }
+    ) {
+        $forged = [pscustomobject]@{ PSTypeName = 'ManagedIdentity.Context'; Handle = (Get-ContextHandle $Own); AuthType = 'ManagedIdentity' }
+        $err = $null
+        try { & $Command -Context $forged } catch { $err = $_ }
+        $err | Should -Not -BeNullOrEmpty
+        $err.FullyQualifiedErrorId | Should -BeLike "*,$Command"
+        $err.Exception.Message | Should -Not -Match 'eyJ'
+        Get-EngineContextState (Get-ContextHandle $Own) | Should -Be 'live'
+    }
+
+    It 'refuses a context passed to another runspace with ManagedIdentity.ForeignContext' {
+        $runspace = [runspacefactory]::CreateRunspace()
+        $runspace.Open()
+        try {
+            $ps = [powershell]::Create()
+            $ps.Runspace = $runspace
+            $null = $ps.AddScript("Import-Module '$ModulePath'
+                foreach (`$command in 'Get-IdentityToken', 'Get-IdentityContext', 'Get-GraphAppRole', 'Invoke-GraphApiRequest', 'Disconnect-Identity') {
+                    `$arguments = @{ Context = `$args[0] }
+                    if (`$command -eq 'Invoke-GraphApiRequest') { `$arguments.Uri = '/v1.0/servicePrincipals' }
+                    try { `$null = & `$command @arguments; `$command + '=accepted' } catch { `$command + '=' + `$_.FullyQualifiedErrorId }
+                }").AddArgument($Own)
+            $out = $ps.Invoke()
+            $ps.Dispose()
+        }
+        finally { $runspace.Dispose() }
+        foreach ($command in 'Get-IdentityToken', 'Get-IdentityContext', 'Get-GraphAppRole', 'Invoke-GraphApiRequest', 'Disconnect-Identity') {
+            $out | Should -Contain "$command=ManagedIdentity.ForeignContext,$command"
+        }
+        # Still good in the runspace that owns it.
+        Get-IdentityContext -Context $Own | Should -Not -BeNullOrEmpty
+        Get-EngineContextState (Get-ContextHandle $Own) | Should -Be 'live'
+    }
+
+    It 'frees the engine contexts of a runspace when it closes' {
+        $runspace = [runspacefactory]::CreateRunspace()
+        $runspace.Open()
+        $ps = [powershell]::Create()
+        $ps.Runspace = $runspace
+        $null = $ps.AddScript("Import-Module '$ModulePath'; Connect-Identity -Identity -GraphEndpoint '$GraphUrl'; Connect-Identity -Identity -GraphEndpoint '$GraphUrl' -Resource 'https://vault.azure.net'")
+        $contexts = @($ps.Invoke())
+        $ps.Dispose()
+        $contexts.Count | Should -Be 2
+        $handles = @($contexts | ForEach-Object { Get-ContextHandle $_ })
+        foreach ($handle in $handles) { Get-EngineContextState $handle | Should -Be 'live' }
+        $runspace.Dispose()
+        foreach ($handle in $handles) { Get-EngineContextState $handle | Should -Be 'ManagedIdentity.NotConnected' }
+        Get-EngineContextState (Get-ContextHandle $Own) | Should -Be 'live'
+    }
+
+    It 'Disconnect-Identity frees the engine context' {
+        $extra = Connect-Identity -Identity -GraphEndpoint $GraphUrl
+        $handle = Get-ContextHandle $extra
+        Get-EngineContextState $handle | Should -Be 'live'
+        Disconnect-Identity -Context $extra
+        Get-EngineContextState $handle | Should -Be 'ManagedIdentity.NotConnected'
+        Get-IdentityContext | Should -BeNullOrEmpty
+    }
+}

@@ -17,16 +17,14 @@ BeforeAll {
         @(Get-Content $Path | ForEach-Object { $_.Trim() } | Where-Object { $_ -and -not $_.StartsWith('#') })
     }
 
-    # What the built module exports, read in a fresh process so no other suite's state counts.
-    $modulePath = Get-TestModulePath
-    $lines = Invoke-FreshPwsh @"
-`$m = Import-Module '$modulePath' -PassThru -ErrorAction Stop
-foreach (`$c in `$m.ExportedCommands.Values) { 'EXPORT=' + `$c.CommandType + ':' + `$c.Name }
-"@
-    $script:Exports = @($lines | Where-Object { $_ -like 'EXPORT=*' } | ForEach-Object {
-            $kind, $name = $_.Substring(7) -split ':', 2
-            [pscustomobject]@{ Kind = $kind; Name = $name }
-        })
+    # What the built module exports (imported here, so the test runs on every edition the
+    # suite runs on; removed again afterwards).
+    $module = Import-Module (Get-TestModulePath) -PassThru -Force -ErrorAction Stop
+    $script:Exports = @($module.ExportedCommands.Values | ForEach-Object { [pscustomobject]@{ Kind = [string]$_.CommandType; Name = $_.Name } })
+}
+
+AfterAll {
+    Remove-Module ManagedIdentity -Force -ErrorAction SilentlyContinue
 }
 
 Describe 'Peer command lists (test data)' {

@@ -59,7 +59,8 @@ BeforeAll {
     Copy-Item $Built.Nupkg (Join-Path $repository "ManagedIdentity.$Version.nupkg")
     $name = "mi-test-$([guid]::NewGuid().ToString('N'))"
     $xdg = $env:XDG_DATA_HOME
-    $env:XDG_DATA_HOME = Join-Path $Work 'xdg-data'
+    # .NET resolves LocalApplicationData to '' (the current folder) when the folder is missing.
+    $env:XDG_DATA_HOME = (New-Item -ItemType Directory (Join-Path $Work 'xdg-data')).FullName
     try {
         $script:SaveOutput = Invoke-FreshPwsh @"
 `$ErrorActionPreference = 'Stop'
@@ -207,6 +208,9 @@ Describe 'win-x64 engine (PE headers)' {
     It 'imports only DLLs that every Windows Server 2016+ has' {
         $imports = (Read-PeImage $WinEngine).Imports
         $imports | Should -Contain 'KERNEL32.dll' -Because 'a reader that found no imports would pass anything'
+        foreach ($foreign in 'libgcc_s_seh-1.dll', 'libwinpthread-1.dll', 'vcruntime140.dll', 'msvcp140.dll') {
+            Test-WindowsSystemDll $foreign | Should -BeFalse -Because "$foreign is not part of Windows"
+        }
         $imports | Where-Object { -not (Test-WindowsSystemDll $_) } | Should -BeNullOrEmpty
     }
 }

@@ -90,25 +90,27 @@ function Write-GalleryManifest {
     # ProjectUri, LicenseUri, ReleaseNotes and the edition/platform tags. Everything else is
     # carried over as the source manifest has it.
     param([Parameter(Mandatory)] [string] $ModuleFolder, [Parameter(Mandatory)] $Version, [Parameter(Mandatory)] [string] $ProjectUri)
+    Set-StrictMode -Version 3.0
     $path = Join-Path $ModuleFolder "$script:ModuleName.psd1"
     $source = Import-PowerShellDataFile $path
     $exports = Get-ModuleExport $ModuleFolder
     $settings = @{}
     foreach ($key in $source.Keys) { if ($key -ne 'PrivateData') { $settings[$key] = $source[$key] } }
     $settings.ModuleVersion = $Version.ModuleVersion
-    if (-not $settings.CompanyName) { $settings.CompanyName = $settings.Author }
+    if (-not $settings.ContainsKey('CompanyName') -and $settings.ContainsKey('Author')) { $settings.CompanyName = $settings.Author }
     $settings.FunctionsToExport = [string[]]$exports.Functions
     $settings.CmdletsToExport = [string[]]$exports.Cmdlets
     $settings.AliasesToExport = [string[]]$exports.Aliases
     $settings.VariablesToExport = [string[]]@()
     $privateData = @{}
     $psData = @{}
-    if ($source.ContainsKey('PrivateData') -and $source.PrivateData) {
-        foreach ($key in $source.PrivateData.Keys) { if ($key -ne 'PSData') { $privateData[$key] = $source.PrivateData[$key] } }
-        if ($source.PrivateData.PSData) { $psData = $source.PrivateData.PSData }
+    if ($source.ContainsKey('PrivateData') -and $source['PrivateData'] -is [hashtable]) {
+        foreach ($key in $source['PrivateData'].Keys) { if ($key -ne 'PSData') { $privateData[$key] = $source['PrivateData'][$key] } }
+        if ($source['PrivateData'].ContainsKey('PSData')) { $psData = $source['PrivateData']['PSData'] }
     }
     foreach ($key in $psData.Keys) { $settings[$key] = $psData[$key] }
-    $tags = @(@($psData.Tags) + $script:GalleryTags | Where-Object { $_ } | Select-Object -Unique)
+    $existingTags = if ($psData.ContainsKey('Tags')) { @($psData['Tags']) } else { @() }
+    $tags = @($existingTags + $script:GalleryTags | Where-Object { $_ } | Select-Object -Unique)
     $settings.Tags = [string[]]$tags
     $settings.ProjectUri = $ProjectUri
     if (-not $settings.ContainsKey('LicenseUri')) { $settings.LicenseUri = "$ProjectUri/blob/main/LICENSE" }
@@ -165,6 +167,7 @@ function Invoke-Package {
     # out/ManagedIdentity-<version>.nupkg and out/ManagedIdentity.zip, and prints both with the
     # engines they carry. Returns the two paths.
     param([Parameter(Mandatory)] [string] $Root, [Parameter(Mandatory)] [string] $ModuleFolder, [Parameter(Mandatory)] [string] $Out)
+    Set-StrictMode -Version 3.0
     if (-not (Get-Command Compress-PSResource -ErrorAction SilentlyContinue)) {
         throw 'Packaging needs Compress-PSResource (Microsoft.PowerShell.PSResourceGet 1.1+, shipped with PowerShell 7.4+).'
     }

@@ -11,8 +11,11 @@
     Bench   Build, then run tests/Bench.ps1 (figures printed as a table and written to
             out/bench/results.md).
     Package Build, add the win-x64 engine (cross-built on Linux when a MinGW toolchain and a
-            rustc with standard-library sources are installed; see Build-WindowsEngine), then
-            zip out/ManagedIdentity for an Azure Automation import (its sandboxes run Windows).
+            rustc with standard-library sources are installed; see Build-WindowsEngine) and any
+            engines under -EnginePath, then write out/ManagedIdentity-<version>.nupkg (Gallery)
+            and out/ManagedIdentity.zip (Azure Automation import); see powershell/build/Package.ps1.
+    Assemble  Build, then add the engines found under -EnginePath (runtimes/<rid>/native/*, as
+            other machines built them) to out/ManagedIdentity: one module for every runtime.
 .EXAMPLE
     pwsh ./build.ps1                 # build; then: Import-Module ./out/ManagedIdentity
 .EXAMPLE
@@ -20,8 +23,10 @@
 #>
 [CmdletBinding()]
 param(
-    [ValidateSet('Build', 'Test', 'Bench', 'Package')]
-    [string] $Task = 'Build'
+    [ValidateSet('Build', 'Test', 'Bench', 'Package', 'Assemble')]
+    [string] $Task = 'Build',
+    # Engines built elsewhere (Assemble, Package): a folder holding runtimes/<rid>/native/<library>.
+    [string] $EnginePath
 )
 
 $ErrorActionPreference = 'Stop'
@@ -33,6 +38,7 @@ $ModuleSource = Join-Path $Root 'powershell/ManagedIdentity'
 $ModuleOut = Join-Path $Out 'ManagedIdentity'
 $CargoTarget = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $Root 'target' }
 $Release = Join-Path $CargoTarget 'release'
+. (Join-Path $Root 'powershell/build/Package.ps1')
 
 # Reference packages: name, version and the SHA-512 of the .nupkg we accept.
 $Packages = @{
@@ -342,12 +348,17 @@ switch ($Task) {
         Invoke-Build
         & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $Release 'mi-emulator') -OutputDirectory (Join-Path $Out 'bench')
     }
+    'Assemble' {
+        Invoke-Build
+        if (-not $EnginePath) { throw 'Assemble needs -EnginePath: a folder holding runtimes/<rid>/native/<library>.' }
+        Add-ModuleEngine -ModuleFolder $ModuleOut -EnginePath $EnginePath
+    }
     'Package' {
         Invoke-Build
-        $null = Build-WindowsEngine
-        $zip = Join-Path $Out 'ManagedIdentity.zip'
-        Compress-Archive -Path $ModuleOut -DestinationPath $zip -Force
-        $engines = (Get-ChildItem (Join-Path $ModuleOut 'runtimes') -Directory).Name -join ', '
-        Write-Host "Package: $zip (engines: $engines)"
+        # A cross toolchain that is present but cannot build (e.g. a rustc older than a locked
+        # dependency needs) leaves win-x64 out with a warning, as a missing one does.
+        try { $null = Build-WindowsEngine } catch { Write-Warning "The win-x64 engine was not built: $_" }
+        if ($EnginePath) { Add-ModuleEngine -ModuleFolder $ModuleOut -EnginePath $EnginePath }
+        $null = Invoke-Package -Root $Root -ModuleFolder $ModuleOut -Out $Out
     }
 }

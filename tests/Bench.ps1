@@ -2,27 +2,46 @@
 <#
 .SYNOPSIS
     Measures ManagedIdentity against baselines taken in the same run; run through
-    `./build.ps1 -Task Bench`. Prints a table and writes results.md / results.json.
+    `./build.ps1 -Task Bench`. Prints tables and writes results.md / results.json.
 .DESCRIPTION
-    Every figure is a median over fresh pwsh processes (at least 7) or, for the bulk grant, one
-    full run per contender against its own fresh emulator. Everything runs on loopback.
-    - import:       pwsh -NoProfile -c 'Import-Module …'            minus   pwsh -NoProfile -c 0
-    - cold token:   import → Connect-Identity -Identity → Get-IdentityToken (Automation endpoint)
-                    minus bare pwsh
-    - cached token: Get-IdentityToken on a warm context  vs  a no-op advanced function (in-process)
-    - bulk grant:   10 roles × 200 identities, emulator latency 30 ms, 4 concurrent requests:
-                    this module  vs  the seed's approach (sequential Invoke-RestMethod look-up and
-                    one POST per permission)  vs  the modelled lower bound
+    Cold start (issue 9): fresh processes, every route once per round, rounds interleaved so drift
+    on the machine touches all alike (at least 9 rounds); medians and min-max. Each route is
+    reported as added wall time and added peak RSS over bare `pwsh -NoProfile -NonInteractive -c 1`
+    (peak RSS = the child's VmHWM from /proc/self/status read as its last act; PeakWorkingSet64
+    where there is no /proc), and as a ratio to the Azure.Identity route:
+    - bare:           pwsh -NoProfile -NonInteractive -c 1
+    - empty module:   Import-Module of a module that does nothing (PowerShell's own floor)
+    - import:         Import-Module ManagedIdentity
+    - cold token:     import -> Connect-Identity -Identity -> Get-IdentityToken (Automation endpoint)
+    - Azure.Identity: its assemblies loaded into pwsh, ManagedIdentityCredential.GetToken (what
+                      Connect-MgGraph -Identity runs underneath); only when the env var
+                      MANAGEDIDENTITY_BENCH_AZURE_IDENTITY names a folder holding Azure.Identity,
+                      Azure.Core, MSAL and their dependencies.
+    The module's emulator serves the Automation endpoint for every route, started with
+    --no-automation-metadata because MSAL.NET does not send `Metadata: true` there.
+    In-process (same fresh processes as cold token): the first engine call after import (the first
+    Connect-Identity, which loads the engine) by Stopwatch, a second Connect-Identity (engine warm),
+    the first token.
+    Cached token: Get-IdentityToken on a warm context vs a no-op advanced function (in-process).
+    Bulk grant: 10 roles x 200 identities, emulator latency 30 ms, 4 concurrent requests: this
+    module vs the seed's approach (sequential Invoke-RestMethod look-up and one POST per
+    permission) vs the modelled lower bound.
+    Paging (issue 8 item 8): the module's Graph request command with -All over 10,000 and 100,000
+    paged items piped to a slow consumer: peak RSS (bounded buffering keeps it flat).
+    Every goal is checked as a ratio from this run and printed with a check mark or a cross.
 #>
 [CmdletBinding()]
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $EmulatorPath,
     [Parameter(Mandatory)] [string] $OutputDirectory,
-    [ValidateRange(7, 101)] [int] $Runs = 9,
+    [ValidateRange(9, 101)] [int] $Runs = 9,
     [int] $BulkIdentities = 200,
     [int] $LatencyMs = 30,
-    [int] $Concurrency = 4
+    [int] $Concurrency = 4,
+    [ValidateRange(0, 1000000)] [int] $PagedItems = 100000,
+    # A folder holding Azure.Identity and its dependencies; the default comes from the env var.
+    [string] $AzureIdentityPath = $env:MANAGEDIDENTITY_BENCH_AZURE_IDENTITY
 )
 
 $ErrorActionPreference = 'Stop'
@@ -30,6 +49,7 @@ Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
 $pwsh = Get-PwshPath
 $null = New-Item -ItemType Directory -Force $OutputDirectory
 $bulkRoles = @('Application.Read.All', 'AuditLog.Read.All', 'Directory.Read.All', 'Group.Read.All', 'Mail.Read', 'Mail.Send', 'Sites.Read.All', 'User.Read.All', 'Calendars.Read', 'Reports.Read.All')
+$check = [char]0x2713; $cross = [char]0x2717
 
 function Get-Median([double[]] $Values) {
     $sorted = $Values | Sort-Object
@@ -37,54 +57,76 @@ function Get-Median([double[]] $Values) {
     if ($n % 2) { $sorted[[int][math]::Floor($n / 2)] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
 }
 
+# Appended to every child script: its peak resident set, read the same way for every route.
+$peakProbe = @'
+
+$status = '/proc/self/status'
+if ([IO.File]::Exists($status)) {
+    foreach ($line in [IO.File]::ReadAllLines($status)) { if ($line -match '^VmHWM:\s+(\d+)\s+kB') { 'PEAK=' + ([long]$Matches[1] * 1024) } }
+}
+else { 'PEAK=' + [Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 }
+'@
+
 function Measure-FreshPwsh {
-    # Runs a script in a fresh pwsh; returns wall ms (parent's view) and the child's own peak
-    # working set (it prints PEAK=<bytes> as its last act) plus any KEY=VALUE lines it printed.
+    # Runs `pwsh -NoProfile -NonInteractive -c <script>`; returns wall ms (the parent's view, start
+    # to exit) and the child's own peak RSS (it prints PEAK=<bytes> as its last act), plus any
+    # KEY=VALUE lines it printed.
     param([string] $Script)
-    $file = Join-Path ([IO.Path]::GetTempPath()) "mi-bench-$([guid]::NewGuid()).ps1"
-    Set-Content -Path $file -Encoding utf8 -Value ($Script + "`n'PEAK=' + [Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64")
-    try {
-        $info = [Diagnostics.ProcessStartInfo]::new($pwsh)
-        foreach ($a in '-NoProfile', '-NonInteractive', '-File', $file) { $info.ArgumentList.Add($a) }
-        $info.RedirectStandardOutput = $true; $info.RedirectStandardError = $true; $info.UseShellExecute = $false
-        $watch = [Diagnostics.Stopwatch]::StartNew()
-        $process = [Diagnostics.Process]::Start($info)
-        $stdout = $process.StandardOutput.ReadToEndAsync(); $stderr = $process.StandardError.ReadToEndAsync()
-        $process.WaitForExit(); $watch.Stop()
-        $values = @{ WallMs = $watch.Elapsed.TotalMilliseconds }
-        foreach ($line in ($stdout.Result -split "`r?`n")) { if ($line -match '^(\w+)=(.*)$') { $values[$Matches[1]] = $Matches[2] } }
-        if ($process.ExitCode -ne 0 -or -not $values.ContainsKey('PEAK')) { throw "benchmark child failed: $($stdout.Result) $($stderr.Result)" }
-        $values.PeakMB = [double]$values.PEAK / 1MB
-        [pscustomobject]$values
-    }
-    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+    $info = [Diagnostics.ProcessStartInfo]::new($pwsh)
+    foreach ($a in '-NoProfile', '-NonInteractive', '-c', ($Script + $peakProbe)) { $info.ArgumentList.Add($a) }
+    $info.RedirectStandardOutput = $true; $info.RedirectStandardError = $true; $info.UseShellExecute = $false
+    $watch = [Diagnostics.Stopwatch]::StartNew()
+    $process = [Diagnostics.Process]::Start($info)
+    $stdout = $process.StandardOutput.ReadToEndAsync(); $stderr = $process.StandardError.ReadToEndAsync()
+    $process.WaitForExit(); $watch.Stop()
+    $values = @{ WallMs = $watch.Elapsed.TotalMilliseconds }
+    foreach ($line in ($stdout.Result -split "`r?`n")) { if ($line -match '^(\w+)=(.*)$') { $values[$Matches[1]] = $Matches[2] } }
+    if ($process.ExitCode -ne 0 -or -not $values.ContainsKey('PEAK')) { throw "benchmark child failed: $($stdout.Result) $($stderr.Result)" }
+    $values.PeakMiB = [double]$values.PEAK / 1MB
+    [pscustomobject]$values
+}
+
+function Get-Spread([object[]] $Samples, [string] $Property) {
+    $values = [double[]]@($Samples | ForEach-Object { [double]$_.$Property })
+    [pscustomobject]@{ Median = Get-Median $values; Min = ($values | Measure-Object -Minimum).Minimum; Max = ($values | Measure-Object -Maximum).Maximum }
 }
 
 function Measure-Scenarios {
     # Runs every scenario once per round, interleaved, so drift on the machine touches them all
-    # alike; returns the median wall time and peak working set of each.
+    # alike; returns each scenario's samples.
     param([System.Collections.Specialized.OrderedDictionary] $Scenarios)
-    $samples = @{}
+    $samples = [ordered]@{}
     foreach ($name in $Scenarios.Keys) { $samples[$name] = [Collections.Generic.List[object]]::new() }
     for ($round = 1; $round -le $Runs; $round++) {
         Write-Host "  round $round of $Runs"
         foreach ($name in $Scenarios.Keys) { $samples[$name].Add((Measure-FreshPwsh $Scenarios[$name])) }
     }
-    $result = @{}
-    foreach ($name in $Scenarios.Keys) {
-        $result[$name] = [pscustomobject]@{ WallMs = Get-Median $samples[$name].WallMs; PeakMB = Get-Median $samples[$name].PeakMB }
-    }
-    $result
+    $samples
 }
 
 $rows = [Collections.Generic.List[object]]::new()
 function Add-Row([string] $Measure, [string] $Value, [string] $Baseline, [string] $Result, [string] $Goal) {
     $rows.Add([pscustomobject]@{ Measure = $Measure; Value = $Value; Baseline = $Baseline; Result = $Result; Goal = $Goal })
 }
+$coldRows = [Collections.Generic.List[object]]::new()
+$goals = [Collections.Generic.List[object]]::new()
+function Add-Goal([string] $Goal, [string] $Figure, $Met) {
+    # $Met: $true, $false, or $null when the figure could not be measured in this run.
+    $mark = if ($null -eq $Met) { '-' } elseif ($Met) { $check } else { $cross }
+    $goals.Add([pscustomobject]@{ Check = $mark; Goal = $Goal; Figure = $Figure })
+}
+function Format-Ms([double] $Ms) { '{0:N0} ms' -f $Ms }
+function Format-Range($Spread, [string] $Format) { ($Format -f $Spread.Median) + ' (' + ($Format -f $Spread.Min) + '-' + ($Format -f $Spread.Max) + ')' }
 
-$emulator = Start-TestEmulator
+$peerFolder = $null
+if ($AzureIdentityPath) {
+    if (Test-Path (Join-Path $AzureIdentityPath 'Azure.Identity.dll')) { $peerFolder = (Resolve-Path $AzureIdentityPath).Path }
+    else { Write-Warning "MANAGEDIDENTITY_BENCH_AZURE_IDENTITY='$AzureIdentityPath' holds no Azure.Identity.dll: the Azure.Identity route is not measured." }
+}
+
+$emulator = Start-TestEmulator -ArgumentList @('--no-automation-metadata')
 try {
-    Write-Host 'Start-up figures'
+    Write-Host 'Cold start: fresh processes, interleaved rounds'
     Set-IdentityEnvironment $emulator 'Automation'
     # Warm the OS file cache once so the first sample is not an outlier.
     $null = Measure-FreshPwsh "Import-Module '$ModulePath'"
@@ -94,23 +136,86 @@ try {
     Set-Content (Join-Path $emptyModule 'EmptyModule.psd1') "@{ RootModule = 'EmptyModule.psm1'; ModuleVersion = '1.0'; FunctionsToExport = @('Get-Nothing') }"
     Set-Content (Join-Path $emptyModule 'EmptyModule.psm1') 'function Get-Nothing { }'
     $scenarios = [ordered]@{
-        bare   = '0'
+        bare   = '1'
         empty  = "Import-Module '$(Join-Path $emptyModule 'EmptyModule.psd1')'"
         import = "Import-Module '$ModulePath'"
         cold   = @"
+`$ErrorActionPreference = 'Stop'
+`$w = [Diagnostics.Stopwatch]::StartNew()
 Import-Module '$ModulePath'
+'IMPORTMS=' + `$w.Elapsed.TotalMilliseconds; `$w.Restart()
 `$null = Connect-Identity -Identity -GraphEndpoint '$($emulator.BaseUrl)'
+'FIRSTCALLMS=' + `$w.Elapsed.TotalMilliseconds; `$w.Restart()
+`$null = Connect-Identity -Identity -GraphEndpoint '$($emulator.BaseUrl)'
+'WARMCONNECTMS=' + `$w.Elapsed.TotalMilliseconds; `$w.Restart()
 `$null = Get-IdentityToken
+'TOKENMS=' + `$w.Elapsed.TotalMilliseconds
 "@
     }
-    $measured = Measure-Scenarios $scenarios
+    if ($peerFolder) {
+        # What the issue's authors ran (../shared/peers/azure-identity-token.ps1), from the given folder.
+        $scenarios.azure = @"
+`$ErrorActionPreference = 'Stop'
+foreach (`$a in 'System.ClientModel', 'Azure.Core', 'Microsoft.Identity.Client', 'Microsoft.IdentityModel.Abstractions', 'Azure.Identity') {
+    [void][Reflection.Assembly]::LoadFrom([IO.Path]::Combine('$peerFolder', "`$a.dll"))
+}
+`$credential = [Azure.Identity.ManagedIdentityCredential]::new()
+`$context = [Azure.Core.TokenRequestContext]::new([string[]]@('https://graph.microsoft.com/.default'))
+'PARTS=' + `$credential.GetToken(`$context, [Threading.CancellationToken]::None).Token.Split('.').Count
+"@
+    }
+    $samples = Measure-Scenarios $scenarios
     Remove-Item -Recurse -Force $emptyModule
-    $bare = $measured.bare; $empty = $measured.empty; $import = $measured.import; $cold = $measured.cold
-    Add-Row 'import: wall, added to bare pwsh' ('{0:N0} ms' -f ($import.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('{0:N0} ms total' -f $import.WallMs) '<= 60 ms'
-    Add-Row 'import of an empty module (PowerShell''s floor), added' ('{0:N0} ms' -f ($empty.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('ours adds {0:N0} ms on top' -f ($import.WallMs - $empty.WallMs)) ''
-    Add-Row 'import: peak RSS, added' ('{0:N1} MB' -f ($import.PeakMB - $bare.PeakMB)) ('{0:N1} MB bare' -f $bare.PeakMB) ('{0:N1} MB total' -f $import.PeakMB) '<= 15 MB'
-    Add-Row 'cold token: wall, added to bare pwsh' ('{0:N0} ms' -f ($cold.WallMs - $bare.WallMs)) ('{0:N0} ms bare' -f $bare.WallMs) ('{0:N0} ms total' -f $cold.WallMs) ''
-    Add-Row 'cold token: peak RSS, added' ('{0:N1} MB' -f ($cold.PeakMB - $bare.PeakMB)) ('{0:N1} MB bare' -f $bare.PeakMB) ('{0:N1} MB total' -f $cold.PeakMB) ''
+
+    $bare = @{ Wall = Get-Spread $samples.bare WallMs; Peak = Get-Spread $samples.bare PeakMiB }
+    $routes = [ordered]@{
+        bare   = 'bare pwsh -NoProfile -NonInteractive -c 1'
+        empty  = 'Import-Module of an empty module (PowerShell''s floor)'
+        import = 'Import-Module ManagedIdentity'
+        cold   = 'import -> Connect-Identity -Identity -> Get-IdentityToken'
+        azure  = 'Azure.Identity + MSAL in pwsh, ManagedIdentityCredential.GetToken'
+    }
+    $added = @{}
+    foreach ($name in $routes.Keys) {
+        if (-not $samples.Contains($name)) { continue }
+        $wall = Get-Spread $samples[$name] WallMs; $peak = Get-Spread $samples[$name] PeakMiB
+        $added[$name] = [pscustomobject]@{ Wall = $wall.Median - $bare.Wall.Median; Peak = $peak.Median - $bare.Peak.Median }
+    }
+    foreach ($name in $routes.Keys) {
+        if (-not $samples.Contains($name)) {
+            $coldRows.Add([pscustomobject]@{ Route = $routes[$name]; Wall = 'not measured: set MANAGEDIDENTITY_BENCH_AZURE_IDENTITY to a folder holding its assemblies'; AddedWall = ''; PeakRss = ''; AddedRss = ''; VsAzureIdentity = '' })
+            continue
+        }
+        $wall = Get-Spread $samples[$name] WallMs; $peak = Get-Spread $samples[$name] PeakMiB
+        $isBare = $name -eq 'bare'
+        $vsPeer = if ($isBare) { '' } elseif ($added.ContainsKey('azure') -and $added.azure.Wall -gt 0) { '{0:N2}x wall, {1:N2}x RSS' -f ($added[$name].Wall / $added.azure.Wall), ($added[$name].Peak / [math]::Max($added.azure.Peak, 0.1)) } else { 'peer not measured' }
+        $coldRows.Add([pscustomobject]@{
+                Route           = $routes[$name]
+                Wall            = Format-Range $wall '{0:N0}'
+                AddedWall       = $(if ($isBare) { '-' } else { '{0:+#,0;-#,0;0} ms ({1:+0.0;-0.0;0} %)' -f $added[$name].Wall, (100 * $added[$name].Wall / $bare.Wall.Median) })
+                PeakRss         = Format-Range $peak '{0:N1}'
+                AddedRss        = $(if ($isBare) { '-' } else { '{0:+0.0;-0.0;0} MiB' -f $added[$name].Peak })
+                VsAzureIdentity = $vsPeer
+            })
+    }
+
+    $importMs = Get-Spread $samples.cold IMPORTMS; $firstCall = Get-Spread $samples.cold FIRSTCALLMS
+    $warmConnect = Get-Spread $samples.cold WARMCONNECTMS; $firstToken = Get-Spread $samples.cold TOKENMS
+    Add-Row 'in-process: Import-Module' (Format-Range $importMs '{0:N0} ms') '' '' ''
+    Add-Row 'in-process: first engine call after import (first Connect-Identity)' (Format-Range $firstCall '{0:N0} ms') ('{0:N0} ms a second Connect-Identity (engine warm)' -f $warmConnect.Median) ('{0:N0} ms engine start-up' -f ($firstCall.Median - $warmConnect.Median)) '<= 30 ms'
+    Add-Row 'in-process: first token (Get-IdentityToken)' (Format-Range $firstToken '{0:N0} ms') '' '' ''
+
+    Add-Goal 'Import adds <= 5 % of bare pwsh''s wall time' ('{0:+0.0;-0.0} % ({1:N0} ms of {2:N0} ms)' -f (100 * $added.import.Wall / $bare.Wall.Median), $added.import.Wall, $bare.Wall.Median) ($added.import.Wall -le 0.05 * $bare.Wall.Median)
+    Add-Goal 'Import adds <= 5 MiB peak RSS' ('{0:+0.0;-0.0} MiB' -f $added.import.Peak) ($added.import.Peak -le 5)
+    if ($added.ContainsKey('azure')) {
+        Add-Goal 'Cold token adds <= 0.25x the wall time Azure.Identity adds' ('{0:N2}x ({1:N0} ms vs {2:N0} ms)' -f ($added.cold.Wall / $added.azure.Wall), $added.cold.Wall, $added.azure.Wall) ($added.cold.Wall -le 0.25 * $added.azure.Wall)
+        Add-Goal 'Cold token adds no more peak RSS than Azure.Identity' ('{0:+0.0;-0.0} MiB vs {1:+0.0;-0.0} MiB' -f $added.cold.Peak, $added.azure.Peak) ($added.cold.Peak -le $added.azure.Peak)
+    }
+    else {
+        Add-Goal 'Cold token adds <= 0.25x the wall time Azure.Identity adds' 'peer not measured (MANAGEDIDENTITY_BENCH_AZURE_IDENTITY unset)' $null
+        Add-Goal 'Cold token adds no more peak RSS than Azure.Identity' 'peer not measured (MANAGEDIDENTITY_BENCH_AZURE_IDENTITY unset)' $null
+    }
+    Add-Goal 'First engine call after import <= 30 ms (median of the cold-token processes)' ('{0:N0} ms' -f $firstCall.Median) ($firstCall.Median -le 30)
 
     Write-Host 'Cached token vs a no-op advanced function (in-process)'
     $cached = Measure-FreshPwsh @"
@@ -130,6 +235,7 @@ for (`$round = 0; `$round -lt $Runs; `$round++) {
 'RATIO=' + (`$ratios | Sort-Object)[[int][math]::Floor(`$ratios.Count / 2)]
 "@
     Add-Row 'cached Get-IdentityToken per call' ('{0:N1} us' -f [double]$cached.TOKEN) ('{0:N1} us no-op function' -f [double]$cached.NOOP) ('{0:N2}x' -f [double]$cached.RATIO) '<= 2x'
+    Add-Goal 'Cached Get-IdentityToken <= 2x a no-op advanced function' ('{0:N2}x' -f [double]$cached.RATIO) ([double]$cached.RATIO -le 2)
 }
 finally { Stop-TestEmulator $emulator }
 
@@ -218,19 +324,100 @@ Add-Row 'bulk grant 2,000: this module' ('{0:N0} ms' -f $oursMs) ('{0:N0} ms see
 Add-Row 'bulk grant: vs modelled lower bound' ('{0:N0} ms' -f $oursMs) ('{0:N0} ms = ceil({1} write batches / {2}) x {3} ms' -f $lowerBoundMs, $writeBatches, $Concurrency, $LatencyMs) ('{0:N2}x the bound' -f ($oursMs / $lowerBoundMs)) '<= 2x'
 Add-Row 'bulk grant: HTTP requests (batches)' ("$($oursOutcome.Requests) ($($oursOutcome.Batches) `$batch)") "$($baseOutcome.Requests) baseline" ("$($oursOutcome.Writes) writes") ''
 Add-Row 'bulk grant: lost / duplicate assignments' ("$($oursOutcome.Expected - $oursOutcome.Present) / $($oursOutcome.Duplicates)") ("$($baseOutcome.Expected - $baseOutcome.Present) / $($baseOutcome.Duplicates) baseline") ("$($run.RESULTS) results, $($run.GRANTED) Granted") '0 / 0'
-Add-Row 'bulk grant: peak RSS above idle pwsh' ('{0:N1} MB' -f ($run.PeakMB - $idle.PeakMB)) ('{0:N1} MB idle pwsh' -f $idle.PeakMB) ('{0:N1} MB baseline above idle' -f ($baseline.PeakMB - $idle.PeakMB)) '<= 30 MB'
+Add-Row 'bulk grant: peak RSS above idle pwsh' ('{0:N1} MiB' -f ($run.PeakMiB - $idle.PeakMiB)) ('{0:N1} MiB idle pwsh' -f $idle.PeakMiB) ('{0:N1} MiB baseline above idle' -f ($baseline.PeakMiB - $idle.PeakMiB)) '<= 30 MiB'
 
-$table = $rows | Format-Table -AutoSize | Out-String -Width 200
+$bulkLost = $oursOutcome.Expected - $oursOutcome.Present
+Add-Goal 'Bulk grant >= 30x faster than the seed-style baseline' ('{0:N1}x' -f ($baseMs / $oursMs)) (($baseMs / $oursMs) -ge 30)
+Add-Goal 'Bulk grant <= 2x the modelled lower bound' ('{0:N2}x' -f ($oursMs / $lowerBoundMs)) (($oursMs / $lowerBoundMs) -le 2)
+Add-Goal 'Bulk grant loses and duplicates nothing' ("$bulkLost lost / $($oursOutcome.Duplicates) duplicates") ($bulkLost -eq 0 -and $oursOutcome.Duplicates -eq 0)
+Add-Goal 'Bulk grant peak RSS <= 30 MiB above idle pwsh' ('{0:N1} MiB' -f ($run.PeakMiB - $idle.PeakMiB)) (($run.PeakMiB - $idle.PeakMiB) -le 30)
+
+# Issue 8 item 8: the Graph request command with -All over many paged items, piped to a slow
+# consumer. With bounded buffering (backpressure to the engine) peak RSS stays flat as the item
+# count grows; with an unbounded queue it grows with the items the consumer has not taken yet.
+if ($PagedItems -gt 0) {
+    $small = [math]::Min(10000, $PagedItems)
+    Write-Host "Paging: -All over $small and $PagedItems items (pages of 999), slow consumer"
+    $paging = Start-TestEmulator
+    try {
+        Set-IdentityEnvironment $paging 'Automation'
+        # The control API creates service principals in calls of up to 10,000; calls of 2,000
+        # each stay well inside any timeout. 'page-a' holds the small set, 'page-b' the rest.
+        $sets = @(@{ Prefix = 'page-a'; Count = $small }, @{ Prefix = 'page-b'; Count = $PagedItems - $small })
+        foreach ($set in $sets) {
+            for ($start = 1; $start -le $set.Count; $start += 2000) {
+                $body = @{ count = [math]::Min(2000, $set.Count - $start + 1); prefix = $set.Prefix; start = $start } | ConvertTo-Json -Compress
+                $null = Invoke-RestMethod -Method POST -Uri "$($paging.BaseUrl)/_emulator/servicePrincipals" -Body $body -ContentType 'application/json' -TimeoutSec 600
+            }
+        }
+        $seeded = @((Get-EmulatorSeed $paging).identities).Count + @((Get-EmulatorSeed $paging).resources).Count
+        $pageRuns = [ordered]@{
+            small = @{ Items = $small; Query = "`$top=999&`$filter=startswith(displayName,''page-a'')" }
+            large = @{ Items = $PagedItems; Query = '$top=999' }
+        }
+        $paged = @{}
+        foreach ($key in $pageRuns.Keys) {
+            $query = $pageRuns[$key].Query
+            $paged[$key] = Measure-FreshPwsh @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$ModulePath'
+# Issue 8 item 4 renames Invoke-GraphRequest to Invoke-GraphApiRequest: use whichever is exported.
+`$command = @('Invoke-GraphApiRequest', 'Invoke-GraphRequest' | Where-Object { Get-Command `$_ -Module ManagedIdentity -ErrorAction SilentlyContinue })[0]
+'COMMAND=' + `$command
+`$null = Connect-Identity -Identity -GraphEndpoint '$($paging.BaseUrl)'
+`$w = [Diagnostics.Stopwatch]::StartNew()
+`$n = 0
+& `$command -Uri '/v1.0/servicePrincipals?$query' -All | ForEach-Object { `$n++; if (`$n % 50 -eq 0) { Start-Sleep -Milliseconds 1 } }
+'ITEMS=' + `$n
+'MS=' + `$w.Elapsed.TotalMilliseconds
+"@
+        }
+        foreach ($key in $pageRuns.Keys) {
+            $r = $paged[$key]
+            Add-Row ("paging: $($r.COMMAND) -All, {0:N0} items, slow consumer" -f $pageRuns[$key].Items) ('{0:N1} MiB peak RSS above idle' -f ($r.PeakMiB - $idle.PeakMiB)) ('{0:N1} MiB idle pwsh' -f $idle.PeakMiB) ('{0:N0} items in {1:N1} s' -f [double]$r.ITEMS, ([double]$r.MS / 1000)) ''
+        }
+        $growth = $paged.large.PeakMiB - $paged.small.PeakMiB
+        Add-Goal ("Paging: peak RSS flat from {0:N0} to {1:N0} items (grows <= 20 MiB)" -f $small, $PagedItems) ('{0:+0.0;-0.0} MiB ({1:N1} -> {2:N1} MiB above idle; {3:N0} items read, the directory also holds {4} seeded objects)' -f $growth, ($paged.small.PeakMiB - $idle.PeakMiB), ($paged.large.PeakMiB - $idle.PeakMiB), [double]$paged.large.ITEMS, $seeded) ($growth -le 20)
+    }
+    catch {
+        Write-Warning "Paging figures not measured: $_"
+        Add-Row 'paging: -All with a slow consumer' "not measured: $($_.Exception.Message)" '' '' ''
+        Add-Goal 'Paging: peak RSS flat as the item count grows' "not measured: $($_.Exception.Message)" $null
+    }
+    finally { Stop-TestEmulator $paging }
+}
+
+$coldTable = $coldRows | Format-Table -AutoSize | Out-String -Width 250
+$table = $rows | Format-Table -AutoSize | Out-String -Width 250
+$goalTable = $goals | Format-Table -AutoSize | Out-String -Width 250
+Write-Host "Cold start: medians (min-max) of $Runs fresh processes per route, interleaved"
+Write-Host $coldTable
 Write-Host $table
+Write-Host 'Goals (issue 9; bulk figures; issue 8 item 8), as ratios from this run'
+Write-Host $goalTable
 $markdown = @(
     "# ManagedIdentity benchmark ($(Get-Date -Format 'yyyy-MM-dd HH:mm') UTC, $([Environment]::ProcessorCount) cores, pwsh $($PSVersionTable.PSVersion))"
     ''
-    "Medians of $Runs fresh processes for start-up figures; one run per contender for the bulk grant."
+    "## Cold start: medians (min-max) of $Runs fresh processes per route, rounds interleaved"
+    ''
+    'Wall is the parent''s view from process start to exit; peak RSS is the child''s VmHWM. "Added" is over bare pwsh; the last column divides the added figures by the Azure.Identity route''s.'
+    ''
+    '| Route | Wall ms | Added wall | Peak RSS MiB | Added RSS | vs Azure.Identity |'
+    '|---|---|---|---|---|---|'
+    ($coldRows | ForEach-Object { "| $($_.Route) | $($_.Wall) | $($_.AddedWall) | $($_.PeakRss) | $($_.AddedRss) | $($_.VsAzureIdentity) |" })
+    ''
+    '## In-process, cached token, bulk grant, paging'
     ''
     '| Measure | Value | Baseline (same run) | Result | Goal |'
     '|---|---|---|---|---|'
     ($rows | ForEach-Object { "| $($_.Measure) | $($_.Value) | $($_.Baseline) | $($_.Result) | $($_.Goal) |" })
+    ''
+    '## Goals'
+    ''
+    '| | Goal | Figure |'
+    '|---|---|---|'
+    ($goals | ForEach-Object { "| $($_.Check) | $($_.Goal) | $($_.Figure) |" })
 )
 Set-Content -Path (Join-Path $OutputDirectory 'results.md') -Value $markdown -Encoding utf8
-$rows | ConvertTo-Json | Set-Content -Path (Join-Path $OutputDirectory 'results.json') -Encoding utf8
+[pscustomobject]@{ ColdStart = $coldRows; Rows = $rows; Goals = $goals } | ConvertTo-Json -Depth 4 | Set-Content -Path (Join-Path $OutputDirectory 'results.json') -Encoding utf8
 Write-Host "Written to $(Join-Path $OutputDirectory 'results.md')"

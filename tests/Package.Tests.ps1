@@ -1,0 +1,216 @@
+# The Gallery package and the Azure Automation zip (issue 13 items 2-3): layout, engines, Azure
+# Automation's limits, nuspec and manifest metadata, installing through PSResourceGet from a local
+# folder repository, importing and using the module from each unpacked copy in a fresh process,
+# and the win-x64 engine's PE export/import tables. The packages are built once per run, from the
+# built module folder (out/ManagedIdentity, which carries win-x64 once `build.ps1 -Task Package`
+# has cross-built it), into a temporary folder.
+
+BeforeDiscovery {
+    $repoRoot = Split-Path $PSScriptRoot -Parent
+    $moduleFolder = Join-Path $repoRoot 'out/ManagedIdentity'
+    $script:CanPackage = [bool](Get-Command Compress-PSResource -ErrorAction SilentlyContinue)
+    $script:Rids = @(Get-ChildItem (Join-Path $moduleFolder 'runtimes') -Directory -ErrorAction SilentlyContinue | ForEach-Object { @{ Rid = $_.Name } })
+    $script:Copies = @(@{ Copy = 'Automation zip' }, @{ Copy = 'nupkg, unpacked' }, @{ Copy = 'Save-PSResource' })
+}
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'PeImage.psm1') -Force
+    $script:RepoRoot = Split-Path $PSScriptRoot -Parent
+    $script:ModuleFolder = Get-TestModulePath
+    $script:WinEngine = Join-Path $ModuleFolder 'runtimes/win-x64/native/managedidentity_engine.dll'
+    $script:NoWinEngine = 'the win-x64 engine is absent: it is cross-built by `build.ps1 -Task Package` when a MinGW-w64 gcc and a rustc with standard-library sources are installed (or built natively on Windows)'
+    $script:NoPackaging = 'packaging needs Compress-PSResource (PSResourceGet 1.1+, PowerShell 7.4+)'
+    if (-not (Get-Command Compress-PSResource -ErrorAction SilentlyContinue)) { return }
+
+    . (Join-Path $RepoRoot 'powershell/build/Package.ps1')
+    $script:Work = Join-Path ([IO.Path]::GetTempPath()) "mi-package-$([guid]::NewGuid().ToString('N'))"
+    $null = New-Item -ItemType Directory $Work
+    $script:Version = Get-WorkspaceVersion $RepoRoot
+    $script:Built = Invoke-Package -Root $RepoRoot -ModuleFolder $ModuleFolder -Out $Work 6>$null
+    $script:NupkgEntries = @(Get-ZipEntryPath $Built.Nupkg)
+    $script:ZipEntries = @(Get-ZipEntryPath $Built.Zip)
+
+    Add-Type -AssemblyName System.IO.Compression.FileSystem
+    $script:Unpacked = @{
+        'Automation zip'  = Join-Path $Work 'from-zip/ManagedIdentity'
+        'nupkg, unpacked' = Join-Path $Work 'from-nupkg/ManagedIdentity'
+        'Save-PSResource' = $null
+    }
+    [IO.Compression.ZipFile]::ExtractToDirectory($Built.Zip, (Join-Path $Work 'from-zip'))
+    [IO.Compression.ZipFile]::ExtractToDirectory($Built.Nupkg, $Unpacked['nupkg, unpacked'])
+
+    $zipArchive = [IO.Compression.ZipFile]::OpenRead($Built.Nupkg)
+    try {
+        $entry = $zipArchive.Entries | Where-Object FullName -EQ 'ManagedIdentity.nuspec'
+        $reader = [IO.StreamReader]::new($entry.Open())
+        try { [xml]$script:Nuspec = $reader.ReadToEnd() } finally { $reader.Dispose() }
+    }
+    finally { $zipArchive.Dispose() }
+    $script:Metadata = $Nuspec.package.metadata
+    $script:Manifest = Import-PowerShellDataFile (Join-Path $Unpacked['nupkg, unpacked'] 'ManagedIdentity.psd1')
+
+    # Install through PSResourceGet from a local folder repository (a NuGet folder feed names
+    # packages <id>.<version>.nupkg). The child registers the repository in its own data folder on
+    # Linux/macOS and always unregisters it, so the user's PSResourceGet configuration is left alone.
+    $repository = Join-Path $Work 'repository'
+    $saved = Join-Path $Work 'saved'
+    $null = New-Item -ItemType Directory $repository, $saved
+    Copy-Item $Built.Nupkg (Join-Path $repository "ManagedIdentity.$Version.nupkg")
+    $name = "mi-test-$([guid]::NewGuid().ToString('N'))"
+    $xdg = $env:XDG_DATA_HOME
+    # .NET resolves LocalApplicationData to '' (the current folder) when the folder is missing.
+    $env:XDG_DATA_HOME = (New-Item -ItemType Directory (Join-Path $Work 'xdg-data')).FullName
+    try {
+        $script:SaveOutput = Invoke-FreshPwsh @"
+`$ErrorActionPreference = 'Stop'
+Register-PSResourceRepository -Name '$name' -Uri '$repository' -Trusted
+try {
+    Save-PSResource -Name ManagedIdentity -Repository '$name' -Path '$saved' -TrustRepository -Prerelease
+    'FOUND=' + (Find-PSResource -Name ManagedIdentity -Repository '$name' -Prerelease).Version
+}
+finally { Unregister-PSResourceRepository -Name '$name' }
+"@
+        $script:SaveExitCode = Get-FreshPwshExitCode
+    }
+    finally { $env:XDG_DATA_HOME = $xdg }
+    $savedManifest = Get-ChildItem $saved -Recurse -Filter ManagedIdentity.psd1 | Select-Object -First 1
+    # Save-PSResource writes <path>/ManagedIdentity/<version>/: import the module-name folder, as
+    # PowerShell does from a PSModulePath entry.
+    if ($savedManifest) { $Unpacked['Save-PSResource'] = Split-Path $savedManifest.DirectoryName -Parent }
+
+    $script:Emulator = Start-TestEmulator
+    Set-IdentityEnvironment $Emulator 'Automation'
+}
+
+AfterAll {
+    if (Get-Variable Emulator -Scope Script -ErrorAction SilentlyContinue) { Stop-TestEmulator $Emulator }
+    Clear-IdentityEnvironment
+    if ((Get-Variable Work -Scope Script -ErrorAction SilentlyContinue) -and (Test-Path $Work)) { Remove-Item $Work -Recurse -Force }
+}
+
+Describe 'Gallery package' -Skip:(-not $CanPackage) {
+    It 'is named ManagedIdentity-(workspace version).nupkg' {
+        Split-Path $Built.Nupkg -Leaf | Should -Be "ManagedIdentity-$Version.nupkg"
+    }
+
+    It 'has the module files at the package root, next to the nuspec' {
+        $NupkgEntries | Should -Contain 'ManagedIdentity.nuspec'
+        $NupkgEntries | Should -Contain 'ManagedIdentity.psd1'
+        $NupkgEntries | Should -Contain ($Manifest.RootModule -replace '^\.[\\/]', '')
+        $NupkgEntries | Should -Contain 'bin/ManagedIdentity.Interop.dll'
+        $NupkgEntries | Where-Object { $_ -like 'ManagedIdentity/*' } | Should -BeNullOrEmpty
+    }
+
+    It 'carries the <Rid> engine' -ForEach $Rids {
+        $NupkgEntries | Where-Object { $_ -like "runtimes/$Rid/native/*" } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'has the nuspec metadata the Gallery shows' {
+        $Metadata.id | Should -Be 'ManagedIdentity'
+        $Metadata.version | Should -Be $Version
+        $Metadata.authors | Should -Not -BeNullOrEmpty
+        $Metadata.description | Should -Not -BeNullOrEmpty
+        $Metadata.projectUrl | Should -Match '^https://'
+        ($Metadata.licenseUrl, $Metadata.license.'#text' | Where-Object { $_ }) | Should -Not -BeNullOrEmpty
+        $tags = $Metadata.tags -split '\s+'
+        foreach ($tag in 'PSModule', 'PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS') { $tags | Should -Contain $tag }
+    }
+
+    It 'ships a manifest with the workspace version, explicit export lists and the Gallery fields' {
+        $Manifest.ModuleVersion | Should -Be ($Version -replace '-.*$', '')
+        foreach ($list in 'FunctionsToExport', 'CmdletsToExport', 'AliasesToExport', 'VariablesToExport') {
+            $Manifest.ContainsKey($list) | Should -BeTrue -Because "$list must be explicit"
+            @($Manifest[$list]) -join ',' | Should -Not -Match '\*'
+        }
+        @($Manifest.FunctionsToExport) + @($Manifest.CmdletsToExport) | Should -Contain 'Get-IdentityToken'
+        $Manifest.PrivateData.PSData.ProjectUri | Should -Match '^https://'
+        $Manifest.PrivateData.PSData.LicenseUri | Should -Match '^https://'
+        $Manifest.PrivateData.PSData.ReleaseNotes | Should -Not -BeNullOrEmpty
+        $Manifest.CompatiblePSEditions | Should -Contain 'Desktop'
+        $Manifest.CompatiblePSEditions | Should -Contain 'Core'
+    }
+
+    It 'installs from a local folder repository with Save-PSResource' {
+        Get-Variable SaveExitCode -Scope Script -ValueOnly | Should -Be 0 -Because ($SaveOutput -join "`n")
+        $SaveOutput | Should -Contain "FOUND=$($Version -replace '-.*$', '')"
+        $Unpacked['Save-PSResource'] | Should -Not -BeNullOrEmpty -Because ($SaveOutput -join "`n")
+        $versionFolder = Join-Path $Unpacked['Save-PSResource'] ($Version -replace '-.*$', '')
+        Test-Path (Join-Path $versionFolder 'ManagedIdentity.psd1') | Should -BeTrue
+        foreach ($rid in $Built.Rids) { Test-Path (Join-Path $versionFolder "runtimes/$rid/native") | Should -BeTrue -Because "Save-PSResource keeps runtimes/$rid" }
+    }
+}
+
+Describe 'Azure Automation zip' -Skip:(-not $CanPackage) {
+    It 'has the module folder, named after the module, at the zip root' {
+        Split-Path $Built.Zip -Leaf | Should -Be 'ManagedIdentity.zip'
+        $ZipEntries | Where-Object { $_ -notlike 'ManagedIdentity/*' } | Should -BeNullOrEmpty
+        $ZipEntries | Should -Contain 'ManagedIdentity/ManagedIdentity.psd1'
+        $ZipEntries | Should -Contain 'ManagedIdentity/bin/ManagedIdentity.Interop.dll'
+        $ZipEntries | Where-Object { $_ -like '*.nuspec' } | Should -BeNullOrEmpty
+    }
+
+    It 'carries the <Rid> engine' -ForEach $Rids {
+        $ZipEntries | Where-Object { $_ -like "ManagedIdentity/runtimes/$Rid/native/*" } | Should -Not -BeNullOrEmpty
+    }
+
+    It 'is under 100 MB, with every path under 140 characters (both packages)' {
+        foreach ($package in $Built.Zip, $Built.Nupkg) { (Get-Item $package).Length | Should -BeLessThan 100MB }
+        foreach ($path in $ZipEntries + $NupkgEntries) { $path.Length | Should -BeLessThan 140 -Because $path }
+    }
+
+    It 'holds the same files as the Gallery package' {
+        $fromZip = $ZipEntries | ForEach-Object { $_.Substring('ManagedIdentity/'.Length) } | Sort-Object
+        $fromNupkg = $NupkgEntries | Where-Object { $_ -notmatch '^(ManagedIdentity\.nuspec|\[Content_Types\]\.xml|_rels/.*|package/.*)$' } | Sort-Object
+        $fromZip | Should -Be $fromNupkg
+    }
+}
+
+Describe 'The module from each unpacked package, in a fresh process' -Skip:(-not $CanPackage) {
+    It 'imports from the <Copy> copy and gets a managed-identity token through its engine' -ForEach $Copies {
+        $path = $Unpacked[$Copy]
+        $path | Should -Not -BeNullOrEmpty -Because 'the copy was made by an earlier test'
+        $output = Invoke-FreshPwsh @"
+`$ErrorActionPreference = 'Stop'
+`$module = Import-Module '$path' -PassThru
+'VERSION=' + `$module.Version
+'BASE=' + `$module.ModuleBase
+`$null = Connect-Identity -Identity
+'PARTS=' + (Get-IdentityToken -AsPlainText).Split('.').Count
+"@
+        Get-FreshPwshExitCode | Should -Be 0 -Because ($output -join "`n")
+        $output | Should -Contain "VERSION=$($Version -replace '-.*$', '')"
+        ($output | Where-Object { $_ -like 'BASE=*' }).Substring(5) | Should -BeLike "$((Resolve-Path $path).Path)*" -Because 'the module must load from this copy'
+        $output | Should -Contain 'PARTS=3'
+    }
+}
+
+Describe 'win-x64 engine (PE headers)' {
+    BeforeEach {
+        if (-not (Test-Path $WinEngine)) { Set-ItResult -Skipped -Because $NoWinEngine }
+    }
+
+    It 'is a 64-bit AMD64 DLL' {
+        $image = Read-PeImage $WinEngine
+        $image.Machine | Should -Be 'AMD64'
+        $image.Is64Bit | Should -BeTrue
+        $image.IsDll | Should -BeTrue
+    }
+
+    It 'exports every entry point the interop assembly imports' {
+        $bindings = Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity') -Recurse -Filter NativeMethods.g.cs | Select-Object -First 1
+        $entryPoints = @([regex]::Matches((Get-Content -Raw $bindings.FullName), 'DllImport\(\s*NativeLib[^)]*EntryPoint\s*=\s*"([^"]+)"') | ForEach-Object { $_.Groups[1].Value })
+        $entryPoints.Count | Should -BeGreaterThan 3
+        $exports = (Read-PeImage $WinEngine).Exports
+        $entryPoints | Where-Object { $exports -cnotcontains $_ } | Should -BeNullOrEmpty
+    }
+
+    It 'imports only DLLs that every Windows Server 2016+ has' {
+        $imports = (Read-PeImage $WinEngine).Imports
+        $imports | Should -Contain 'KERNEL32.dll' -Because 'a reader that found no imports would pass anything'
+        foreach ($foreign in 'libgcc_s_seh-1.dll', 'libwinpthread-1.dll', 'vcruntime140.dll', 'msvcp140.dll') {
+            Test-WindowsSystemDll $foreign | Should -BeFalse -Because "$foreign is not part of Windows"
+        }
+        $imports | Where-Object { -not (Test-WindowsSystemDll $_) } | Should -BeNullOrEmpty
+    }
+}

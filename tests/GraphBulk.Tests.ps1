@@ -86,7 +86,7 @@ Describe 'Ctrl+C in the middle of a bulk grant' {
     It 'stops within 1.5 s, leaves only requested assignments, and a re-run completes the rest without duplicates' {
         $ids = [string[]]@((New-TestIdentity -Prefix 'cancel' -Count 200).id)
         $expected = @(Get-Expected $ids)
-        Set-EmulatorConfig $Emulator @{ latencyMs = 50 }
+        Set-EmulatorConfig $Emulator @{ latencyMs = 100 }
         Reset-EmulatorStats $Emulator
         $ps = [powershell]::Create()
         try {
@@ -96,13 +96,15 @@ Describe 'Ctrl+C in the middle of a bulk grant' {
                     Connect-Identity -Identity -GraphEndpoint $Url | Out-Null
                     Grant-GraphAppRole -Identity $Identities -Permission $Roles -Concurrency 2 -Confirm:$false
                 }).AddArgument((Get-TestModulePath)).AddArgument($GraphUrl).AddArgument($ids).AddArgument($BulkRoles)
-            $async = $ps.BeginInvoke()
-            Start-Sleep -Milliseconds 1000
-            # Make sure the run is in its write phase before pressing Ctrl+C.
-            $deadline = [DateTime]::UtcNow.AddSeconds(15)
-            while ((Get-EmulatorStats $Emulator).requests.graphWritesApplied -eq 0 -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
-                Start-Sleep -Milliseconds 50
+            # Results stream to the pipeline as each write completes, so the first result marks
+            # the write phase; polling the emulator's stats instead is too slow on a busy machine.
+            $output = New-Object 'System.Management.Automation.PSDataCollection[psobject]'
+            $async = $ps.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]$null, $output)
+            $deadline = [DateTime]::UtcNow.AddSeconds(30)
+            while ($output.Count -eq 0 -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) {
+                Start-Sleep -Milliseconds 20
             }
+            $output.Count | Should -BeGreaterThan 0 -Because 'the run must have started writing'
             $async.IsCompleted | Should -BeFalse -Because 'the bulk run must still be going when it is stopped'
             $watch = [System.Diagnostics.Stopwatch]::StartNew()
             $ps.Stop()

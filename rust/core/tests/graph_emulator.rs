@@ -7,10 +7,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use managed_identity_core::clock::SystemClock;
-use managed_identity_core::events::{Event, VecSink};
+use managed_identity_core::events::{Event, EventSink, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
 use managed_identity_core::http::ReqwestTransport;
 use managed_identity_core::protocol;
@@ -19,7 +19,7 @@ use managed_identity_core::{ErrorKind, Result};
 use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
 use serde_json::{json, Value};
 
-/// Heavy tests (bulk, timing, cancellation) run one at a time so timings stay meaningful.
+/// Heavy tests (bulk runs, cancellation) run one at a time: they share two CPU cores.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Env {
@@ -847,18 +847,13 @@ async fn bulk_grant_with_random_faults_ends_exact() {
     ] {
         env.control("POST", "/_emulator/faults", Some(fault)).await;
     }
-    let started = Instant::now();
     let (r, items, _) = env
         .op(
             "graph.grant",
             json!({"identities": principals, "permissions": seed::BULK_ROLES, "concurrency": 4}),
         )
         .await;
-    let summary = r.unwrap();
-    eprintln!(
-        "bulk with faults: {:?}, summary {summary}",
-        started.elapsed()
-    );
+    r.unwrap();
     assert_eq!(items.len(), 2000);
     let failed: Vec<&Value> = items.iter().filter(|i| i["status"] != "Granted").collect();
     assert!(
@@ -896,7 +891,7 @@ async fn bulk_grant_with_random_faults_ends_exact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_200_by_10_is_batched_and_fast() {
+async fn bulk_200_by_10_is_batched() {
     let _heavy = HEAVY.lock().await;
     let env = start(EmulatorConfig {
         latency_ms: 30,
@@ -906,29 +901,69 @@ async fn bulk_200_by_10_is_batched_and_fast() {
     .await;
     let principals = bulk_principals(&env, 200, "bulk-fast").await;
     let before = env.stat("graph").await;
-    let started = Instant::now();
+    let before_batches = env.stat("batches").await;
+    let before_writes = env.stat("graphWrites").await;
     let (r, items, _) = env
         .op(
             "graph.grant",
             json!({"identities": principals, "permissions": seed::BULK_ROLES}),
         )
         .await;
-    let elapsed = started.elapsed();
     let summary = r.unwrap();
     let batches = summary["batches"].as_u64().unwrap();
     let requests = env.stat("graph").await - before;
-    let bound = Duration::from_millis(batches.div_ceil(4) * 30);
-    eprintln!("200x10 grant: {elapsed:?} for {requests} HTTP requests / {batches} batches; modelled lower bound {bound:?}; summary {summary}");
+    // Counts, not time: how long this takes is the Bench's business.
+    assert_eq!(items.len(), 2000);
     assert!(items.iter().all(|i| i["status"] == "Granted"));
-    assert!(batches <= 125, "about 120 batches expected, got {batches}");
+    assert_eq!(summary["succeeded"], 2000);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(batches, env.stat("batches").await - before_batches);
+    // One write per (identity, permission), at most 20 sub-requests per $batch.
+    let writes = env.stat("graphWrites").await - before_writes;
+    assert_eq!(
+        writes, 2000,
+        "one write per pair, no retries without faults"
+    );
+    assert!(
+        (writes.div_ceil(20)..=125).contains(&batches),
+        "about 120 full batches expected, got {batches}"
+    );
     assert_eq!(requests, summary["requests"].as_u64().unwrap());
     assert!(
         requests <= batches + 2,
         "nothing outside batches except the resource lookup"
     );
-    // Generous in a shared debug build; the benchmark task measures the real ratio.
-    assert!(elapsed < bound * 4, "{elapsed:?} vs lower bound {bound:?}");
     assert_exact_bulk_state(&env, &principals).await;
+}
+
+const CANCEL_AFTER_ITEMS: usize = 40;
+
+/// Collects events and wakes the test once `after` items were emitted.
+struct CancelAfter {
+    events: VecSink,
+    after: usize,
+    reached: tokio::sync::Notify,
+}
+
+impl CancelAfter {
+    fn new(after: usize) -> Self {
+        CancelAfter {
+            events: VecSink::default(),
+            after,
+            reached: tokio::sync::Notify::new(),
+        }
+    }
+}
+
+impl EventSink for CancelAfter {
+    fn emit(&self, event: Event) {
+        let is_item = matches!(event, Event::Item { .. });
+        self.events.emit(event);
+        if is_item && items(&self.events.events()).len() == self.after {
+            // notify_one keeps the permit if the test is not waiting yet.
+            self.reached.notify_one();
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -942,20 +977,24 @@ async fn cancelled_bulk_leaves_a_consistent_state() {
     .await;
     let principals = bulk_principals(&env, 100, "bulk-cancel").await;
     let args = json!({"identities": principals, "permissions": seed::BULK_ROLES, "concurrency": 2});
-    let sink = VecSink::default();
+    // Cancel (drop the operation) once some writes have completed: a condition, not a time.
+    let sink = CancelAfter::new(CANCEL_AFTER_ITEMS);
     let (operation, concurrency) =
         protocol::args::graph_operation("graph.grant", &args).expect("args");
     let run = graph::run(operation, concurrency, env.client(&env.token), &sink);
-    let outcome = tokio::time::timeout(Duration::from_millis(450), run).await;
-    assert!(outcome.is_err(), "the operation was cancelled mid-way");
-    let emitted = items(&sink.events());
+    tokio::select! {
+        biased;
+        _ = sink.reached.notified() => {}
+        outcome = run => panic!("the operation finished before it was cancelled: {outcome:?}"),
+    }
+    let emitted = items(&sink.events.events());
     assert!(
-        !emitted.is_empty() && emitted.len() < 1000,
+        emitted.len() >= CANCEL_AFTER_ITEMS && emitted.len() < 1000,
         "{} items before cancellation",
         emitted.len()
     );
-    // Let in-flight requests land, then check every emitted item is true.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every emitted item reports a write the server had answered, so it already holds; writes
+    // still in flight may land later, which the re-run below absorbs.
     let all = env.control("GET", "/_emulator/assignments", None).await;
     let mut held: HashMap<(String, String), String> = HashMap::new();
     for a in all.as_array().unwrap() {

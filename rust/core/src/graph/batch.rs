@@ -214,6 +214,7 @@ where
     F: FnMut(K, Completion) -> Vec<(K, SubRequest)> + Send,
 {
     let options = client.options().clone();
+    let budget = client.retry_budget();
     let mut ready: VecDeque<Item<K>> = initial.into_iter().map(new_item).collect();
     let mut running: FuturesUnordered<BoxFuture<'_, Step<K>>> = FuturesUnordered::new();
     let mut sending = 0usize;
@@ -282,10 +283,14 @@ where
                                 .first_attempt
                                 .and_then(|t| now.duration_since(t).ok())
                                 .unwrap_or_default();
-                            let budget_left = elapsed + delay <= options.retry_budget;
-                            // Not-found retries have their own (smaller) budget, checked in judge_item.
-                            if (item.attempts >= options.max_attempts && !not_found) || !budget_left
-                            {
+                            // Not-found retries have their own (smaller) attempt count, checked
+                            // in judge_item; time bounds them like every retry.
+                            let allowed = if not_found {
+                                budget.has_time(elapsed, delay)
+                            } else {
+                                budget.allows_retry(item.attempts, elapsed, delay)
+                            };
+                            if !allowed {
                                 finished.push((item, last));
                             } else {
                                 let mut item = item;

@@ -22,7 +22,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, ReqwestTransport, GRAPH_REQUEST_TIMEOUT};
 pub use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
-use crate::retry::{Backoff, Jitter};
+use crate::retry::{Backoff, Budget, Jitter};
 use crate::secret::Secret;
 
 /// Supplies the bearer token for each request. Implementations cache; the client asks for
@@ -267,6 +267,11 @@ impl<'a> GraphClient<'a> {
         Ok(url)
     }
 
+    /// The stop rule of a retried request or batch item.
+    pub(crate) fn retry_budget(&self) -> Budget {
+        Budget::new(self.options.max_attempts, self.options.retry_budget)
+    }
+
     /// Exponential backoff with full jitter for attempt `n` (1-based): `[0, min(2^(n-1) s, cap)]`.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         Backoff::full_jitter(Duration::from_secs(1), self.options.max_backoff)
@@ -371,7 +376,7 @@ impl<'a> GraphClient<'a> {
                 _ => return result,
             };
             let elapsed = self.clock.now().duration_since(started).unwrap_or_default();
-            if attempt >= self.options.max_attempts || elapsed + delay > self.options.retry_budget {
+            if !self.retry_budget().allows_retry(attempt, elapsed, delay) {
                 return result;
             }
             self.clock.sleep(delay).await;

@@ -7,7 +7,8 @@
 //! [`Context`] into a provider, tests use [`StaticToken`].
 //!
 //! Operations (typed as [`GraphOperation`]; the protocol edge decodes them from the wire, where
-//! args are camelCase; output objects are streamed as `Event::Item` in completion order; the
+//! args are camelCase; output objects are typed rows ([`ops::results`]: `ChangeResult`,
+//! `AppRoleRow`, `AssignmentRow`) streamed as `Event::Item` in completion order; the
 //! return value is an [`OperationSummary`]
 //! `{requested, succeeded, failed, requests, batches, elapsedMs, byStatus?, items?}`):
 //!
@@ -48,8 +49,9 @@ use crate::secret::Secret;
 use crate::services::Services;
 
 pub use ops::{
-    AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
-    OperationSummary, PermissionNamesQuery,
+    AppRoleRow, AppRolesQuery, AssignmentRow, AssignmentsQuery, ChangeArgs, ChangeRequest,
+    ChangeResult, ChangeStatus, ChangeTarget, GrantPlan, OperationSummary, PermissionNamesQuery,
+    ResourceRef,
 };
 pub use request::GraphRequest;
 

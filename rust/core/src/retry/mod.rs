@@ -1,13 +1,15 @@
 //! Retries, in one place: the backoff formula ([`backoff`], shared with the Graph client and the
-//! batch engine), the per-source policies ([`policy`], MSAL.NET's, protocol spec §4.1) and the
+//! batch engine), the attempt/time stop rule of both ([`budget`]), the per-source policies ([`policy`], MSAL.NET's, protocol spec §4.1) and the
 //! loop that drives one token acquisition: every sleep goes through the injected [`Clock`],
 //! every attempt gets a timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is
 //! bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`]).
 
 pub mod backoff;
+pub mod budget;
 pub mod policy;
 
 pub use backoff::{Backoff, Jitter};
+pub use budget::Budget;
 pub use policy::RetryPolicy;
 
 use std::future::Future;

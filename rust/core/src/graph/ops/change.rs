@@ -5,16 +5,14 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{
-    dedupe, emit, resource_fields, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary,
-};
+use super::results::{ChangeResult, ChangeStatus, ResourceRef};
+use super::{dedupe, emit, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary};
 use crate::error::{Error, Result};
 use crate::events::{verbose, EventSink};
 use crate::graph::batch::{self, Completion, SubRequest};
 use crate::graph::client::GraphClient;
-use crate::graph::errors::{item_error, Access};
+use crate::graph::errors::Access;
 use crate::graph::grouping::group;
-use crate::graph::model::ServicePrincipal;
 use crate::graph::odata::ApiPath;
 use crate::graph::planner::{plan, Action, Mode};
 use crate::graph::progress::Progress;
@@ -28,7 +26,7 @@ struct Row {
     principal: Option<(Uuid, Option<String>, Option<String>)>,
     permission: String,
     permission_id: Option<Uuid>,
-    status: &'static str,
+    status: ChangeStatus,
     assignment_id: Option<String>,
     error: Option<Error>,
     pending: usize,
@@ -36,26 +34,23 @@ struct Row {
 }
 
 impl Row {
-    fn to_json(&self, resource: &ServicePrincipal) -> Value {
-        let (rname, rid, rapp) = resource_fields(resource);
-        let (id, name, kind) = match &self.principal {
-            Some((id, name, kind)) => (json!(id), json!(name), json!(kind)),
-            None => (Value::Null, Value::Null, Value::Null),
+    fn result(&self, resource: &ResourceRef) -> ChangeResult {
+        let (identity_id, identity_name, identity_type) = match &self.principal {
+            Some((id, name, kind)) => (Some(*id), name.clone(), kind.clone()),
+            None => (None, None, None),
         };
-        json!({
-            "identity": self.identity,
-            "identityId": id,
-            "identityName": name,
-            "identityType": kind,
-            "resource": rname,
-            "resourceId": rid,
-            "resourceAppId": rapp,
-            "permission": self.permission,
-            "permissionId": self.permission_id,
-            "status": self.status,
-            "assignmentId": self.assignment_id,
-            "error": self.error.as_ref().map(item_error),
-        })
+        ChangeResult {
+            identity: self.identity.clone(),
+            identity_id,
+            identity_name,
+            identity_type,
+            resource: resource.clone(),
+            permission: self.permission.clone(),
+            permission_id: self.permission_id,
+            status: self.status,
+            assignment_id: self.assignment_id.clone(),
+            error: self.error.clone(),
+        }
     }
 }
 
@@ -133,7 +128,7 @@ async fn change_group(
                         principal: None,
                         permission: role.name(),
                         permission_id: Some(role.id),
-                        status: "Failed",
+                        status: ChangeStatus::Failed,
                         assignment_id: None,
                         error: Some(e.clone()),
                         pending: 0,
@@ -147,7 +142,7 @@ async fn change_group(
                         principal: None,
                         permission: String::new(),
                         permission_id: None,
-                        status: "Failed",
+                        status: ChangeStatus::Failed,
                         assignment_id: None,
                         error: Some(e),
                         pending: 0,
@@ -184,7 +179,7 @@ async fn change_group(
                 principal: principal.clone(),
                 permission: p.permission.clone(),
                 permission_id: Some(p.role_id),
-                status: "Failed",
+                status: ChangeStatus::Failed,
                 assignment_id: None,
                 error: None,
                 pending: 0,
@@ -192,13 +187,13 @@ async fn change_group(
             };
             match p.action {
                 Action::AlreadyGranted { assignment_id } => {
-                    row.status = "AlreadyGranted";
+                    row.status = ChangeStatus::AlreadyGranted;
                     row.assignment_id = Some(assignment_id);
                 }
-                Action::NotAssigned => row.status = "NotAssigned",
-                Action::Grant if what_if => row.status = "WouldGrant",
+                Action::NotAssigned => row.status = ChangeStatus::NotAssigned,
+                Action::Grant if what_if => row.status = ChangeStatus::WouldGrant,
                 Action::Revoke { assignment_ids } if what_if => {
-                    row.status = "WouldRevoke";
+                    row.status = ChangeStatus::WouldRevoke;
                     row.assignment_id = assignment_ids.into_iter().next();
                 }
                 Action::Grant => {
@@ -208,7 +203,7 @@ async fn change_group(
                 }
                 Action::Revoke { assignment_ids } => {
                     row.pending = assignment_ids.len();
-                    row.status = "NotAssigned";
+                    row.status = ChangeStatus::NotAssigned;
                     row.assignment_id = assignment_ids.first().cloned();
                     for id in assignment_ids {
                         writes.push((
@@ -224,10 +219,11 @@ async fn change_group(
     summary.requested = rows.len();
     let total = rows.len();
     let mut done = 0usize;
+    let resource_ref = ResourceRef::of(&resource);
     // Everything that needs no write is final now: emit it first.
     for row in rows.iter().filter(|r| r.pending == 0) {
-        summary.count(row.status);
-        emit(sink, row.to_json(&resource));
+        summary.count(row.status.name());
+        emit(sink, &row.result(&resource_ref));
         done += 1;
     }
     progress.update(done, total, "");
@@ -238,8 +234,8 @@ async fn change_group(
         };
         apply_write(row, completion, &resource_name);
         if row.pending == 0 {
-            summary.count(row.status);
-            emit(sink, row.to_json(&resource));
+            summary.count(row.status.name());
+            emit(sink, &row.result(&resource_ref));
             done += 1;
             progress.update(done, total, "");
         }
@@ -271,7 +267,7 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
             row.permission
         )
     };
-    let outcome: std::result::Result<(&'static str, Option<String>), Error> =
+    let outcome: std::result::Result<(ChangeStatus, Option<String>), Error> =
         match completion.response {
             Err(e) => Err(Error::new(e.kind, format!("{what} failed: {}", e.message))
                 .with_details(
@@ -282,22 +278,22 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
             Ok(sub) if sub.is_success() => {
                 if row.grant {
                     Ok((
-                        "Granted",
+                        ChangeStatus::Granted,
                         sub.body
                             .get("id")
                             .and_then(Value::as_str)
                             .map(str::to_string),
                     ))
                 } else {
-                    Ok(("Revoked", None))
+                    Ok((ChangeStatus::Revoked, None))
                 }
             }
             Ok(sub) => {
                 let info = sub.error_info();
                 if row.grant && info.is_already_exists() {
-                    Ok(("AlreadyGranted", None))
+                    Ok((ChangeStatus::AlreadyGranted, None))
                 } else if !row.grant && sub.status == 404 {
-                    Ok(("NotAssigned", None))
+                    Ok((ChangeStatus::NotAssigned, None))
                 } else {
                     Err(info.to_error(Access::Write, &what))
                 }
@@ -305,7 +301,7 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
         };
     match outcome {
         Err(e) => {
-            row.status = "Failed";
+            row.status = ChangeStatus::Failed;
             row.error = Some(e);
         }
         Ok((status, id)) if row.grant => {
@@ -314,7 +310,9 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
         }
         // Revocations of several assignments: Failed > Revoked > NotAssigned.
         Ok((status, _)) => {
-            if row.status != "Failed" && (status == "Revoked" || row.status != "Revoked") {
+            if row.status != ChangeStatus::Failed
+                && (status == ChangeStatus::Revoked || row.status != ChangeStatus::Revoked)
+            {
                 row.status = status;
             }
         }

@@ -4,14 +4,14 @@
 pub mod args;
 pub mod change;
 pub mod read;
+pub mod results;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::client::GraphClient;
-use super::model::ServicePrincipal;
 use crate::events::{Event, EventSink};
 
 pub use args::{
@@ -20,6 +20,7 @@ pub use args::{
 };
 pub use change::change;
 pub use read::{app_roles, assignments, permission_names};
+pub use results::{AppRoleRow, AssignmentRow, ChangeResult, ChangeStatus, ResourceRef};
 
 /// The summary every Graph operation returns (field names are the protocol's, camelCase).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -107,16 +108,11 @@ impl Summary {
     }
 }
 
-pub(crate) fn emit(sink: &dyn EventSink, item: Value) {
+/// Streams one typed row. `Event::Item` carries its serde value; the protocol edge renders the
+/// keys and completes the error.
+pub(crate) fn emit<T: Serialize>(sink: &dyn EventSink, row: &T) {
+    let item = serde_json::to_value(row).unwrap_or(Value::Null);
     sink.emit(Event::Item { item });
-}
-
-pub(crate) fn resource_fields(resource: &ServicePrincipal) -> (Value, Value, Value) {
-    (
-        json!(resource.display_name),
-        json!(resource.id),
-        json!(resource.app_id),
-    )
 }
 
 /// De-duplicates inputs (trimmed, case-insensitive), keeping the first spelling.

@@ -3,18 +3,17 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::{
-    dedupe, emit, resource_fields, AppRolesQuery, AssignmentsQuery, OperationSummary,
-    PermissionNamesQuery, Summary,
+    dedupe, emit, AppRoleRow, AppRolesQuery, AssignmentRow, AssignmentsQuery, OperationSummary,
+    PermissionNamesQuery, ResourceRef, Summary,
 };
 use crate::error::{Error, Result};
 use crate::events::{warn, EventSink};
 use crate::graph::batch::{self, SubRequest};
 use crate::graph::client::GraphClient;
-use crate::graph::errors::{item_error, Access};
+use crate::graph::errors::Access;
 use crate::graph::model::ServicePrincipal;
 use crate::graph::odata::ApiPath;
 use crate::graph::progress::Progress;
@@ -30,7 +29,7 @@ pub async fn app_roles(
 ) -> Result<OperationSummary> {
     let mut summary = Summary::start(client);
     let resource = resolve_resource(client, a.resource.as_deref()).await?;
-    let (rname, rid, rapp) = resource_fields(&resource);
+    let resource_ref = ResourceRef::of(&resource);
     let mut roles: Vec<_> = resource
         .roles()
         .iter()
@@ -45,14 +44,7 @@ pub async fn app_roles(
     for r in roles {
         summary.requested += 1;
         summary.succeeded += 1;
-        emit(
-            sink,
-            json!({
-                "id": r.id, "value": r.value, "displayName": r.display_name, "description": r.description,
-                "isEnabled": r.enabled(), "allowedMemberTypes": r.allowed_member_types,
-                "resource": rname, "resourceId": rid, "resourceAppId": rapp,
-            }),
-        );
+        emit(sink, &AppRoleRow::new(r, resource_ref.clone()));
     }
     Ok(summary.finish(client, None))
 }
@@ -78,7 +70,7 @@ pub async fn permission_names(
     for n in names {
         summary.requested += 1;
         summary.succeeded += 1;
-        emit(sink, Value::String(n));
+        emit(sink, &n);
     }
     Ok(summary.finish(client, None))
 }
@@ -165,19 +157,11 @@ pub async fn assignments(
         match outcome {
             Err(e) => {
                 summary.failed += 1;
-                emit(
-                    sink,
-                    json!({
-                        "identity": input, "identityId": null, "identityName": null,
-                        "resource": null, "resourceId": null, "resourceAppId": null,
-                        "permission": null, "permissionId": null, "assignmentId": null, "createdDateTime": null,
-                        "error": item_error(&e),
-                    }),
-                );
+                emit(sink, &AssignmentRow::failed(input, e));
             }
             Ok(ri) => {
                 summary.succeeded += 1;
-                let mut rows: Vec<Value> = ri
+                let mut rows: Vec<AssignmentRow> = ri
                     .assignments
                     .iter()
                     .map(|asg| {
@@ -189,28 +173,30 @@ pub async fn assignments(
                         let resource_name = res
                             .and_then(|r| r.display_name.clone())
                             .or_else(|| asg.resource_display_name.clone());
-                        json!({
-                            "identity": input,
-                            "identityId": ri.sp.id,
-                            "identityName": ri.sp.display_name,
-                            "resource": resource_name,
-                            "resourceId": asg.resource_id,
-                            "resourceAppId": res.and_then(|r| r.app_id.clone()),
-                            "permission": permission,
-                            "permissionId": asg.app_role_id,
-                            "assignmentId": asg.id,
-                            "createdDateTime": asg.created_date_time,
-                            "error": null,
-                        })
+                        AssignmentRow {
+                            identity: input.clone(),
+                            identity_id: Some(ri.sp.id),
+                            identity_name: ri.sp.display_name.clone(),
+                            resource: ResourceRef {
+                                name: resource_name,
+                                id: Some(asg.resource_id),
+                                app_id: res.and_then(|r| r.app_id.clone()),
+                            },
+                            permission: Some(permission),
+                            permission_id: Some(asg.app_role_id),
+                            assignment_id: Some(asg.id.clone()),
+                            created_date_time: asg.created_date_time.clone(),
+                            error: None,
+                        }
                     })
                     .collect();
-                rows.sort_by_key(|v| {
+                rows.sort_by_key(|row| {
                     (
-                        v["resource"].as_str().unwrap_or("").to_lowercase(),
-                        v["permission"].as_str().unwrap_or("").to_lowercase(),
+                        row.resource.name.as_deref().unwrap_or("").to_lowercase(),
+                        row.permission.as_deref().unwrap_or("").to_lowercase(),
                     )
                 });
-                for row in rows {
+                for row in &rows {
                     items += 1;
                     emit(sink, row);
                 }

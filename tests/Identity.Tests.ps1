@@ -234,15 +234,36 @@ Describe 'In fresh pwsh processes' {
 
     It 'a panic in the engine becomes an error record and pwsh lives on' {
         $module = Get-TestModulePath
-        $out = Invoke-FreshPwsh @"
+        # The diagnostics.* hooks answer only in an engine started with this variable (issue 8.10);
+        # the fresh process inherits it from this one's environment block.
+        $env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS = '1'
+        try {
+            $out = Invoke-FreshPwsh @"
 Import-Module '$module'
 try { & (Get-Module ManagedIdentity) { [CmdletBinding()] param() Invoke-ManagedIdentityEngine -Cmdlet `$PSCmdlet -Operation 'diagnostics.panic' } }
 catch { 'error=' + `$_.FullyQualifiedErrorId }
 'alive=' + (1 + 1)
 "@
+        }
+        finally { Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS -ErrorAction SilentlyContinue }
         $out | Should -Contain 'alive=2'
         ($out | Where-Object { $_ -like 'error=*' }) | Should -Match 'ManagedIdentity.Internal'
         ($out -join "`n") | Should -Not -Match 'panicked at'
+    }
+
+    It 'a normal engine refuses the diagnostics test hooks with a typed error' -ForEach @(
+        @{ Op = 'diagnostics.panic' }, @{ Op = 'diagnostics.sleep' }
+    ) {
+        $module = Get-TestModulePath
+        Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS -ErrorAction SilentlyContinue
+        $out = Invoke-FreshPwsh @"
+Import-Module '$module'
+try { & (Get-Module ManagedIdentity) { [CmdletBinding()] param() Invoke-ManagedIdentityEngine -Cmdlet `$PSCmdlet -Operation '$Op' -Arguments @{ ms = 60000 } }; 'ran' }
+catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }
+"@
+        $out | Should -Not -Contain 'ran'
+        ($out | Where-Object { $_ -like 'error=*' }) | Should -Match 'ManagedIdentity.InvalidArgument'
+        ($out | Where-Object { $_ -like 'message=*' }) | Should -Match 'test hook'
     }
 
     It 'ForEach-Object -Parallel with 8 runspaces makes one endpoint request' {

@@ -242,7 +242,11 @@ Describe 'In fresh pwsh processes' {
     It 'a panic in the engine becomes a typed error and pwsh lives on' {
         # Straight through the exported native entry points: the cmdlets offer no diagnostics operation.
         $module = Get-TestModulePath
-        $out = Invoke-FreshPwsh @"
+        # The diagnostics.* hooks answer only in an engine started with this variable (issue 8.10);
+        # the fresh process inherits it from this one's environment block.
+        $env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS = '1'
+        try {
+            $out = Invoke-FreshPwsh @"
 Import-Module '$module'
 [ManagedIdentity.Interop.NativeLoader]::Initialize('$module')
 `$request = [Text.Encoding]::UTF8.GetBytes('{"op":"diagnostics.panic","args":{}}')
@@ -256,10 +260,27 @@ while ([ManagedIdentity.Interop.NativeMethods]::mi_operation_poll(`$id, 200, `$b
 `$null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_release(`$id)
 'alive=' + (1 + 1)
 "@
+        }
+        finally { Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS -ErrorAction SilentlyContinue }
         $out | Should -Contain 'start=Ok'
         $out | Should -Contain 'alive=2'
         $out | Should -Contain 'error=ManagedIdentity.Internal'
         ($out -join "`n") | Should -Not -Match 'panicked at'
+    }
+
+    It 'a normal engine refuses the diagnostics test hooks with a typed error' -ForEach @(
+        @{ Op = 'diagnostics.panic' }, @{ Op = 'diagnostics.sleep' }
+    ) {
+        $module = Get-TestModulePath
+        Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS -ErrorAction SilentlyContinue
+        $out = Invoke-FreshPwsh @"
+Import-Module '$module'
+try { & (Get-Module ManagedIdentity) { [CmdletBinding()] param() Invoke-ManagedIdentityEngine -Cmdlet `$PSCmdlet -Operation '$Op' -Arguments @{ ms = 60000 } }; 'ran' }
+catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }
+"@
+        $out | Should -Not -Contain 'ran'
+        ($out | Where-Object { $_ -like 'error=*' }) | Should -Match 'ManagedIdentity.InvalidArgument'
+        ($out | Where-Object { $_ -like 'message=*' }) | Should -Match 'test hook'
     }
 
     It 'ForEach-Object -Parallel with 8 runspaces makes one endpoint request' {

@@ -3,6 +3,13 @@
 //! Each operation owns a queue of events and, once finished, its outcome. `poll` blocks the
 //! calling (PowerShell) thread for at most `timeout_ms`, so the host can react to Ctrl+C between
 //! polls; `cancel` aborts the task (dropping its future cancels any request in flight).
+//!
+//! The queue is bounded (issue 8.8): at most [`MAX_QUEUED_ITEMS`] result items wait for the
+//! caller. When it is full the producing task waits (in `block_in_place`, so the runtime's other
+//! tasks keep running) until a poll drains the queue, or until `cancel`/`release` close the
+//! operation — a caller that stops polling and releases never leaves a task stuck. Only items
+//! wait: progress, warnings and verbose lines are few, and may be emitted while the engine holds
+//! a lock another operation needs (the token cache's single flight), so they are always admitted.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,9 +29,16 @@ use crate::{panic_guard, runtime, EngineStatus};
 /// Longest single wait a poll may ask for.
 const MAX_POLL_WAIT: Duration = Duration::from_secs(5);
 
+/// Most result items queued for the caller before the producer waits.
+pub const MAX_QUEUED_ITEMS: usize = 1024;
+
 #[derive(Default)]
 struct State {
     events: Vec<Event>,
+    /// How many of `events` are items (the bounded kind).
+    queued_items: usize,
+    /// Cancelled or released: nobody will read more events; producers stop waiting.
+    closed: bool,
     outcome: Option<Result<Value, Error>>,
     /// The outcome was already handed to the caller.
     delivered: bool,
@@ -35,6 +49,8 @@ struct State {
 struct Operation {
     state: Mutex<State>,
     changed: Condvar,
+    /// Signalled when items leave the queue or the operation closes.
+    room: Condvar,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -51,6 +67,31 @@ impl Operation {
         drop(state);
         self.changed.notify_all();
     }
+
+    /// No more events will be read: wakes a producer waiting for room.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.room.notify_all();
+    }
+
+    /// Blocks the producing task until the caller drained items or closed the operation.
+    fn wait_for_room<'a>(&'a self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let wait = move || {
+            let mut state = state;
+            while state.queued_items >= MAX_QUEUED_ITEMS && !state.closed {
+                state = self.room.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            state
+        };
+        let on_worker = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if on_worker {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        }
+    }
 }
 
 /// Forwards engine events into the operation's queue.
@@ -58,8 +99,21 @@ struct Sink(Arc<Operation>);
 
 impl EventSink for Sink {
     fn emit(&self, event: Event) {
-        self.0.lock().events.push(event);
-        self.0.changed.notify_all();
+        let op = &self.0;
+        let is_item = matches!(event, Event::Item { .. });
+        let mut state = op.lock();
+        if is_item && state.queued_items >= MAX_QUEUED_ITEMS && !state.closed {
+            state = op.wait_for_room(state);
+        }
+        if state.closed {
+            return; // nobody reads it any more
+        }
+        if is_item {
+            state.queued_items += 1;
+        }
+        state.events.push(event);
+        drop(state);
+        op.changed.notify_all();
     }
 }
 
@@ -89,11 +143,7 @@ pub fn start(request: &[u8], secret: &[u8], out_operation: &mut u64) -> EngineSt
         (Ok(rt), Ok(engine)) => (rt, engine),
         _ => return EngineStatus::EngineUnavailable,
     };
-    let op = Arc::new(Operation {
-        state: Mutex::new(State::default()),
-        changed: Condvar::new(),
-        task: Mutex::new(None),
-    });
+    let op = new_operation();
     let request = request.to_vec();
     let task_op = op.clone();
     let handle = rt.spawn(async move {
@@ -109,11 +159,24 @@ pub fn start(request: &[u8], secret: &[u8], out_operation: &mut u64) -> EngineSt
         });
         task_op.finish(outcome);
     });
-    *op.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+    *out_operation = register(op, handle);
+    EngineStatus::Ok
+}
+
+fn new_operation() -> Arc<Operation> {
+    Arc::new(Operation {
+        state: Mutex::new(State::default()),
+        changed: Condvar::new(),
+        room: Condvar::new(),
+        task: Mutex::new(None),
+    })
+}
+
+fn register(op: Arc<Operation>, task: tokio::task::JoinHandle<()>) -> u64 {
+    *op.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     operations().insert(id, op);
-    *out_operation = id;
-    EngineStatus::Ok
+    id
 }
 
 pub fn poll(id: u64, timeout_ms: u32, buffer: &mut [u8], out_len: &mut u64) -> EngineStatus {
@@ -146,7 +209,12 @@ pub fn poll(id: u64, timeout_ms: u32, buffer: &mut [u8], out_len: &mut u64) -> E
     }
     let chunk = match state.stashed.take() {
         Some(chunk) => chunk,
-        None => serialize_chunk(&mut state),
+        None => {
+            let chunk = serialize_chunk(&mut state);
+            state.queued_items = 0;
+            op.room.notify_all();
+            chunk
+        }
     };
     *out_len = chunk.len() as u64;
     if chunk.len() > buffer.len() {
@@ -182,6 +250,7 @@ pub fn cancel(id: u64) -> EngineStatus {
     if let Some(task) = op.task.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         task.abort();
     }
+    op.close();
     op.finish(Err(Error::new(
         ErrorKind::Cancelled,
         "the operation was cancelled",
@@ -194,6 +263,7 @@ pub fn release(id: u64) -> EngineStatus {
         if let Some(task) = op.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
+        op.close();
     }
     EngineStatus::Ok
 }
@@ -339,5 +409,118 @@ mod tests {
     #[test]
     fn a_panicking_export_body_returns_the_panic_status() {
         assert_eq!(panic_guard::guard(|| panic!("boom")), EngineStatus::Panic);
+    }
+
+    /// Runs a producer of `count` items (endless for `usize::MAX`) as an operation on the
+    /// engine runtime, yielding between items the way engine code awaits between emits.
+    fn spawn_producer(count: usize) -> (u64, Arc<Operation>) {
+        let op = new_operation();
+        let task_op = op.clone();
+        let task = runtime::runtime().expect("runtime").spawn(async move {
+            let sink = Sink(task_op.clone());
+            for i in 0..count {
+                sink.emit(Event::Item { item: json!(i) });
+                tokio::task::yield_now().await;
+            }
+            task_op.finish(Ok(json!({ "count": count })));
+        });
+        (register(op.clone(), task), op)
+    }
+
+    /// Waits (bounded: a hang fails the test instead of stalling the run) until `done` holds.
+    fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < give_up, "never happened: {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn queue_is_full(op: &Operation) -> bool {
+        let state = op.lock();
+        state.queued_items >= MAX_QUEUED_ITEMS || state.outcome.is_some()
+    }
+
+    /// Issue 8.8: 100,000 items to a consumer that is slow to start and polls one chunk at a
+    /// time never have more than the bound queued, and all arrive in order.
+    #[test]
+    fn a_slow_consumer_never_has_more_than_the_bound_queued() {
+        const TOTAL: usize = 100_000;
+        let (id, op) = spawn_producer(TOTAL);
+        eventually("the queue fills", || queue_is_full(&op));
+        // Room for an unbounded producer to run far past the bound before the first poll.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut buffer = vec![0u8; 64 * 1024];
+        let (mut next, mut chunks) = (0u64, 0);
+        loop {
+            assert!(op.lock().queued_items <= MAX_QUEUED_ITEMS, "over the bound");
+            let mut len = 0;
+            match poll(id, 1000, &mut buffer, &mut len) {
+                EngineStatus::Pending => continue,
+                EngineStatus::BufferTooSmall => buffer.resize(len as usize, 0),
+                EngineStatus::Ok => {
+                    chunks += 1;
+                    let chunk: Value = serde_json::from_slice(&buffer[..len as usize]).unwrap();
+                    let events = chunk["events"].as_array().unwrap();
+                    assert!(events.len() <= MAX_QUEUED_ITEMS, "{} queued", events.len());
+                    for event in events {
+                        assert_eq!(event["item"], json!(next));
+                        next += 1;
+                    }
+                    if chunk["done"] == true {
+                        assert_eq!(chunk["result"]["count"], json!(TOTAL));
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => panic!("unexpected status {other:?}"),
+            }
+        }
+        assert_eq!(next, TOTAL as u64);
+        assert!(chunks >= TOTAL / MAX_QUEUED_ITEMS, "{chunks} chunks");
+        assert_eq!(release(id), EngineStatus::Ok);
+    }
+
+    /// Cancelling an operation whose producer waits on a full queue ends it: the poll reports
+    /// `Cancelled` and the producing task goes away.
+    #[test]
+    fn cancel_while_the_queue_is_full_ends_the_operation() {
+        let (id, op) = spawn_producer(usize::MAX);
+        eventually("the queue fills", || queue_is_full(&op));
+        assert_eq!(cancel(id), EngineStatus::Ok);
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut len = 0;
+        assert_eq!(poll(id, 1000, &mut buffer, &mut len), EngineStatus::Ok);
+        let chunk: Value = serde_json::from_slice(&buffer[..len as usize]).unwrap();
+        assert_eq!(chunk["error"]["errorId"], "ManagedIdentity.Cancelled");
+        assert_eq!(release(id), EngineStatus::Ok);
+        eventually("the producer task ends", || Arc::strong_count(&op) == 1);
+        assert!(op.lock().events.is_empty(), "nothing queued after close");
+    }
+
+    /// A caller that stops polling and releases does not leave the producer stuck.
+    #[test]
+    fn release_without_polling_frees_a_waiting_producer() {
+        let (id, op) = spawn_producer(usize::MAX);
+        eventually("the queue fills", || queue_is_full(&op));
+        assert_eq!(op.lock().queued_items, MAX_QUEUED_ITEMS);
+        assert_eq!(release(id), EngineStatus::Ok);
+        eventually("the producer task ends", || Arc::strong_count(&op) == 1);
+    }
+
+    /// Progress, warnings and verbose lines never wait (they may be emitted under a lock).
+    #[test]
+    fn other_events_are_admitted_when_items_fill_the_queue() {
+        let (id, op) = spawn_producer(usize::MAX);
+        eventually("the queue fills", || queue_is_full(&op));
+        let sink = Sink(op.clone());
+        managed_identity_core::events::warn(&sink, "still admitted");
+        assert!(matches!(
+            op.lock().events.last(),
+            Some(Event::Warning { .. })
+        ));
+        assert_eq!(release(id), EngineStatus::Ok);
+        drop(sink);
+        eventually("the producer task ends", || Arc::strong_count(&op) == 1);
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use managed_identity_core::clock::SystemClock;
-use managed_identity_core::protocol::Engine;
+use managed_identity_core::protocol::{Engine, TEST_HOOKS_VARIABLE};
 use once_cell::sync::Lazy;
 
 /// Worker threads are capped: Automation sandboxes are small and shared.
@@ -20,9 +20,16 @@ static RUNTIME: Lazy<Result<tokio::runtime::Runtime, String>> = Lazy::new(|| {
 
 static ENGINE: Lazy<Result<Arc<Engine>, String>> = Lazy::new(|| {
     Engine::new(Arc::new(SystemClock))
-        .map(Arc::new)
+        .map(|engine| Arc::new(engine.with_test_hooks(test_hooks_requested())))
         .map_err(|e| e.message)
 });
+
+/// The `diagnostics.*` test hooks are on only when the process was started with
+/// `MANAGEDIDENTITY_ENGINE_TEST_HOOKS=1` (read once, at engine start, from the native
+/// environment the process inherited) — and always in this crate's own unit tests.
+fn test_hooks_requested() -> bool {
+    cfg!(test) || std::env::var(TEST_HOOKS_VARIABLE).is_ok_and(|v| v == "1")
+}
 
 pub fn runtime() -> Result<&'static tokio::runtime::Runtime, String> {
     RUNTIME.as_ref().map_err(Clone::clone)

@@ -21,6 +21,10 @@
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
+//!
+//! The `diagnostics.*` test hooks answer only on an engine built [`Engine::with_test_hooks`]
+//! (the FFI enables them when [`TEST_HOOKS_VARIABLE`] is set at engine start); any other engine
+//! refuses them with `InvalidArgument` (issue 8.10).
 
 pub mod args;
 pub mod casing;
@@ -60,7 +64,13 @@ struct Request {
 pub struct Engine {
     services: Arc<Services>,
     contexts: Mutex<HashMap<u64, Arc<Context>>>,
+    /// `diagnostics.*` operations answer only when set (tests); off in production.
+    test_hooks: bool,
 }
+
+/// The environment variable that, set to `1` when the engine starts, enables the
+/// `diagnostics.*` test hooks. Its name says what it is for; nothing but the test suites sets it.
+pub const TEST_HOOKS_VARIABLE: &str = "MANAGEDIDENTITY_ENGINE_TEST_HOOKS";
 
 /// Largest handle + 1: JSON numbers are exact up to 2^53 in every client.
 pub const HANDLE_LIMIT: u64 = 1 << 53;
@@ -92,7 +102,15 @@ impl Engine {
         Self {
             services: Arc::new(services),
             contexts: Mutex::new(HashMap::new()),
+            test_hooks: false,
         }
+    }
+
+    /// Enables (or not) the `diagnostics.*` test hooks. Production engines never call this with
+    /// `true`; the FFI does only when [`TEST_HOOKS_VARIABLE`] is `1` at engine start.
+    pub fn with_test_hooks(mut self, enabled: bool) -> Self {
+        self.test_hooks = enabled;
+        self
     }
 
     pub fn services(&self) -> &Arc<Services> {
@@ -185,6 +203,13 @@ impl Engine {
                 let summary =
                     crate::graph::execute(operation, concurrency, &ctx, svc, sink).await?;
                 to_json(&summary)
+            }
+            ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
+                Err(Error::invalid_argument(format!(
+                    "'{}' is a test hook and this engine was started without them \
+                     (they answer only when {TEST_HOOKS_VARIABLE}=1 is set at engine start)",
+                    request.op
+                )))
             }
             ops::DIAGNOSTICS_PANIC => panic!("diagnostics.panic was requested"),
             ops::DIAGNOSTICS_SLEEP => {
@@ -363,5 +388,26 @@ mod tests {
         );
         // Spread over the range: some handle above 2^52 among 200 (probability 1 - 2^-200).
         assert!(sorted.last().is_some_and(|h| *h >= 1 << 52));
+    }
+
+    /// Issue 8.10: a production engine refuses the test hooks with a typed error and does not
+    /// panic or sleep; an engine built with the hooks runs them.
+    #[tokio::test]
+    async fn diagnostics_operations_answer_only_with_test_hooks() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1))).expect("engine");
+        for op in [ops::DIAGNOSTICS_PANIC, ops::DIAGNOSTICS_SLEEP] {
+            let e = run(&engine, json!({"op": op, "args": {"ms": 1}}))
+                .await
+                .expect_err("refused");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{op}");
+            assert!(e.message.contains(TEST_HOOKS_VARIABLE), "{}", e.message);
+        }
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1)))
+            .expect("engine")
+            .with_test_hooks(true);
+        let slept = run(&engine, json!({"op": "diagnostics.sleep", "args": {"ms": 5}}))
+            .await
+            .expect("sleeps");
+        assert_eq!(slept["SleptMs"], 5);
     }
 }

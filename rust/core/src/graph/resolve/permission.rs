@@ -105,8 +105,8 @@ pub fn resolve_permissions(
 mod tests {
     use super::*;
     use crate::graph::resolve::suggest;
-    use uuid::Uuid;
     use crate::graph::resolve::testing::*;
+    use uuid::Uuid;
 
     #[test]
     fn permissions_resolve_case_insensitively_and_dedupe() {

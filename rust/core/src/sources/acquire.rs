@@ -9,7 +9,7 @@ use serde_json::json;
 use super::diagnostics::{identity_not_found, unreachable_hint};
 use super::first_contact::{FirstContact, FIRST_CONTACT_TIMEOUT};
 use super::redact::error_text;
-use super::unknown_resource::{is_unknown_resource, unknown_resource};
+use super::unknown_resource::{is_final, is_unknown_resource, unknown_resource};
 use super::{IdentitySelector, ManagedSource, PreparedRequest};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
@@ -269,10 +269,8 @@ impl Acquisition<'_> {
             self.source
                 .status_error(status, &response.body, self.selector, self.resource, target);
         // Neither a missing identity nor an unknown resource changes on a retry (issue 8).
-        let not_found = matches!(
-            error.kind,
-            ErrorKind::IdentityNotFound | ErrorKind::UnknownResource
-        );
+        let not_found = error.kind == ErrorKind::IdentityNotFound
+            || (error.kind == ErrorKind::UnknownResource && is_final(status));
         if self.policy.retries_status(status) && !not_found {
             Attempt::Retriable {
                 failure: Failure::Status(status),

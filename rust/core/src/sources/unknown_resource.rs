@@ -2,8 +2,8 @@
 //! IMDS (and the IMDS-shaped hosts) relay Entra's HTTP 400 `invalid_resource` / AADSTS500011;
 //! App Service and Automation answer HTTP 500 "An unexpected error occured while fetching the
 //! AAD Token." (Azure's spelling). Either way the error names the resource URI that was asked
-//! for, with the stable kind [`ErrorKind::UnknownResource`], and is not retried: the same
-//! resource gets the same refusal.
+//! for, with the stable kind [`ErrorKind::UnknownResource`]. IMDS's 400 is not retried; the
+//! App Service 500 keeps its retries, since a transient Entra failure reads the same.
 
 use crate::error::{Error, ErrorKind};
 
@@ -25,18 +25,28 @@ pub fn is_unknown_resource(status: u16, body: &[u8]) -> bool {
 
 /// The typed error; `answer` is the (redacted) service text.
 pub fn unknown_resource(resource: &str, target: &str, status: u16, answer: &str) -> Error {
-    let why = if status == 500 {
-        "the answer App Service and Automation give when Entra ID does not know the resource"
+    let message = if status == 500 {
+        format!(
+            "Unknown resource '{resource}' (most likely): {target} answered HTTP 500 ({answer}), \
+             which App Service and Automation answer when Entra ID does not know the resource \
+             (or cannot issue a token at all)."
+        )
     } else {
-        "Entra ID has no application with this resource URI (AADSTS500011)"
+        format!(
+            "Unknown resource '{resource}': {target} issued no token for it; Entra ID has no \
+             application with this resource URI (HTTP {status}: {answer})."
+        )
     };
     Error::new(
         ErrorKind::UnknownResource,
-        format!(
-            "Unknown resource '{resource}': {target} issued no token for it ({why}; HTTP {status}: {answer}). \
-             Check the resource URI (e.g. https://graph.microsoft.com or https://management.azure.com)."
-        ),
+        format!("{message} Check the resource URI (e.g. https://graph.microsoft.com or https://management.azure.com)."),
     )
+}
+
+/// Whether the refusal is final. IMDS's 400 is; App Service's 500 is also what a transient
+/// Entra failure looks like, so it keeps the source's retries (MSAL retries 500).
+pub fn is_final(status: u16) -> bool {
+    status == 400
 }
 
 #[cfg(test)]

@@ -26,7 +26,16 @@ pub const VARIABLES: &[&str] = &[
     "AZUREPS_HOST_ENVIRONMENT",
     "ProgramFiles",
     "MANAGEDIDENTITY_HIMDS_PATH",
+    // The proxy for https service endpoints (crate::http::proxy).
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
 ];
+
+/// Variables whose values are secrets (issue 8.9): the host passes them through the operation's
+/// secret channel as a JSON object `{"IDENTITY_HEADER": "…"}`, never in the JSON request.
+pub const SECRET_VARIABLES: &[&str] = &["IDENTITY_HEADER", "MSI_SECRET"];
 
 /// An environment built from a map; files are "present" only if listed.
 #[derive(Debug, Clone, Default)]
@@ -60,11 +69,75 @@ pub struct SnapshotEnvironment {
     pub vars: HashMap<String, String>,
 }
 
+impl SnapshotEnvironment {
+    /// Adds the secret variables the host passed through the secret channel: a JSON object of
+    /// [`SECRET_VARIABLES`] to string values. Messages name variables, never values.
+    pub fn add_secret_variables(&mut self, secret: &crate::secret::Secret) -> crate::Result<()> {
+        let invalid = |why: &str| {
+            crate::Error::invalid_argument(format!(
+                "the secret environment values are not usable: {why}"
+            ))
+        };
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(secret.expose())
+                .map_err(|_| invalid("expected a JSON object of variable names to strings"))?;
+        for (name, value) in object {
+            let Some(known) = SECRET_VARIABLES.iter().find(|v| **v == name) else {
+                return Err(invalid(&format!(
+                    "'{}' is not a secret variable the engine reads",
+                    name.chars().take(64).collect::<String>()
+                )));
+            };
+            match value {
+                serde_json::Value::String(mut text) => {
+                    self.vars
+                        .insert(known.to_string(), std::mem::take(&mut text));
+                }
+                serde_json::Value::Null => {}
+                _ => return Err(invalid(&format!("the value of {known} is not a string"))),
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Environment for SnapshotEnvironment {
     fn var(&self, name: &str) -> Option<String> {
         self.vars.get(name).filter(|v| !v.is_empty()).cloned()
     }
     fn file_exists(&self, path: &str) -> bool {
         std::path::Path::new(path).is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn secret_variables_come_from_the_secret_channel_and_override_the_snapshot() {
+        let mut env = SnapshotEnvironment::default();
+        env.vars.insert("IDENTITY_HEADER".into(), "old".into());
+        env.add_secret_variables(&Secret::new(
+            r#"{"IDENTITY_HEADER":"hdr-from-secret","MSI_SECRET":"msi-s"}"#,
+        ))
+        .expect("valid");
+        assert_eq!(
+            env.var("IDENTITY_HEADER").as_deref(),
+            Some("hdr-from-secret")
+        );
+        assert_eq!(env.var("MSI_SECRET").as_deref(), Some("msi-s"));
+        for bad in [
+            r#"{"IDENTITY_ENDPOINT":"x"}"#,
+            r#"{"IDENTITY_HEADER":5}"#,
+            "hdr-value-not-json",
+            "[]",
+        ] {
+            let e = env.add_secret_variables(&Secret::new(bad)).expect_err(bad);
+            assert_eq!(e.kind, crate::ErrorKind::InvalidArgument);
+            assert!(!e.message.contains("hdr-value"), "{}", e.message);
+        }
+        assert!(SECRET_VARIABLES.iter().all(|v| VARIABLES.contains(v)));
     }
 }

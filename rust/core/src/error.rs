@@ -49,6 +49,8 @@ pub enum ErrorKind {
     UntrustedResource,
     /// A static access token is expired and cannot be refreshed.
     TokenExpired,
+    /// Entra ID does not know the resource (URI) a token was asked for (AADSTS500011).
+    UnknownResource,
     /// A bug: a panic or a broken invariant inside the engine.
     Internal,
 }

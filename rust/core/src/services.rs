@@ -17,6 +17,8 @@ pub struct Services {
     /// Graph, Entra, ARM.
     pub service_transport: Arc<dyn Transport>,
     pub cache: crate::cache::TokenCache,
+    /// IMDS endpoints that answered in this process (first-contact bound, issue 8.7).
+    pub first_contact: crate::sources::first_contact::FirstContact,
 }
 
 impl Services {
@@ -30,6 +32,7 @@ impl Services {
             service_transport: Arc::new(ReqwestTransport::new(http.clone(), ClientKind::Service)),
             http,
             cache: crate::cache::TokenCache::new(clock.clone()),
+            first_contact: Default::default(),
             clock,
         })
     }

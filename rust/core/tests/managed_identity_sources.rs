@@ -682,13 +682,15 @@ async fn the_retry_schedule_runs_on_the_injected_clock() {
 async fn reset_garbage_and_hang_give_typed_errors_quickly() {
     let h = Harness::start().await;
     for source in [Source::Imds, Source::AppService] {
+        // An IMDS that never answers its first contact is no IMDS at all (issue 8.7).
+        let hang = match source {
+            Source::Imds => ErrorKind::EndpointUnavailable,
+            _ => ErrorKind::Timeout,
+        };
         for (fault, expected) in [
             (json!({"kind": "reset"}), ErrorKind::ConnectionFailed),
             (json!({"kind": "garbage"}), ErrorKind::InvalidResponse),
-            (
-                json!({"kind": "hang", "hangMs": 5000, "count": 5}),
-                ErrorKind::Timeout,
-            ),
+            (json!({"kind": "hang", "hangMs": 5000, "count": 5}), hang),
         ] {
             h.fault(merge(json!({"target": source.target()}), fault.clone()))
                 .await;
@@ -1130,4 +1132,65 @@ async fn disconnect_drops_the_identitys_cached_tokens() {
         .await
         .expect("token again");
     assert_eq!(h.count("appservice").await, requests + 1);
+}
+
+#[tokio::test]
+async fn an_unknown_resource_is_named_with_its_uri() {
+    let h = Harness::start().await;
+    let resource = "api://no-such-resource-e2";
+    for source in Source::ALL {
+        h.reset_stats().await;
+        let svc = real();
+        let sink = VecSink::default();
+        let args = json!({"environment": h.env(source), "resource": resource});
+        let e = connect(&svc, &sink, args)
+            .await
+            .err()
+            .expect("unknown resource refused");
+        assert_eq!(e.kind, ErrorKind::UnknownResource, "{source:?}: {e:?}");
+        assert_eq!(e.kind.error_id(), "ManagedIdentity.UnknownResource");
+        assert!(
+            e.message
+                .contains(&format!("Unknown resource '{resource}'")),
+            "{source:?}: {}",
+            e.message
+        );
+        // IMDS's 400 is final; App Service's 500 is also a transient failure's answer, so it
+        // keeps its three retries (1 + 2 + 4 s).
+        let expected = match source {
+            Source::Imds => 1,
+            _ => 4,
+        };
+        assert_eq!(h.count(source.target()).await, expected, "{source:?}");
+    }
+}
+
+#[tokio::test]
+async fn imds_that_accepts_but_never_answers_is_no_endpoint() {
+    // A loopback "IMDS" that accepts connections and never answers (keeps them open).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let svc = real();
+    let e = connect(
+        &svc,
+        &VecSink::default(),
+        json!({
+            "environment": {"AZURE_POD_IDENTITY_AUTHORITY_HOST": format!("http://{address}")},
+            "timeoutSeconds": 60,
+        }),
+    )
+    .await
+    .err()
+    .expect("no IMDS");
+    held.abort();
+    assert_eq!(e.kind, ErrorKind::EndpointUnavailable, "{}", e.message);
+    assert!(e.message.contains("first contact"), "{}", e.message);
 }

@@ -12,6 +12,7 @@ use super::static_token::connect_static;
 use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
 use crate::error::{ErrorKind, Result};
 use crate::events::{warn, EventSink};
+use crate::http::proxy::ProxySettings;
 use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
@@ -26,6 +27,9 @@ pub async fn connect(
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<Context> {
+    // The host's proxy variables apply to the process's service clients (issue 8.2).
+    svc.http
+        .set_proxy(ProxySettings::from_env(&args.environment));
     let graph_endpoint = crate::http::validate_service_endpoint(
         args.graph_endpoint
             .as_deref()

@@ -215,9 +215,10 @@ impl Context {
                 let key = CacheKey::new(cache_identity.clone(), resource.clone());
                 svc.cache
                     .get_or_fetch(&key, force_refresh, sink, || {
-                        source.acquire(
+                        source.acquire_with(
                             svc.mi_transport.as_ref(),
                             &*svc.clock,
+                            Some(&svc.first_contact),
                             &resource,
                             selector,
                             *timeout,

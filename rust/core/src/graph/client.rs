@@ -288,14 +288,19 @@ impl<'a> GraphClient<'a> {
         body: Option<Vec<u8>>,
         counts_as_batch: bool,
     ) -> std::result::Result<HttpResponse, SendError> {
+        // Never a bearer token over plain http except to loopback (issue 8.2).
+        crate::http::check_credential_destination(&url).map_err(SendError::Token)?;
         let token = self.tokens.bearer().await.map_err(SendError::Token)?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                SendError::Token(Error::new(
-                    ErrorKind::AuthenticationFailed,
-                    "the access token contains invalid characters",
-                ))
-            })?;
+        // The "Bearer …" text is wiped when dropped (issue 8.9); the header keeps its own copy.
+        let mut bearer = zeroize::Zeroizing::new(String::with_capacity(7 + token.expose().len()));
+        bearer.push_str("Bearer ");
+        bearer.push_str(token.expose());
+        let mut auth = HeaderValue::from_str(&bearer).map_err(|_| {
+            SendError::Token(Error::new(
+                ErrorKind::AuthenticationFailed,
+                "the access token contains invalid characters",
+            ))
+        })?;
         auth.set_sensitive(true);
         drop(token);
         headers.insert(AUTHORIZATION, auth);
@@ -477,6 +482,24 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_bearer_token_never_goes_over_plain_http_beyond_loopback() {
+        let t = FakeTransport::new(|_, _| Ok(response(200, json!({}), &[])));
+        let c = GraphClient::with_transport(
+            t.clone(),
+            Arc::new(FakeClock::at_unix(1_000)),
+            Url::parse("http://graph.example").unwrap(),
+            Box::new(StaticToken::new(Secret::new("tok-123"))),
+        );
+        let e = c
+            .get_json(&ApiPath::new("x"), Access::Read, "reading x")
+            .await
+            .expect_err("refused before sending");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{e:?}");
+        assert!(!e.message.contains("tok-123"));
+        assert!(t.calls().is_empty(), "nothing was sent");
+    }
 
     #[tokio::test]
     async fn retries_429_with_retry_after_then_succeeds() {

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use once_cell::sync::OnceCell;
 use url::Url;
 
-use super::{CONNECT_TIMEOUT, GRAPH_REQUEST_TIMEOUT, MI_REQUEST_TIMEOUT};
+use super::proxy::{ProxySettings, SharedProxy};
+use super::{CONNECT_TIMEOUT, GRAPH_REQUEST_TIMEOUT, MI_CONNECT_TIMEOUT, MI_REQUEST_TIMEOUT};
 use crate::error::{Error, Result};
 
 /// Idle connections kept per host by the service client.
@@ -24,7 +25,8 @@ pub enum ClientKind {
     /// Managed-identity endpoints: never a proxy (IMDS and loopback endpoints must be reached
     /// directly), never a redirect (SSRF), bounded timeouts.
     ManagedIdentity,
-    /// Graph, Entra and ARM: system proxy allowed, no redirects.
+    /// Graph, Entra and ARM: https through the proxy of the host's variables
+    /// ([`super::proxy`]), loopback never; no redirects.
     Service,
 }
 
@@ -37,6 +39,7 @@ pub struct HttpClients {
     service_tls: OnceCell<reqwest::Client>,
     built: AtomicU32,
     built_tls: AtomicU32,
+    proxy: SharedProxy,
 }
 
 impl HttpClients {
@@ -54,13 +57,19 @@ impl HttpClients {
             (ClientKind::Service, true) => &self.service_tls,
         };
         cell.get_or_try_init(|| {
-            let client = build(kind, tls)?;
+            let client = build(kind, tls, &self.proxy)?;
             self.built.fetch_add(1, Ordering::Relaxed);
             if tls {
                 self.built_tls.fetch_add(1, Ordering::Relaxed);
             }
             Ok(client)
         })
+    }
+
+    /// Replaces the process's proxy settings (each connect passes the host's snapshot); the
+    /// service clients consult them per request.
+    pub fn set_proxy(&self, settings: ProxySettings) {
+        self.proxy.set(settings);
     }
 
     /// True once a client with a TLS root store was built.
@@ -74,17 +83,26 @@ impl HttpClients {
     }
 }
 
-fn build(kind: ClientKind, tls: bool) -> Result<reqwest::Client> {
+fn build(kind: ClientKind, tls: bool, proxy: &SharedProxy) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
         // No root store for plain http: nothing is loaded from the system.
         .tls_built_in_root_certs(tls);
     builder = match kind {
-        ClientKind::ManagedIdentity => builder.no_proxy().timeout(MI_REQUEST_TIMEOUT),
-        ClientKind::Service => builder
-            .timeout(GRAPH_REQUEST_TIMEOUT)
-            .pool_max_idle_per_host(SERVICE_IDLE_PER_HOST),
+        ClientKind::ManagedIdentity => builder
+            .no_proxy()
+            .connect_timeout(MI_CONNECT_TIMEOUT)
+            .timeout(MI_REQUEST_TIMEOUT),
+        ClientKind::Service => {
+            // Never the native environment's proxies (reqwest's default): ours, per request.
+            let proxy = proxy.clone();
+            builder
+                .no_proxy()
+                .proxy(reqwest::Proxy::custom(move |url| proxy.proxy_for(url)))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(GRAPH_REQUEST_TIMEOUT)
+                .pool_max_idle_per_host(SERVICE_IDLE_PER_HOST)
+        }
     };
     builder
         .build()

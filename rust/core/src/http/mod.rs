@@ -3,6 +3,7 @@
 //! ([`retry_after`]) and endpoint validation.
 
 pub mod clients;
+pub mod proxy;
 pub mod retry_after;
 pub mod transport;
 
@@ -18,8 +19,13 @@ pub use clients::{ClientKind, HttpClients};
 pub use retry_after::{retry_after, MAX_RETRY_AFTER};
 pub use transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, TransportError};
 
-/// Connect timeout for every request.
+/// Connect timeout for Graph, Entra and ARM.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connect timeout for managed-identity endpoints: all are on the machine (link-local IMDS,
+/// loopback App Service, Arc…), so a connection not made within a second means nothing listens
+/// there (off Azure, 169.254.169.254 silently drops the SYN); azure-identity probes IMDS with
+/// the same bound (issue 8.7).
+pub const MI_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Whole-request timeout for managed-identity endpoints.
 pub const MI_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Whole-request timeout for Graph requests.
@@ -33,6 +39,19 @@ pub fn is_loopback_host(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
     }
+}
+
+/// A bearer token (or any credential header) is never sent over plain http to anything but a
+/// loopback address (issue 8.2): the typed error comes before anything is sent.
+pub fn check_credential_destination(url: &Url) -> Result<()> {
+    if url.scheme() == "https" || (url.scheme() == "http" && is_loopback_host(url)) {
+        return Ok(());
+    }
+    Err(Error::invalid_argument(format!(
+        "refusing to send an access token to {} over {}: tokens travel over https only (plain http to loopback addresses only)",
+        url.origin().ascii_serialization(),
+        url.scheme()
+    )))
 }
 
 /// Validates a user-supplied service endpoint (Graph endpoint, authority host…): absolute,
@@ -84,5 +103,28 @@ mod tests {
         assert!(validate_service_endpoint("ftp://x", Input::GraphEndpoint).is_err());
         assert!(validate_service_endpoint("not a url", Input::GraphEndpoint).is_err());
         assert!(validate_service_endpoint("https://user:pw@host", Input::GraphEndpoint).is_err());
+    }
+
+    #[test]
+    fn credentials_go_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://graph.example/v1.0",
+            "http://127.0.0.1:8/x",
+            "http://[::1]/",
+            "http://localhost/",
+        ] {
+            assert!(
+                check_credential_destination(&Url::parse(ok).expect("url")).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://graph.example/v1.0",
+            "http://169.254.169.254/x",
+            "ftp://x/",
+        ] {
+            let e = check_credential_destination(&Url::parse(bad).expect("url")).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{bad}");
+        }
     }
 }

@@ -185,6 +185,10 @@ impl Transport for ReqwestTransport {
         request: HttpRequest,
     ) -> BoxFuture<'_, std::result::Result<HttpResponse, TransportError>> {
         Box::pin(async move {
+            if request.headers.contains_key(reqwest::header::AUTHORIZATION) {
+                crate::http::check_credential_destination(&request.url)
+                    .map_err(|e| TransportError::broken(e.message))?;
+            }
             let client = match &self.clients {
                 Clients::Shared(clients, kind) => clients
                     .for_url(*kind, &request.url)

@@ -15,7 +15,7 @@ pub fn category(kind: ErrorKind) -> &'static str {
         }
         NotConnected => "InvalidOperation",
         EndpointUnavailable => "ResourceUnavailable",
-        IdentityNotFound | NotFound | UnknownPermission => "ObjectNotFound",
+        IdentityNotFound | NotFound | UnknownPermission | UnknownResource => "ObjectNotFound",
         UnsupportedSource => "NotImplemented",
         Timeout => "OperationTimeout",
         Cancelled => "OperationStopped",

@@ -40,7 +40,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::clock::SharedClock;
-use crate::context::{self, Context};
+use crate::context::{self, ConnectMethod, Context};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::secret::Secret;
@@ -153,11 +153,23 @@ impl Engine {
             ops::ENGINE_INFO => Ok(json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "environmentVariables": crate::env::VARIABLES,
+                "secretEnvironmentVariables": crate::env::SECRET_VARIABLES,
                 "parameterNames": params::all(),
                 "httpsClientCreated": svc.http.https_client_created(),
             })),
             ops::IDENTITY_CONNECT => {
-                let options = args::connect_options(&request.args)?;
+                let mut options = args::connect_options(&request.args)?;
+                // A managed-identity connect's secret is the secret variables (issue 8.9); an
+                // access-token connect's secret is the token.
+                let secret = match options.method {
+                    ConnectMethod::ManagedIdentity => {
+                        if let Some(values) = &secret {
+                            options.environment.add_secret_variables(values)?;
+                        }
+                        None
+                    }
+                    ConnectMethod::AccessToken => secret,
+                };
                 let ctx = Arc::new(context::connect(options, secret, svc, sink).await?);
                 let mut description = to_json(&ctx.describe(svc, sink).await?)?;
                 let id = self.register(ctx)?;
@@ -187,7 +199,10 @@ impl Engine {
                 to_json(&info)
             }
             ops::IDENTITY_TEST_ENDPOINT => {
-                let options = args::test_endpoint_options(&request.args)?;
+                let mut options = args::test_endpoint_options(&request.args)?;
+                if let Some(values) = &secret {
+                    options.environment.add_secret_variables(values)?;
+                }
                 let report = context::test_endpoints(options, svc).await?;
                 let selected = report.selected().map(|s| s.name());
                 for row in &report.reports {

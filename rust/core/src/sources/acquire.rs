@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::diagnostics::{identity_not_found, unreachable_hint};
+use super::first_contact::{FirstContact, FIRST_CONTACT_TIMEOUT};
 use super::redact::error_text;
+use super::unknown_resource::{is_final, is_unknown_resource, unknown_resource};
 use super::{IdentitySelector, ManagedSource, PreparedRequest};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
@@ -30,7 +32,26 @@ impl ManagedSource {
         timeout: Duration,
         sink: &dyn EventSink,
     ) -> Result<AccessToken> {
+        self.acquire_with(transport, clock, None, resource, selector, timeout, sink)
+            .await
+    }
+
+    /// As [`Self::acquire`]; with `contact`, the first request to an IMDS endpoint that has not
+    /// answered in this process is bounded as [`super::first_contact`] describes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn acquire_with(
+        &self,
+        transport: &dyn Transport,
+        clock: &dyn Clock,
+        contact: Option<&FirstContact>,
+        resource: &str,
+        selector: &IdentitySelector,
+        timeout: Duration,
+        sink: &dyn EventSink,
+    ) -> Result<AccessToken> {
+        let contact = contact.filter(|_| matches!(self, ManagedSource::Imds(_)));
         let plan = Acquisition {
+            contact,
             source: self,
             transport,
             clock,
@@ -115,6 +136,7 @@ impl ManagedSource {
         status: u16,
         body: &[u8],
         selector: &IdentitySelector,
+        resource: &str,
         target: &str,
     ) -> Error {
         let text = error_text(body, self.secret());
@@ -123,6 +145,9 @@ impl ManagedSource {
         if self.is_identity_not_found(status, body) {
             return identity_not_found(self.kind(), selector, target, status, &text)
                 .with_details(details);
+        }
+        if is_unknown_resource(status, body) {
+            return unknown_resource(resource, target, status, &text).with_details(details);
         }
         let (kind, what) = match status {
             401 | 403 if matches!(self, ManagedSource::AppService(_)) => (
@@ -150,6 +175,8 @@ impl ManagedSource {
 /// One token acquisition: the request to repeat and how to judge each answer.
 struct Acquisition<'a> {
     source: &'a ManagedSource,
+    /// Set for IMDS: the process's memory of endpoints that answered.
+    contact: Option<&'a FirstContact>,
     transport: &'a dyn Transport,
     clock: &'a dyn Clock,
     request: PreparedRequest,
@@ -162,17 +189,68 @@ struct Acquisition<'a> {
 impl Acquisition<'_> {
     async fn attempt(&self, timeout: Duration) -> Attempt<AccessToken> {
         let (source, target) = (self.source, self.target.as_str());
+        let url = &self.request.url;
+        let first_contact = self.contact.filter(|c| !c.answered(url));
+        let bounded = first_contact.map_or(timeout, |c| c.attempt_timeout(url, timeout));
         let sent_at = self.clock.now_unix();
-        let mut request = HttpRequest::get(
-            self.request.url.clone(),
-            self.request.headers.clone(),
-            timeout,
-        );
+        let mut request = HttpRequest::get(url.clone(), self.request.headers.clone(), bounded);
         request.max_body_bytes = Some(MAX_BODY_BYTES);
         match self.transport.send(request).await {
-            Ok(response) => self.judge(response, sent_at),
+            Ok(response) => {
+                if let Some(contact) = self.contact {
+                    contact.remember(url);
+                }
+                self.judge(response, sent_at)
+            }
+            Err(TransportError::Timeout) if first_contact.is_some() => {
+                self.after_silent_first_contact(timeout.saturating_sub(bounded))
+                    .await
+            }
             Err(err) => source.transport_failure(err, target, timeout),
         }
+    }
+
+    /// The first request to IMDS got no answer within [`FIRST_CONTACT_TIMEOUT`]: one short
+    /// probe without `Metadata` (answered at once by a real IMDS) tells a slow IMDS, which is
+    /// retried with the normal timeouts, from no endpoint at all.
+    async fn after_silent_first_contact(&self, left: Duration) -> Attempt<AccessToken> {
+        let (source, target) = (self.source, self.target.as_str());
+        let probe_timeout = left.min(FIRST_CONTACT_TIMEOUT);
+        let answered = match (&self.source, self.contact) {
+            (ManagedSource::Imds(imds), Some(contact)) if !probe_timeout.is_zero() => {
+                let probe = HttpRequest::get(imds.probe_url(), Default::default(), probe_timeout);
+                let answered = self.transport.send(probe).await.is_ok();
+                if answered {
+                    contact.remember(&self.request.url);
+                }
+                answered
+            }
+            _ => false,
+        };
+        if answered {
+            return Attempt::Retriable {
+                failure: Failure::Timeout,
+                error: Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "{target} is there but did not answer the first token request within {} s.",
+                        FIRST_CONTACT_TIMEOUT.as_secs()
+                    ),
+                ),
+                retry_after: None,
+            };
+        }
+        Attempt::Fatal(
+            Error::new(
+                ErrorKind::EndpointUnavailable,
+                format!(
+                    "No managed-identity endpoint answers at {target} (no answer within {} s of first contact). {}",
+                    FIRST_CONTACT_TIMEOUT.as_secs(),
+                    unreachable_hint(source)
+                ),
+            )
+            .with_details(json!({"source": source.kind().name(), "endpoint": source.endpoint()})),
+        )
     }
 
     /// A token, a fatal error, or a retriable one. An answer that says the identity is not
@@ -187,10 +265,12 @@ impl Acquisition<'_> {
             };
         }
         let retry_after = crate::http::retry_after(&response.headers, self.clock.now());
-        let error = self
-            .source
-            .status_error(status, &response.body, self.selector, target);
-        let not_found = error.kind == ErrorKind::IdentityNotFound;
+        let error =
+            self.source
+                .status_error(status, &response.body, self.selector, self.resource, target);
+        // Neither a missing identity nor an unknown resource changes on a retry (issue 8).
+        let not_found = error.kind == ErrorKind::IdentityNotFound
+            || (error.kind == ErrorKind::UnknownResource && is_final(status));
         if self.policy.retries_status(status) && !not_found {
             Attempt::Retriable {
                 failure: Failure::Status(status),
@@ -253,6 +333,106 @@ mod tests {
             )
             .await;
         (result, transport, clock)
+    }
+
+    async fn acquire_first_contact(
+        contact: &FirstContact,
+        replies: Vec<Reply>,
+    ) -> (Result<AccessToken>, Arc<FakeTransport>) {
+        let transport = FakeTransport::script(replies);
+        let clock = FakeClock::at_unix(NOW);
+        let result = imds()
+            .acquire_with(
+                transport.as_ref(),
+                &clock,
+                Some(contact),
+                "https://graph.microsoft.com",
+                &IdentitySelector::SystemAssigned,
+                S(100),
+                &VecSink::default(),
+            )
+            .await;
+        (result, transport)
+    }
+
+    #[tokio::test]
+    async fn imds_first_contact_is_bounded_then_normal_timeouts_apply() {
+        let contact = FirstContact::new();
+        let (token, t) =
+            acquire_first_contact(&contact, vec![Ok(response(200, token_body(), &[]))]).await;
+        assert!(token.is_ok(), "{token:?}");
+        assert_eq!(t.calls()[0].timeout, FIRST_CONTACT_TIMEOUT);
+        let (token, t) =
+            acquire_first_contact(&contact, vec![Ok(response(200, token_body(), &[]))]).await;
+        assert!(token.is_ok(), "{token:?}");
+        assert_eq!(
+            t.calls()[0].timeout,
+            retry::MAX_ATTEMPT_TIMEOUT,
+            "remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn imds_silent_at_first_contact_means_no_endpoint() {
+        let contact = FirstContact::new();
+        let (token, t) = acquire_first_contact(
+            &contact,
+            vec![Err(TransportError::Timeout), Err(TransportError::Timeout)],
+        )
+        .await;
+        let e = token.expect_err("no IMDS");
+        assert_eq!(e.kind, ErrorKind::EndpointUnavailable, "{e:?}");
+        let calls = t.calls();
+        assert_eq!(calls.len(), 2, "the token request and one probe");
+        assert!(calls.iter().all(|c| c.timeout <= FIRST_CONTACT_TIMEOUT));
+        assert!(!calls[1].headers.contains_key("metadata"), "probe");
+        // Nothing answered, so nothing is remembered: the next connect is bounded again.
+        let (_, t) = acquire_first_contact(&contact, vec![Err(TransportError::Timeout)]).await;
+        assert_eq!(t.calls()[0].timeout, FIRST_CONTACT_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_slow_but_real_imds_still_gives_a_token() {
+        let contact = FirstContact::new();
+        let (token, t) = acquire_first_contact(
+            &contact,
+            vec![
+                Err(TransportError::Timeout),
+                Ok(response(400, json!({"error": "bad_request_102"}), &[])),
+                Ok(response(200, token_body(), &[])),
+            ],
+        )
+        .await;
+        assert!(token.is_ok(), "{token:?}");
+        let calls = t.calls();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].timeout, FIRST_CONTACT_TIMEOUT);
+        assert_eq!(
+            calls[2].timeout,
+            retry::MAX_ATTEMPT_TIMEOUT,
+            "normal timeout"
+        );
+        assert_eq!(calls[2].headers["metadata"], "true");
+    }
+
+    #[tokio::test]
+    async fn first_contact_bound_applies_to_imds_only() {
+        let contact = FirstContact::new();
+        let transport = FakeTransport::script(vec![Ok(response(200, token_body(), &[]))]);
+        let clock = FakeClock::at_unix(NOW);
+        app_service()
+            .acquire_with(
+                transport.as_ref(),
+                &clock,
+                Some(&contact),
+                "https://graph.microsoft.com",
+                &IdentitySelector::SystemAssigned,
+                S(100),
+                &VecSink::default(),
+            )
+            .await
+            .expect("token");
+        assert_eq!(transport.calls()[0].timeout, retry::MAX_ATTEMPT_TIMEOUT);
     }
 
     #[tokio::test]

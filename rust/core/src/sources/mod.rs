@@ -16,11 +16,13 @@ pub mod app_service;
 pub mod arc;
 pub mod cloud_shell;
 pub mod diagnostics;
+pub mod first_contact;
 pub mod imds;
 pub mod machine_learning;
 pub mod redact;
 pub mod selection;
 pub mod service_fabric;
+pub mod unknown_resource;
 pub mod workload_identity;
 
 use reqwest::header::HeaderMap;

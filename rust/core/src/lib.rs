@@ -8,6 +8,7 @@ pub mod api;
 pub mod cache;
 pub mod clock;
 pub mod context;
+pub mod credentials;
 pub mod env;
 pub mod error;
 pub mod events;

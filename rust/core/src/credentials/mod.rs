@@ -12,13 +12,18 @@ pub mod entra;
 pub mod entra_error;
 pub mod scopes;
 
+pub mod browser;
 pub mod certificate;
 pub mod client_certificate;
 pub mod client_secret;
 pub mod device_code;
 pub mod environment;
+pub mod loopback;
+pub mod pkce;
+pub mod refresh;
 pub mod workload_identity;
 
+pub use browser::{BrowserCredential, PendingBrowserSignIn};
 pub use certificate::{ClientCertificate, RsaParameters};
 pub use client_certificate::ClientCertificateCredential;
 pub use client_secret::ClientSecretCredential;
@@ -27,5 +32,6 @@ pub use device_code::DeviceCodeCredential;
 pub use entra::{EntraClient, TokenSet};
 pub use entra_error::EntraError;
 pub use environment::{EnvironmentCredentialKind, EnvironmentSelection};
+pub use refresh::RefreshTokenCredential;
 pub use scopes::Scopes;
 pub use workload_identity::WorkloadIdentityCredential;

@@ -12,6 +12,7 @@ pub mod entra;
 pub mod entra_error;
 pub mod scopes;
 
+pub mod azure_cli;
 pub mod browser;
 pub mod certificate;
 pub mod client_certificate;
@@ -23,6 +24,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod workload_identity;
 
+pub use azure_cli::AzureCliCredential;
 pub use browser::{BrowserCredential, PendingBrowserSignIn};
 pub use certificate::{ClientCertificate, RsaParameters};
 pub use client_certificate::ClientCertificateCredential;

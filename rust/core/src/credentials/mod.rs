@@ -21,6 +21,7 @@ pub mod device_code;
 pub mod environment;
 pub mod loopback;
 pub mod pkce;
+pub mod principal;
 pub mod refresh;
 pub mod workload_identity;
 
@@ -34,6 +35,7 @@ pub use device_code::DeviceCodeCredential;
 pub use entra::{EntraClient, TokenSet};
 pub use entra_error::EntraError;
 pub use environment::{EnvironmentCredentialKind, EnvironmentSelection};
+pub use principal::{describe, AuthType, TokenPrincipal};
 pub use refresh::RefreshTokenCredential;
 pub use scopes::Scopes;
 pub use workload_identity::WorkloadIdentityCredential;

@@ -14,12 +14,16 @@ use super::cloud::Authority;
 use super::entra_error::{parse_entra_error, EntraError};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{HttpRequest, HttpResponse, Transport};
+use crate::http::{retry_after, HttpRequest, HttpResponse, Transport};
 use crate::secret::Secret;
 use crate::token::{parse_token_response, AccessToken};
 
 /// Whole-request timeout for Entra requests.
 pub const ENTRA_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Wait before the one retry of a transient failure.
+pub const RETRY_WAIT: Duration = Duration::from_secs(1);
+/// Longest `Retry-After` honoured before the retry.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
 /// Largest Entra answer read (tokens with many groups are a few KiB).
 pub const MAX_ENTRA_BODY: usize = 1024 * 1024;
 
@@ -85,37 +89,58 @@ impl EntraClient {
     }
 
     /// POSTs a form; a 2xx is `Success`, any other status `Refused` (parsed, not yet mapped).
+    /// A transient failure (no answer, 5xx, 429) is retried once, as MSAL does, after the
+    /// server's `Retry-After` (at most [`MAX_RETRY_WAIT`]) or [`RETRY_WAIT`].
     pub async fn post_form(&self, url: Url, form: &[(&str, &str)]) -> Result<FormOutcome> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
-            .finish();
+            .finish()
+            .into_bytes();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= 2;
+            match self.send_once(url.clone(), body.clone()).await {
+                Ok(response) if response.is_success() => return Ok(FormOutcome::Success(response)),
+                Ok(response) if last || !is_transient(response.status) => {
+                    return Ok(FormOutcome::Refused(parse_entra_error(
+                        response.status,
+                        &response.body,
+                    )))
+                }
+                Ok(response) => {
+                    let wait = retry_after(&response.headers, self.clock.now())
+                        .map(|w| w.min(MAX_RETRY_WAIT))
+                        .unwrap_or(RETRY_WAIT);
+                    self.clock.sleep(wait).await;
+                }
+                Err(e) if last => return Err(e.to_error(&self.target())),
+                Err(_) => self.clock.sleep(RETRY_WAIT).await,
+            }
+        }
+    }
+
+    async fn send_once(
+        &self,
+        url: Url,
+        body: Vec<u8>,
+    ) -> std::result::Result<HttpResponse, crate::http::TransportError> {
         let mut headers = HeaderMap::new();
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/x-www-form-urlencoded"),
         );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let request = HttpRequest {
-            method: Method::POST,
-            url,
-            headers,
-            body: Some(body.into_bytes()),
-            timeout: ENTRA_REQUEST_TIMEOUT,
-            max_body_bytes: Some(MAX_ENTRA_BODY),
-        };
-        let response = self
-            .transport
-            .send(request)
+        self.transport
+            .send(HttpRequest {
+                method: Method::POST,
+                url,
+                headers,
+                body: Some(body),
+                timeout: ENTRA_REQUEST_TIMEOUT,
+                max_body_bytes: Some(MAX_ENTRA_BODY),
+            })
             .await
-            .map_err(|e| e.to_error(&self.target()))?;
-        if response.is_success() {
-            Ok(FormOutcome::Success(response))
-        } else {
-            Ok(FormOutcome::Refused(parse_entra_error(
-                response.status,
-                &response.body,
-            )))
-        }
     }
 
     /// POSTs a token request to the token endpoint. `resource` is what the token is for;
@@ -137,6 +162,10 @@ impl EntraClient {
             FormOutcome::Refused(error) => Err(error.to_error(&self.target(), secrets)),
         }
     }
+}
+
+fn is_transient(status: u16) -> bool {
+    status == 429 || status == 408 || (500..600).contains(&status)
 }
 
 /// A client id is a GUID or an app id URI-free name: letters, digits and `-` only (it goes
@@ -253,9 +282,13 @@ mod tests {
                 &[],
             )),
             Ok(raw(503, b"down")),
+            Ok(raw(503, b"still down")),
             Err(TransportError::Timeout),
+            Err(TransportError::Timeout),
+            Ok(response(429, json!({}), &[("Retry-After", "7")])),
+            Ok(response(200, token_body("at-2", None), &[])),
         ]);
-        let (entra, _) = client(fake.clone());
+        let (entra, clock) = client(fake.clone());
         let form = [("grant_type", "client_credentials"), ("scope", "a b&c")];
         let set = entra.request_token(&form, "r", &[]).await.unwrap();
         assert_eq!(set.access_token.secret.expose(), "at");
@@ -277,6 +310,15 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::ServiceError);
         let e = entra.request_token(&form, "r", &[]).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Timeout);
+        // A throttled answer is retried once after its Retry-After.
+        let set = entra.request_token(&form, "r", &[]).await.unwrap();
+        assert_eq!(set.access_token.secret.expose(), "at-2");
+        assert_eq!(fake.calls().len(), 8);
+        assert_eq!(
+            clock.sleeps(),
+            [1, 1, 7].map(Duration::from_secs).to_vec(),
+            "one retry per transient failure; 400 is not retried"
+        );
     }
 
     #[test]

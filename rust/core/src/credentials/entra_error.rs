@@ -1,8 +1,10 @@
 //! Entra ID error answers (`{"error","error_description","error_codes",…}`) → typed errors with
-//! the `AADSTS` code and a one-line hint for the common mistakes. The description is shown (it
-//! names the app and tenant, which helps), cut to its first line, and every secret the request
-//! carried (client secret, assertion, refresh token, code, verifier) is scrubbed from it, so a
-//! server that echoes input cannot leak it into an error stream.
+//! the `AADSTS` code and a one-line hint for the common mistakes (wrong or expired secret,
+//! unknown app, missing consent, wrong tenant, unregistered certificate, expired or unmatched
+//! federated token). The description is shown (it names the app and tenant, which helps), cut
+//! to its first line, and every secret the request carried (client secret, assertion, refresh
+//! token, code, verifier) is scrubbed from it, so a server that echoes input cannot leak it
+//! into an error stream.
 
 use serde_json::{json, Value};
 
@@ -109,6 +111,9 @@ pub fn hint(aadsts: u64) -> Option<&'static str> {
         700016 => "no application with this client id exists in the tenant: check -ClientId and -TenantId (the app may live in another tenant).",
         65001 => "the permissions were not consented: an administrator must grant consent for these scopes (or sign in once interactively).",
         90002 => "the tenant was not found: check -TenantId (a GUID or a verified domain) and -Environment.",
+        700027 => "the certificate is not registered on this application (or the key does not match it): upload its public certificate under Certificates & secrets.",
+        700024 => "the federated token has expired or is not yet valid: the token file must be refreshed by its issuer (AZURE_FEDERATED_TOKEN_FILE).",
+        70021 => "no federated credential on the application matches the token's issuer, subject and audience (api://AzureADTokenExchange).",
         _ => return None,
     })
 }

@@ -12,6 +12,7 @@ pub mod entra;
 pub mod entra_error;
 pub mod scopes;
 
+pub mod app_credential;
 pub mod azure_cli;
 pub mod browser;
 pub mod certificate;
@@ -25,6 +26,7 @@ pub mod principal;
 pub mod refresh;
 pub mod workload_identity;
 
+pub use app_credential::AppCredential;
 pub use azure_cli::AzureCliCredential;
 pub use browser::{BrowserCredential, PendingBrowserSignIn};
 pub use certificate::{ClientCertificate, RsaParameters};

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod clock;
 pub mod context;
+pub mod credentials;
 pub mod env;
 pub mod error;
 pub mod events;

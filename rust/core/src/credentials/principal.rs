@@ -1,0 +1,139 @@
+//! Who a token speaks for, as the context shows it: a delegated token (a user signed in) carries
+//! its permissions in `scp` (space-separated) and names the user in `upn` or
+//! `preferred_username`; an app-only token carries `roles` (and `idtyp: app` in v2 tokens).
+//! Pure; an opaque (non-JWT) token gives `AuthType::Unknown`.
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuthType {
+    /// A user signed in (the token has `scp`).
+    Delegated,
+    /// An application or managed identity (no `scp`).
+    AppOnly,
+    /// Not a JWT: nothing can be said.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPrincipal {
+    pub auth_type: AuthType,
+    /// Delegated permissions (`scp`).
+    pub scopes: Vec<String>,
+    /// Application permissions (`roles`).
+    pub roles: Vec<String>,
+    /// The signed-in account (`upn`, else `preferred_username`, else `unique_name`, else `email`).
+    pub account: Option<String>,
+}
+
+/// Describes a token's principal from its claims.
+pub fn describe(token: &str) -> TokenPrincipal {
+    let Some(claims) = payload(token) else {
+        return TokenPrincipal {
+            auth_type: AuthType::Unknown,
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            account: None,
+        };
+    };
+    let scopes: Vec<String> = match claims.get("scp") {
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let roles = match claims.get("roles") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        _ => Vec::new(),
+    };
+    let delegated =
+        claims.contains_key("scp") && claims.get("idtyp").and_then(Value::as_str) != Some("app");
+    let account = if delegated {
+        ["upn", "preferred_username", "unique_name", "email"]
+            .iter()
+            .find_map(|k| claims.get(*k)?.as_str().filter(|s| !s.is_empty()))
+            .map(str::to_string)
+    } else {
+        None
+    };
+    TokenPrincipal {
+        auth_type: if delegated {
+            AuthType::Delegated
+        } else {
+            AuthType::AppOnly
+        },
+        scopes,
+        roles,
+        account,
+    }
+}
+
+fn payload(token: &str) -> Option<Map<String, Value>> {
+    let mut parts = token.trim().split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(map) => Some(map),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::unsigned;
+    use serde_json::json;
+
+    #[test]
+    fn delegated_tokens_show_scopes_and_the_account() {
+        let p = describe(&unsigned(&json!({
+            "scp": "AppRoleAssignment.ReadWrite.All Application.Read.All",
+            "upn": "admin@contoso.com",
+            "preferred_username": "other@contoso.com",
+        })));
+        assert_eq!(p.auth_type, AuthType::Delegated);
+        assert_eq!(
+            p.scopes,
+            vec!["AppRoleAssignment.ReadWrite.All", "Application.Read.All"]
+        );
+        assert!(p.roles.is_empty());
+        assert_eq!(p.account.as_deref(), Some("admin@contoso.com"));
+        let p = describe(&unsigned(
+            &json!({"scp": "User.Read", "preferred_username": "a@b.c"}),
+        ));
+        assert_eq!(p.account.as_deref(), Some("a@b.c"));
+    }
+
+    #[test]
+    fn app_only_tokens_show_roles() {
+        let p = describe(&unsigned(
+            &json!({"roles": ["User.Read.All"], "idtyp": "app"}),
+        ));
+        assert_eq!(p.auth_type, AuthType::AppOnly);
+        assert_eq!(p.roles, vec!["User.Read.All"]);
+        assert_eq!(p.account, None);
+        assert_eq!(describe(&unsigned(&json!({}))).auth_type, AuthType::AppOnly);
+        assert_eq!(describe("opaque-token").auth_type, AuthType::Unknown);
+        assert_eq!(
+            serde_json::to_value(describe(&unsigned(&json!({"scp":"a"})))).unwrap()["authType"],
+            "Delegated"
+        );
+    }
+}

@@ -6,7 +6,8 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
-    $script:Emulator = Start-TestEmulator
+    # Grants must show in the next managed-identity token: no platform token cache (Azure's 24 h).
+    $script:Emulator = Start-TestEmulator -ArgumentList @('--no-platform-token-cache')
     $script:Seed = Get-EmulatorSeed $Emulator
     $script:GraphUrl = $Emulator.BaseUrl
     $script:System = $Seed.identities | Where-Object displayName -EQ 'aa-runbooks'

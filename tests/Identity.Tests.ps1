@@ -252,7 +252,7 @@ catch { 'error=' + `$_.FullyQualifiedErrorId }
         $out = Invoke-FreshPwsh @"
 `$results = 1..8 | ForEach-Object -ThrottleLimit 8 -Parallel {
     Import-Module '$module'
-    `$null = Connect-Identity -Identity -GraphEndpoint '$GraphUrl' -Resource 'https://parallel.example.com'
+    `$null = Connect-Identity -Identity -GraphEndpoint '$GraphUrl' -Resource 'https://parallel.blob.core.windows.net'
     (Get-IdentityToken -AsPlainText).Length -gt 0
 }
 'ok=' + @(`$results | Where-Object { `$_ }).Count

@@ -29,6 +29,20 @@ pub fn handle(app: &App, req: &Req) -> Resp {
     let result = match (req.method.as_str(), rest) {
         ("GET", "/health") => Ok(Resp::json(200, &json!({"status": "ok"}))),
         ("GET", "/seed") => Ok(Resp::json(200, &seed_json())),
+        ("GET", "/info") => Ok(Resp::json(200, &crate::info::info_json(app))),
+        ("POST", "/deviceCode") => body_json(req).and_then(|v| {
+            crate::entra_delegated::control_device_code(app, &v)
+                .map(|out| Resp::json(200, &out))
+                .map_err(|e| err(404, &e))
+        }),
+        ("GET", "/tokenCache") => Ok(Resp::json(
+            200,
+            &json!({"entries": lock(&app.platform_cache).len()}),
+        )),
+        ("DELETE", "/tokenCache") => {
+            lock(&app.platform_cache).clear();
+            Ok(Resp::new(204))
+        }
         ("GET", "/config") => Ok(Resp::json(200, &config_json(&app.config()))),
         ("POST", "/config") => patch_config(app, req),
         ("GET", "/faults") => Ok(Resp::json(200, &lock(&app.faults).list())),
@@ -101,6 +115,13 @@ fn seed_json() -> Value {
         .collect();
     json!({
         "tenantId": seed::TENANT_ID,
+        "tenantName": seed::TENANT_NAME,
+        "adminUser": {
+            "displayName": seed::ADMIN_USER.display_name,
+            "userPrincipalName": seed::ADMIN_USER.user_principal_name,
+            "objectId": seed::ADMIN_USER.object_id,
+        },
+        "publicClientId": seed::GRAPH_CLI_CLIENT_ID,
         "microsoftTenantId": seed::MICROSOFT_TENANT_ID,
         "foreignTenantId": seed::FOREIGN_TENANT_ID,
         "subscriptionId": seed::SUBSCRIPTION_ID,
@@ -122,6 +143,15 @@ pub fn config_json(c: &EmulatorConfig) -> Value {
         "replicationLagMs": c.replication_lag_ms,
         "tokenRolesLagMs": c.token_roles_lag_ms,
         "tokenLifetimeSecs": c.token_lifetime_secs,
+        "entraTokenLifetimeSecs": c.entra_token_lifetime_secs,
+        "platformTokenCacheSecs": c.platform_token_cache_secs,
+        "arcChallenge": c.arc_challenge.name(),
+        "arcKeyLifetimeSecs": c.arc_key_lifetime_secs,
+        "msiExpiresOn": c.msi_expires_on,
+        "serviceFabricExpiresOn": if c.service_fabric_expires_on_string { "string" } else { "number" },
+        "deviceCodeIntervalSecs": c.device_code_interval_secs,
+        "deviceCodeLifetimeSecs": c.device_code_lifetime_secs,
+        "authorizeOutcome": c.authorize_outcome,
         "pageSize": c.page_size,
         "automationRequireMetadata": c.automation_require_metadata,
         "enforcePermissions": c.enforce_permissions,
@@ -160,6 +190,34 @@ fn patch_config(app: &App, req: &Req) -> Result<Resp, Resp> {
             "replicationLagMs" => c.replication_lag_ms = u64_of(k, v)?,
             "tokenRolesLagMs" => c.token_roles_lag_ms = u64_of(k, v)?,
             "tokenLifetimeSecs" => c.token_lifetime_secs = u64_of(k, v)?,
+            "entraTokenLifetimeSecs" => c.entra_token_lifetime_secs = u64_of(k, v)?,
+            "platformTokenCacheSecs" => c.platform_token_cache_secs = u64_of(k, v)?,
+            "arcChallenge" => {
+                c.arc_challenge = v
+                    .as_str()
+                    .and_then(crate::arc::ChallengeMode::parse)
+                    .ok_or_else(|| err(400, "'arcChallenge' must be one of valid, outsideDirectory, dotDot, symlink, wrongExtension, oversize, noRealm, noChallenge"))?
+            }
+            "arcKeyLifetimeSecs" => c.arc_key_lifetime_secs = u64_of(k, v)?,
+            "deviceCodeIntervalSecs" => c.device_code_interval_secs = u64_of(k, v)?,
+            "deviceCodeLifetimeSecs" => c.device_code_lifetime_secs = u64_of(k, v)?,
+            "authorizeOutcome" => {
+                c.authorize_outcome = serde_json::from_value(v.clone())
+                    .map_err(|_| err(400, "'authorizeOutcome' must be 'approve' or 'deny'"))?
+            }
+            "msiExpiresOn" => {
+                c.msi_expires_on = v
+                    .as_str()
+                    .and_then(crate::msi_legacy::ExpiresOnForm::parse)
+                    .ok_or_else(|| err(400, "'msiExpiresOn' must be 'epoch' or 'date'"))?
+            }
+            "serviceFabricExpiresOn" => {
+                c.service_fabric_expires_on_string = match v.as_str() {
+                    Some("number") => false,
+                    Some("string") => true,
+                    _ => return Err(err(400, "'serviceFabricExpiresOn' must be 'number' or 'string'")),
+                }
+            }
             "pageSize" => {
                 c.page_size = match v {
                     Value::Null => None,
@@ -193,6 +251,17 @@ fn patch_config(app: &App, req: &Req) -> Result<Resp, Resp> {
     }
     if obj.contains_key("throttle") {
         *lock(&app.throttle) = c.throttle.map(Bucket::new);
+    }
+    // New lifetimes or cache rules apply to the next token, not after the cached one expires.
+    if [
+        "tokenLifetimeSecs",
+        "platformTokenCacheSecs",
+        "tokenRolesLagMs",
+    ]
+    .iter()
+    .any(|k| obj.contains_key(*k))
+    {
+        lock(&app.platform_cache).clear();
     }
     if obj.contains_key("randomSeed") {
         lock(&app.faults).reseed(c.random_seed);

@@ -3,27 +3,71 @@
 
 use serde_json::json;
 
+use crate::entra_delegated;
+use crate::resources;
 use crate::seed;
-use crate::state::{lock, App};
+use crate::state::{lock, App, SpKind};
 use crate::token;
 use crate::util::{self, param, Req, Resp};
 
-/// The client secret accepted for every service principal.
+/// The client secret of every application registered in the emulated tenant (and of
+/// third-party apps). Managed identities and Microsoft's first-party apps have none.
 pub const CLIENT_SECRET: &str = "emulator-client-secret";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// True for `/{tenant}/oauth2/v2.0/token`.
-pub fn is_token_path(path: &str) -> bool {
-    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    segs.len() == 5
-        && segs[0].is_empty()
-        && !segs[1].is_empty()
-        && segs[2].eq_ignore_ascii_case("oauth2")
-        && segs[3].eq_ignore_ascii_case("v2.0")
-        && segs[4].eq_ignore_ascii_case("token")
+/// Which Entra route a path is: `/{tenant}/oauth2/v2.0/{token|devicecode|authorize}`,
+/// `/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/discovery/v2.0/keys`.
+fn route(path: &str) -> Option<&'static str> {
+    let segs: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .map(str::to_ascii_lowercase)
+        .collect();
+    if segs.len() < 2 || !segs[0].is_empty() || segs[1].is_empty() {
+        return None;
+    }
+    let rest: Vec<&str> = segs[2..].iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        ["oauth2", "v2.0", "token"] => Some("token"),
+        ["oauth2", "v2.0", "devicecode"] => Some("devicecode"),
+        ["oauth2", "v2.0", "authorize"] => Some("authorize"),
+        ["v2.0", ".well-known", "openid-configuration"] => Some("openid"),
+        ["discovery", "v2.0", "keys"] => Some("keys"),
+        _ => None,
+    }
 }
 
-fn error(status: u16, error: &str, code: u32, description: &str) -> Resp {
+/// True for every Entra route.
+pub fn is_token_path(path: &str) -> bool {
+    route(path).is_some()
+}
+
+/// Dispatches an Entra request (tenant checked for every route).
+pub fn handle(app: &App, req: &Req) -> Resp {
+    let tenant = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !tenant.eq_ignore_ascii_case(seed::TENANT_ID) {
+        return error(
+            400,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        );
+    }
+    match route(&req.path) {
+        Some("devicecode") => entra_delegated::device_code(app, req),
+        Some("authorize") => entra_delegated::authorize(app, req),
+        Some("openid") => entra_delegated::openid_configuration(app),
+        Some("keys") => entra_delegated::keys(),
+        _ => token(app, req),
+    }
+}
+
+pub(crate) fn error(status: u16, error: &str, code: u32, description: &str) -> Resp {
     let trace = util::new_guid();
     let correlation = util::new_guid();
     let timestamp = util::iso_now().replace('T', " ") + "Z";
@@ -67,7 +111,31 @@ pub fn status_error(status: u16) -> Resp {
     }
 }
 
-pub fn token(app: &App, req: &Req) -> Resp {
+/// Whose credentials a client authenticates with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// An application of the emulated tenant (or a third party's): the shared secret works.
+    Tenant,
+    ManagedIdentity,
+    /// Owned by Microsoft's tenant (Microsoft Graph, Exchange, …).
+    FirstParty,
+}
+
+fn credential_owner(kind: &SpKind) -> Owner {
+    match kind {
+        SpKind::ManagedIdentity { .. } => Owner::ManagedIdentity,
+        SpKind::Application { owner_tenant, .. }
+            if owner_tenant
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(seed::MICROSOFT_TENANT_ID)) =>
+        {
+            Owner::FirstParty
+        }
+        SpKind::Application { .. } => Owner::Tenant,
+    }
+}
+
+fn token(app: &App, req: &Req) -> Resp {
     if req.method != "POST" {
         return error(
             400,
@@ -102,6 +170,9 @@ pub fn token(app: &App, req: &Req) -> Resp {
     match param(&form, "grant_type") {
         None => return missing("grant_type"),
         Some("client_credentials") => {}
+        Some(g @ ("authorization_code" | "refresh_token" | entra_delegated::DEVICE_CODE_GRANT)) => {
+            return entra_delegated::token_grant(app, g, &form)
+        }
         Some(g) => {
             return error(
                 400,
@@ -117,8 +188,10 @@ pub fn token(app: &App, req: &Req) -> Resp {
     let Some(scope) = param(&form, "scope").filter(|s| !s.is_empty()) else {
         return missing("scope");
     };
-    let sp_id = lock(&app.dir).sp_by_app_id(client_id).map(|s| s.id.clone());
-    let Some(sp_id) = sp_id else {
+    let sp = lock(&app.dir)
+        .sp_by_app_id(client_id)
+        .map(|s| (s.id.clone(), credential_owner(&s.kind)));
+    let Some((sp_id, owner)) = sp else {
         return error(
             400,
             "unauthorized_client",
@@ -127,12 +200,16 @@ pub fn token(app: &App, req: &Req) -> Resp {
         );
     };
     if let Some(secret) = param(&form, "client_secret") {
-        if secret != CLIENT_SECRET {
+        // Managed identities have only platform-managed certificate credentials and a
+        // first-party app's credentials live in Microsoft's tenant: the app is found (so not
+        // 700016), the secret matches none of its credentials, and Entra answers what it
+        // answers for any wrong secret: 401 invalid_client AADSTS7000215.
+        if owner != Owner::Tenant || secret != CLIENT_SECRET {
             return error(
                 401,
                 "invalid_client",
                 7000215,
-                "Invalid client secret provided.",
+                &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
             );
         }
     } else if let Some(assertion) = param(&form, "client_assertion") {
@@ -145,6 +222,29 @@ pub fn token(app: &App, req: &Req) -> Resp {
                 50027,
                 "JWT token is invalid or malformed.",
             );
+        }
+        match owner {
+            Owner::Tenant => {}
+            // A user-assigned identity can only present an assertion through a federated
+            // identity credential, and none is registered: AADSTS70021.
+            Owner::ManagedIdentity => {
+                return error(
+                    400,
+                    "invalid_request",
+                    70021,
+                    "No matching federated identity record found for presented assertion.",
+                )
+            }
+            // No certificate of a first-party app is registered here: the assertion's
+            // signature cannot be validated (AADSTS700027).
+            Owner::FirstParty => {
+                return error(
+                    401,
+                    "invalid_client",
+                    700027,
+                    "Client assertion failed signature validation.",
+                )
+            }
         }
     } else {
         return error(
@@ -165,7 +265,18 @@ pub fn token(app: &App, req: &Req) -> Resp {
             )
         }
     };
-    let Some(t) = token::issue(app, &sp_id, &resource, None) else {
+    if !resources::is_known(app, &resource) {
+        return error(
+            400,
+            "invalid_resource",
+            500011,
+            resources::not_found_description(&resource).trim_start_matches("AADSTS500011: "),
+        );
+    }
+    let lifetime = lock(&app.cfg)
+        .entra_token_lifetime_secs
+        .min(i64::MAX as u64) as i64;
+    let Some(t) = token::issue(app, &sp_id, &resource, Some(lifetime)) else {
         return error(400, "unauthorized_client", 700016, "Application not found.");
     };
     let expires_in = t.expires_in.saturating_sub(1);

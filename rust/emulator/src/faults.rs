@@ -5,7 +5,7 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{json, Value};
 
 use crate::util::{self, Req, Resp};
-use crate::{entra, graph, managed_identity};
+use crate::{cloud_shell, entra, graph, managed_identity, msi_legacy, service_fabric};
 
 /// What a request is addressed to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +13,10 @@ pub enum Target {
     Imds,
     AppService,
     Automation,
+    Arc,
+    CloudShell,
+    MachineLearning,
+    ServiceFabric,
     Token,
     Graph,
     BatchItem,
@@ -26,6 +30,10 @@ impl Target {
             Target::Imds => "imds",
             Target::AppService => "appservice",
             Target::Automation => "automation",
+            Target::Arc => "arc",
+            Target::CloudShell => "cloudShell",
+            Target::MachineLearning => "machineLearning",
+            Target::ServiceFabric => "serviceFabric",
             Target::Token => "token",
             Target::Graph => "graph",
             Target::BatchItem => "batchItem",
@@ -34,11 +42,29 @@ impl Target {
         }
     }
 
+    /// A managed-identity token endpoint (subject to `miLatencyMs` and the platform cache).
+    pub fn is_managed_identity(self) -> bool {
+        matches!(
+            self,
+            Target::Imds
+                | Target::AppService
+                | Target::Automation
+                | Target::Arc
+                | Target::CloudShell
+                | Target::MachineLearning
+                | Target::ServiceFabric
+        )
+    }
+
     fn parse(s: &str) -> Option<Target> {
         [
             Target::Imds,
             Target::AppService,
             Target::Automation,
+            Target::Arc,
+            Target::CloudShell,
+            Target::MachineLearning,
+            Target::ServiceFabric,
             Target::Token,
             Target::Graph,
             Target::BatchItem,
@@ -304,8 +330,11 @@ pub fn status_response(
     req: &Req,
 ) -> Resp {
     let natural = match target {
-        Target::Imds => managed_identity::imds_status_error(status),
+        Target::Imds | Target::Arc => managed_identity::imds_status_error(status),
         Target::AppService | Target::Automation => managed_identity::kestrel_status_error(status),
+        Target::CloudShell => cloud_shell::status_error(status),
+        Target::MachineLearning => msi_legacy::status_error(status),
+        Target::ServiceFabric => service_fabric::status_error(status),
         Target::Token => entra::status_error(status),
         Target::Graph | Target::BatchItem => graph::status_error(status, req),
         Target::Control | Target::Other => Resp::json(status, &json!({"error": status})),

@@ -1,21 +1,32 @@
-//! Local emulator of Azure managed-identity endpoints (IMDS, App Service 2019, Azure Automation
-//! sandbox), an Entra-like token issuer and the Microsoft Graph app-role surface, with a control
-//! API for fault injection, latency and request statistics. All state is in memory; it listens
-//! on 127.0.0.1 only. See README.md for the routes.
+//! Local emulator of every Azure managed-identity host (IMDS, App Service 2019, Azure Automation
+//! sandbox, Azure Arc, Cloud Shell, Azure ML / legacy MSI, Service Fabric over HTTPS), an
+//! Entra-like token issuer and the Microsoft Graph app-role surface, with a control API for fault
+//! injection, latency and request statistics. All state is in memory (Arc key files excepted);
+//! it listens on 127.0.0.1 only. See README.md for the routes.
 
+pub mod arc;
+pub mod cloud_shell;
 pub mod control;
 pub mod entra;
+pub mod entra_delegated;
 pub mod faults;
 pub mod graph;
+pub mod info;
 pub mod managed_identity;
+pub mod msi_legacy;
+pub mod platform_cache;
+pub mod resources;
 pub mod seed;
 mod server;
+pub mod service_fabric;
 pub mod state;
 pub mod stats;
+pub mod tls;
 pub mod token;
 pub mod util;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -46,8 +57,14 @@ pub struct EmulatorConfig {
     pub mi_latency_ms: u64,
     /// Graph HTTP requests served at once; the others queue.
     pub max_concurrency: Option<usize>,
-    /// Lifetime of issued tokens (`exp - iat`).
+    /// Lifetime of tokens from the managed-identity endpoints and `POST /_emulator/token`
+    /// (`exp - iat`). Real managed-identity tokens live about 24 h.
     pub token_lifetime_secs: u64,
+    /// Lifetime of tokens from the Entra token endpoint (real client-credential tokens: ~1 h).
+    pub entra_token_lifetime_secs: u64,
+    /// How long the managed-identity platform serves the same token for an identity and
+    /// resource (as Azure does, so new roles appear late). 0 = no platform cache.
+    pub platform_token_cache_secs: u64,
     /// A just-created assignment is invisible to the list endpoints, and a just-created
     /// service principal answers 404, for this long.
     pub replication_lag_ms: u64,
@@ -62,6 +79,25 @@ pub struct EmulatorConfig {
     pub throttle: Option<ThrottleConfig>,
     /// Seed of the random generators (fault probabilities, assignment ids).
     pub random_seed: u64,
+    /// Azure Arc agent token directory (created if missing). `None` = a fresh temporary
+    /// directory, removed when the emulator stops. Fixed at start.
+    pub arc_token_dir: Option<PathBuf>,
+    /// Where the Arc challenge's realm points (attack modes for client tests).
+    pub arc_challenge: arc::ChallengeMode,
+    /// An Arc key is accepted once, within this many seconds of its challenge.
+    pub arc_key_lifetime_secs: u64,
+    /// `expires_on` form of the Azure ML / legacy MSI (2017-09-01) endpoint.
+    pub msi_expires_on: msi_legacy::ExpiresOnForm,
+    /// Port of the Service Fabric HTTPS listener (0 = a free port). Fixed at start.
+    pub service_fabric_port: u16,
+    /// Service Fabric sends `expires_on` as a JSON string instead of a number.
+    pub service_fabric_expires_on_string: bool,
+    /// `interval` of device-code answers (seconds a client waits between polls).
+    pub device_code_interval_secs: u64,
+    /// `expires_in` of device codes.
+    pub device_code_lifetime_secs: u64,
+    /// What the emulated user does on `/authorize`.
+    pub authorize_outcome: entra_delegated::AuthorizeOutcome,
 }
 
 impl Default for EmulatorConfig {
@@ -72,7 +108,9 @@ impl Default for EmulatorConfig {
             latency_ms: 0,
             mi_latency_ms: 0,
             max_concurrency: None,
-            token_lifetime_secs: 3600,
+            token_lifetime_secs: 86_400,
+            entra_token_lifetime_secs: 3600,
+            platform_token_cache_secs: 86_400,
             replication_lag_ms: 0,
             token_roles_lag_ms: 0,
             page_size: None,
@@ -80,8 +118,28 @@ impl Default for EmulatorConfig {
             enforce_permissions: true,
             throttle: None,
             random_seed: 0,
+            arc_token_dir: None,
+            arc_challenge: arc::ChallengeMode::Valid,
+            arc_key_lifetime_secs: 300,
+            msi_expires_on: msi_legacy::ExpiresOnForm::Epoch,
+            service_fabric_port: 0,
+            service_fabric_expires_on_string: false,
+            device_code_interval_secs: 5,
+            device_code_lifetime_secs: 900,
+            authorize_outcome: entra_delegated::AuthorizeOutcome::Approve,
         }
     }
+}
+
+/// Where the Service Fabric HTTPS endpoint listens and how a client pins its certificate.
+#[derive(Clone, Debug)]
+pub struct ServiceFabricEndpoint {
+    /// `https://127.0.0.1:PORT` (no trailing slash).
+    pub base_url: String,
+    /// SHA-1 of the certificate's DER bytes, upper-case hex (`IDENTITY_SERVER_THUMBPRINT`).
+    pub thumbprint: String,
+    /// The self-signed certificate (PEM), for clients that want to trust it instead of pinning.
+    pub certificate_pem: String,
 }
 
 /// A running emulator. Dropping it also stops the server (like `shutdown`, without waiting):
@@ -89,8 +147,10 @@ impl Default for EmulatorConfig {
 pub struct RunningEmulator {
     addr: SocketAddr,
     identity_header: String,
+    app: Arc<state::App>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
+    sf_task: JoinHandle<()>,
 }
 
 impl RunningEmulator {
@@ -107,25 +167,70 @@ impl RunningEmulator {
         &self.identity_header
     }
 
-    /// Stops accepting, aborts every open connection (including hung requests) and frees the port.
+    /// The Service Fabric HTTPS endpoint and its certificate thumbprint.
+    pub fn service_fabric(&self) -> &ServiceFabricEndpoint {
+        &self.app.service_fabric
+    }
+
+    /// The Azure Arc agent token directory (canonical path) where key files are written.
+    pub fn arc_token_dir(&self) -> &std::path::Path {
+        self.app.arc_dir()
+    }
+
+    /// Every host's endpoint and the environment a client sets for it (`GET /_emulator/info`).
+    pub fn info(&self) -> serde_json::Value {
+        info::info_json(&self.app)
+    }
+
+    /// Stops accepting, aborts every open connection (including hung requests) and frees the
+    /// ports.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        let _ = self.sf_task.await;
     }
 }
 
-/// Binds 127.0.0.1:`config.port` and serves on the current tokio runtime.
+/// Binds 127.0.0.1:`config.port` (HTTP) and 127.0.0.1:`config.service_fabric_port` (HTTPS,
+/// Service Fabric) and serves on the current tokio runtime.
 pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
+    let sf_listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", config.service_fabric_port)).await?;
+    let sf_addr = sf_listener.local_addr()?;
+    let certificate = tls::SelfSigned::generate()?;
+    let acceptor = certificate.acceptor()?;
+    let service_fabric = ServiceFabricEndpoint {
+        base_url: format!("https://{sf_addr}"),
+        thumbprint: certificate.thumbprint.clone(),
+        certificate_pem: certificate.certificate_pem.clone(),
+    };
     let identity_header = config.identity_header.clone();
-    let app = Arc::new(state::App::new(format!("http://{addr}"), config));
+    let app = Arc::new(state::App::new(
+        format!("http://{addr}"),
+        service_fabric,
+        config,
+    )?);
     let (stop, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, app, stop_rx));
+    let task = tokio::spawn(server::serve(
+        listener,
+        app.clone(),
+        stop_rx.clone(),
+        server::Listener::Http,
+    ));
+    let sf_task = tokio::spawn(server::serve(
+        sf_listener,
+        app.clone(),
+        stop_rx,
+        server::Listener::ServiceFabric(acceptor),
+    ));
     Ok(RunningEmulator {
         addr,
         identity_header,
+        app,
         stop,
         task,
+        sf_task,
     })
 }

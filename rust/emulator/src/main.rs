@@ -5,17 +5,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use managed_identity_emulator::arc::ChallengeMode;
+use managed_identity_emulator::msi_legacy::ExpiresOnForm;
 use managed_identity_emulator::{start, EmulatorConfig, ThrottleConfig};
 
-const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--identity-header VALUE]
-  [--latency-ms N] [--mi-latency-ms N] [--max-concurrency N] [--token-lifetime-secs N]
+const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--info-file PATH]
+  [--identity-header VALUE] [--latency-ms N] [--mi-latency-ms N] [--max-concurrency N]
+  [--token-lifetime-secs N (default 86400)] [--entra-token-lifetime-secs N (default 3600)]
+  [--platform-token-cache-secs N (default 86400, 0 = off)] [--no-platform-token-cache]
   [--replication-lag-ms N] [--token-roles-lag-ms N] [--page-size N] [--random-seed N]
   [--throttle CAPACITY:REFILL_PER_SEC] [--no-automation-metadata] [--no-enforce-permissions]
+  [--arc-token-dir PATH] [--arc-challenge MODE] [--arc-key-lifetime-secs N]
+  [--msi-expires-on epoch|date] [--service-fabric-port N] [--service-fabric-expires-on number|string]
   [--max-lifetime-secs N (default 1800, 0 = no limit)]";
 
 struct Cli {
     config: EmulatorConfig,
     address_file: Option<PathBuf>,
+    info_file: Option<PathBuf>,
     max_lifetime_secs: u64,
 }
 
@@ -29,6 +36,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
     let mut cli = Cli {
         config: EmulatorConfig::default(),
         address_file: None,
+        info_file: None,
         max_lifetime_secs: 1800,
     };
     let mut it = args.into_iter();
@@ -46,6 +54,40 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                 cli.address_file = Some(PathBuf::from(
                     value().ok_or("--address-file needs a value")?,
                 ))
+            }
+            "--info-file" => {
+                cli.info_file = Some(PathBuf::from(value().ok_or("--info-file needs a value")?))
+            }
+            "--entra-token-lifetime-secs" => {
+                c.entra_token_lifetime_secs = parse_num(&flag, value())?
+            }
+            "--platform-token-cache-secs" => {
+                c.platform_token_cache_secs = parse_num(&flag, value())?
+            }
+            "--no-platform-token-cache" => c.platform_token_cache_secs = 0,
+            "--arc-token-dir" => {
+                c.arc_token_dir = Some(PathBuf::from(
+                    value().ok_or("--arc-token-dir needs a value")?,
+                ))
+            }
+            "--arc-challenge" => {
+                let v = value().ok_or("--arc-challenge needs a value")?;
+                c.arc_challenge = ChallengeMode::parse(&v)
+                    .ok_or_else(|| format!("--arc-challenge: unknown mode '{v}'"))?;
+            }
+            "--arc-key-lifetime-secs" => c.arc_key_lifetime_secs = parse_num(&flag, value())?,
+            "--msi-expires-on" => {
+                let v = value().ok_or("--msi-expires-on needs epoch or date")?;
+                c.msi_expires_on = ExpiresOnForm::parse(&v)
+                    .ok_or_else(|| format!("--msi-expires-on: unknown form '{v}'"))?;
+            }
+            "--service-fabric-port" => c.service_fabric_port = parse_num(&flag, value())?,
+            "--service-fabric-expires-on" => {
+                c.service_fabric_expires_on_string = match value().as_deref() {
+                    Some("number") => false,
+                    Some("string") => true,
+                    _ => return Err("--service-fabric-expires-on needs number or string".into()),
+                }
             }
             "--identity-header" => {
                 c.identity_header = value().ok_or("--identity-header needs a value")?
@@ -80,12 +122,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
     Ok(cli)
 }
 
-/// Writes the base URL to `path` atomically (temporary file, then rename).
-fn write_address_file(path: &Path, url: &str) -> std::io::Result<()> {
+/// Writes `content` to `path` atomically (temporary file, then rename).
+fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, url)?;
+    std::fs::write(&tmp, content)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -116,8 +158,13 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
     let url = emulator.base_url();
+    // The info file first: a reader that waits for the address file then finds both.
+    if let Some(path) = &cli.info_file {
+        write_atomically(path, &emulator.info().to_string())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     if let Some(path) = &cli.address_file {
-        write_address_file(path, &url)
+        write_atomically(path, &url)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     {

@@ -1,19 +1,25 @@
-//! Managed-identity token endpoints: IMDS, App Service 2019 and the Azure Automation sandbox.
+//! Managed-identity token endpoints: IMDS, App Service 2019 and the Azure Automation sandbox,
+//! plus what every managed-identity host shares (identity selection, platform-cached issuance,
+//! the IMDS-shaped body).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
+use crate::resources;
 use crate::seed;
 use crate::state::{lock, App};
 use crate::token::{self, Issued};
 use crate::util::{self, param, Req, Resp};
 
 const IMDS_SERVER: &str = "IMDS/150.870.65.1015";
-const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
+pub const IMDS_TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
 const NO_IDENTITY: &str = "Unable to load the proper Managed Identity.";
+/// App Service / Automation's answer when fetching the token from Entra fails (an unknown
+/// resource, for one); the misspelling is Azure's.
+const AAD_FAILED: &str = "An unexpected error occured while fetching the AAD Token.";
 
 /// Which identity a request names.
 #[derive(Debug, Clone, PartialEq)]
-enum Selector {
+pub enum Selector {
     System,
     ClientId(String),
     ObjectId(String),
@@ -21,7 +27,7 @@ enum Selector {
 }
 
 /// Object id of the attached identity a selector names.
-fn find_attached(app: &App, sel: &Selector) -> Option<String> {
+pub fn find_attached(app: &App, sel: &Selector) -> Option<String> {
     let dir = lock(&app.dir);
     dir.sps
         .iter()
@@ -37,10 +43,10 @@ fn find_attached(app: &App, sel: &Selector) -> Option<String> {
         .map(|s| s.id.clone())
 }
 
-/// The selector given by the id parameters in `names` (at most one may be present).
-type MakeSelector = fn(String) -> Selector;
+/// The selector given by the id parameters in `names`; `None` when more than one is present.
+pub type MakeSelector = fn(String) -> Selector;
 
-fn selector(params: &[(String, String)], names: &[(&str, MakeSelector)]) -> Result<Selector, ()> {
+pub fn selector(params: &[(String, String)], names: &[(&str, MakeSelector)]) -> Option<Selector> {
     let given: Vec<Selector> = names
         .iter()
         .filter_map(|(n, make)| {
@@ -50,25 +56,82 @@ fn selector(params: &[(String, String)], names: &[(&str, MakeSelector)]) -> Resu
         })
         .collect();
     match given.len() {
-        0 => Ok(Selector::System),
-        1 => Ok(given.into_iter().next().unwrap_or(Selector::System)),
-        _ => Err(()),
+        0 => Some(Selector::System),
+        1 => given.into_iter().next(),
+        _ => None,
     }
 }
 
-fn issue(app: &App, object_id: &str, resource: &str) -> Option<(Issued, String)> {
-    let issued = token::issue(app, object_id, resource, None)?;
+/// Why a managed-identity host issues no token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No attached identity matches the selector.
+    IdentityNotFound,
+    /// Entra does not know the resource (AADSTS500011).
+    UnknownResource,
+}
+
+/// A token for the attached identity `sel` names, as the managed-identity platform issues it:
+/// the identity is checked first (locally, as the host does), then the resource (by Entra);
+/// a token cached by the platform is handed out again. Returns the token and the client id.
+pub fn platform_token(
+    app: &App,
+    sel: &Selector,
+    resource: &str,
+) -> Result<(Issued, String), Refusal> {
+    let object_id = find_attached(app, sel).ok_or(Refusal::IdentityNotFound)?;
+    if !resources::is_known(app, resource) {
+        return Err(Refusal::UnknownResource);
+    }
     let client_id = lock(&app.dir)
-        .sp(object_id)
+        .sp(&object_id)
         .map(|s| s.app_id.clone())
         .unwrap_or_default();
-    Some((issued, client_id))
+    let cache_secs = lock(&app.cfg).platform_token_cache_secs;
+    if let Some(t) = lock(&app.platform_cache).get(&object_id, resource, cache_secs) {
+        return Ok((t, client_id));
+    }
+    let issued = token::issue(app, &object_id, resource, None).ok_or(Refusal::IdentityNotFound)?;
+    if cache_secs > 0 {
+        lock(&app.platform_cache).put(&object_id, resource, &issued);
+    }
+    Ok((issued, client_id))
+}
+
+/// IMDS-shaped success body (IMDS, Arc, Cloud Shell): every number a string.
+pub fn imds_body(t: &Issued, resource: &str, client_id: &str) -> Value {
+    json!({
+        "access_token": t.access_token,
+        "refresh_token": "",
+        "expires_in": t.expires_in.to_string(),
+        "expires_on": t.exp.to_string(),
+        "not_before": t.nbf.to_string(),
+        "resource": resource,
+        "token_type": "Bearer",
+        "client_id": client_id,
+    })
+}
+
+/// `Metadata: true` is present (case-insensitive value).
+pub fn has_metadata(req: &Req) -> bool {
+    req.header("metadata")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Entra's error text with the trace lines it appends (`\r\n`-separated, as IMDS relays it).
+pub fn with_trace(description: &str) -> String {
+    format!(
+        "{description}\r\nTrace ID: {}\r\nCorrelation ID: {}\r\nTimestamp: {}Z",
+        util::new_guid(),
+        util::new_guid(),
+        util::iso_now().replace('T', " ")
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
 // IMDS
 
-fn imds_error(status: u16, error: &str, description: &str) -> Resp {
+pub fn imds_error(status: u16, error: &str, description: &str) -> Resp {
     Resp::json(
         status,
         &json!({"error": error, "error_description": description}),
@@ -92,8 +155,37 @@ pub fn imds_status_error(status: u16) -> Resp {
     imds_error(status, error, description)
 }
 
+/// Real IMDS refuses anything that looks proxied (captured answer, certbot-dns-azure#54): an XML
+/// body, not IMDS's JSON.
+fn forwarded_refusal() -> Resp {
+    let body = concat!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n",
+        "<Error xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\">\r\n",
+        "    <Code>InvalidHeaderValue</Code>\r\n",
+        "    <Message>The value provided for one of the HTTP headers was not in the correct format.</Message>\r\n",
+        "    <Details>Header contains 'X-Forwarded-For' are not supported.</Details>\r\n",
+        "</Error>"
+    );
+    Resp::text(400, "application/xml; charset=utf-8", body).header("Server", IMDS_SERVER)
+}
+
+/// The IMDS answer to a refused token request.
+pub fn imds_refusal(refusal: Refusal, resource: &str) -> Resp {
+    match refusal {
+        Refusal::IdentityNotFound => imds_error(400, "invalid_request", "Identity not found"),
+        Refusal::UnknownResource => imds_error(
+            400,
+            "invalid_resource",
+            &with_trace(&resources::not_found_description(resource)),
+        ),
+    }
+}
+
 /// `GET /metadata/identity/oauth2/token` (any other `/metadata/...` path answers 404).
 pub fn imds(app: &App, req: &Req) -> Resp {
+    if req.header("x-forwarded-for").is_some() {
+        return forwarded_refusal();
+    }
     if !req
         .path
         .trim_end_matches('/')
@@ -108,10 +200,7 @@ pub fn imds(app: &App, req: &Req) -> Resp {
             "The requested method is not allowed",
         );
     }
-    if !req
-        .header("metadata")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
+    if !has_metadata(req) {
         return imds_error(
             400,
             "bad_request_102",
@@ -137,7 +226,7 @@ pub fn imds(app: &App, req: &Req) -> Resp {
             "Required audience parameter not specified",
         );
     };
-    let Ok(sel) = selector(
+    let Some(sel) = selector(
         &params,
         &[
             ("client_id", Selector::ClientId),
@@ -152,24 +241,12 @@ pub fn imds(app: &App, req: &Req) -> Resp {
             "Only one of client_id, object_id or msi_res_id may be specified",
         );
     };
-    let Some((t, client_id)) = find_attached(app, &sel).and_then(|id| issue(app, &id, resource))
-    else {
-        return imds_error(400, "invalid_request", "Identity not found");
-    };
-    Resp::json(
-        200,
-        &json!({
-            "access_token": t.access_token,
-            "refresh_token": "",
-            "expires_in": t.expires_in.to_string(),
-            "expires_on": t.exp.to_string(),
-            "not_before": t.nbf.to_string(),
-            "resource": resource,
-            "token_type": "Bearer",
-            "client_id": client_id,
-        }),
-    )
-    .header("Server", IMDS_SERVER)
+    match platform_token(app, &sel, resource) {
+        Ok((t, client_id)) => {
+            Resp::json(200, &imds_body(&t, resource, &client_id)).header("Server", IMDS_SERVER)
+        }
+        Err(r) => imds_refusal(r, resource),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,7 +267,7 @@ pub fn kestrel_status_error(status: u16) -> Resp {
     let message = match status {
         400 => NO_IDENTITY,
         429 => "Too many requests. Please retry later.",
-        _ => "An unexpected error occured while fetching the AAD Token.",
+        _ => AAD_FAILED,
     };
     kestrel(status, message)
 }
@@ -208,7 +285,7 @@ fn sandbox_token(app: &App, params: &[(String, String)]) -> Resp {
     };
     // `msi_res_id` is not a parameter of this API: it is ignored (system identity), as App
     // Service does.
-    let Ok(sel) = selector(
+    let Some(sel) = selector(
         params,
         &[
             ("client_id", Selector::ClientId),
@@ -222,9 +299,10 @@ fn sandbox_token(app: &App, params: &[(String, String)]) -> Resp {
             "Only one of client_id, principal_id (object_id) or mi_res_id may be specified.",
         );
     };
-    let Some((t, client_id)) = find_attached(app, &sel).and_then(|id| issue(app, &id, resource))
-    else {
-        return kestrel(400, NO_IDENTITY);
+    let (t, client_id) = match platform_token(app, &sel, resource) {
+        Ok(x) => x,
+        Err(Refusal::IdentityNotFound) => return kestrel(400, NO_IDENTITY),
+        Err(Refusal::UnknownResource) => return kestrel(500, AAD_FAILED),
     };
     Resp::json(
         200,
@@ -237,6 +315,7 @@ fn sandbox_token(app: &App, params: &[(String, String)]) -> Resp {
             "client_id": client_id,
         }),
     )
+    .header("Server", "Kestrel")
 }
 
 /// `GET /msi/token?api-version=2019-08-01&resource=…` with `X-IDENTITY-HEADER`.
@@ -267,11 +346,7 @@ pub fn automation(app: &App, req: &Req) -> Resp {
         return kestrel(400, "The X-IDENTITY-HEADER header is missing or invalid.");
     }
     let require_metadata = lock(&app.cfg).automation_require_metadata;
-    if require_metadata
-        && !req
-            .header("metadata")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-    {
+    if require_metadata && !has_metadata(req) {
         return kestrel(400, "Metadata header is required");
     }
     let mut params = req.params();

@@ -3,6 +3,27 @@
 
 /// The emulated tenant.
 pub const TENANT_ID: &str = "7d1f3c2a-5b4e-4c6d-8e9f-0a1b2c3d4e5f";
+/// Display name of the emulated tenant (in AADSTS messages such as 500011).
+pub const TENANT_NAME: &str = "Contoso";
+/// A user of the emulated tenant: who signs in through the delegated flows (device code,
+/// authorization code).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedUser {
+    pub display_name: &'static str,
+    pub user_principal_name: &'static str,
+    pub object_id: &'static str,
+}
+
+/// The administrator every delegated sign-in signs in as.
+pub const ADMIN_USER: SeedUser = SeedUser {
+    display_name: "Contoso Admin",
+    user_principal_name: "admin@contoso.example",
+    object_id: "2a1b0c9d-8e7f-4a6b-9c5d-4e3f2a1b0c99",
+};
+
+/// Microsoft Graph Command Line Tools, the public client `Connect-MgGraph` uses by default.
+pub const GRAPH_CLI_CLIENT_ID: &str = "14d82eec-204b-4c2f-b7e8-296a70dab67e";
+
 /// Owner tenant of Microsoft first-party service principals.
 pub const MICROSOFT_TENANT_ID: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 /// A foreign tenant that publishes a look-alike "Microsoft Graph" app.

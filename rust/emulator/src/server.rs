@@ -1,4 +1,5 @@
-//! Accept loop and per-request pipeline: classify → log → fault → gate/latency → handler.
+//! Accept loops (HTTP, and HTTPS for Service Fabric) and the per-request pipeline:
+//! classify → log → fault → gate/latency → handler.
 //!
 //! Connections are served by hyper directly (not `axum::serve`) so that a request can abort its
 //! own connection (the `reset` fault) and shutdown can drop hung requests at once.
@@ -14,15 +15,35 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::faults::{self, FaultAction, Target};
 use crate::state::{lock, App};
 use crate::util::{Req, Resp};
-use crate::{control, entra, graph, managed_identity};
+use crate::{
+    arc, cloud_shell, control, entra, graph, managed_identity, msi_legacy, service_fabric,
+};
 
 const MAX_BODY: usize = 8 * 1024 * 1024;
 
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+/// What a listener serves.
+pub enum Listener {
+    /// Plain HTTP: every route but Service Fabric.
+    Http,
+    /// HTTPS with the emulator's self-signed certificate: Service Fabric (and the control API).
+    ServiceFabric(TlsAcceptor),
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+    kind: Listener,
+) {
+    let tls = match kind {
+        Listener::Http => None,
+        Listener::ServiceFabric(acceptor) => Some(acceptor),
+    };
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -35,24 +56,25 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let mut stop = stop.clone();
-                conns.spawn(async move {
-                    let abort = Arc::new(Notify::new());
-                    let svc_abort = abort.clone();
-                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let app = app.clone();
-                        let abort = svc_abort.clone();
-                        async move { Ok::<_, Infallible>(handle(app, abort, req).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = abort.notified() => {}
-                        _ = stop.changed() => {}
+                let stop = stop.clone();
+                match &tls {
+                    None => {
+                        conns.spawn(connection(TokioIo::new(stream), app, stop, false));
                     }
-                });
+                    Some(acceptor) => {
+                        let acceptor = acceptor.clone();
+                        conns.spawn(async move {
+                            // A client that refuses the certificate (wrong thumbprint) ends here.
+                            let handshake = tokio::time::timeout(
+                                Duration::from_secs(10),
+                                acceptor.accept(stream),
+                            );
+                            if let Ok(Ok(tls_stream)) = handshake.await {
+                                connection(TokioIo::new(tls_stream), app, stop, true).await;
+                            }
+                        });
+                    }
+                }
             }
         }
     }
@@ -60,7 +82,29 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
     conns.shutdown().await;
 }
 
-fn classify(path: &str) -> Target {
+/// Serves one HTTP/1.1 connection until it closes, a request aborts it, or the emulator stops.
+async fn connection<I>(io: I, app: Arc<App>, mut stop: watch::Receiver<bool>, service_fabric: bool)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let abort = Arc::new(Notify::new());
+    let svc_abort = abort.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let app = app.clone();
+        let abort = svc_abort.clone();
+        async move { Ok::<_, Infallible>(handle(app, abort, req, service_fabric).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::select! {
+        _ = conn => {}
+        _ = abort.notified() => {}
+        _ = stop.changed() => {}
+    }
+}
+
+fn classify(path: &str, service_fabric: bool) -> Target {
     let lower = path.to_ascii_lowercase();
     let first = lower
         .trim_start_matches('/')
@@ -69,6 +113,14 @@ fn classify(path: &str) -> Target {
         .unwrap_or_default();
     if lower.starts_with("/_emulator/") || lower == "/_emulator" {
         Target::Control
+    } else if service_fabric {
+        Target::ServiceFabric
+    } else if first == "arc" {
+        Target::Arc
+    } else if lower.trim_end_matches('/') == cloud_shell::PATH {
+        Target::CloudShell
+    } else if lower.trim_end_matches('/') == msi_legacy::PATH {
+        Target::MachineLearning
     } else if first == "metadata" {
         Target::Imds
     } else if lower.trim_end_matches('/') == "/msi/token" {
@@ -105,7 +157,11 @@ fn answer(app: &App, target: Target, req: &Req) -> Resp {
         Target::Imds => managed_identity::imds(app, req),
         Target::AppService => managed_identity::app_service(app, req),
         Target::Automation => managed_identity::automation(app, req),
-        Target::Token => entra::token(app, req),
+        Target::Arc => arc::handle(app, req),
+        Target::CloudShell => cloud_shell::handle(app, req),
+        Target::MachineLearning => msi_legacy::handle(app, req),
+        Target::ServiceFabric => service_fabric::handle(app, req),
+        Target::Token => entra::handle(app, req),
         Target::Graph => graph::http(app, req),
         Target::Control => control::handle(app, req),
         Target::BatchItem | Target::Other => Resp::json(
@@ -115,7 +171,12 @@ fn answer(app: &App, target: Target, req: &Req) -> Resp {
     }
 }
 
-async fn handle(app: Arc<App>, abort: Arc<Notify>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(
+    app: Arc<App>,
+    abort: Arc<Notify>,
+    req: Request<Incoming>,
+    service_fabric: bool,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
         Ok(b) => b.to_vec(),
@@ -142,7 +203,7 @@ async fn handle(app: Arc<App>, abort: Arc<Notify>, req: Request<Incoming>) -> Re
             .collect(),
         body,
     };
-    let target = classify(&req.path);
+    let target = classify(&req.path, service_fabric);
     if target == Target::Control {
         return to_response(control::handle(&app, &req));
     }
@@ -157,7 +218,7 @@ async fn handle(app: Arc<App>, abort: Arc<Notify>, req: Request<Incoming>) -> Re
         let cfg = lock(&app.cfg);
         match target {
             Target::Graph => cfg.latency_ms,
-            Target::Imds | Target::AppService | Target::Automation => cfg.mi_latency_ms,
+            t if t.is_managed_identity() => cfg.mi_latency_ms,
             _ => 0,
         }
     };

@@ -9,12 +9,14 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
+use crate::arc::ArcState;
 use crate::faults::FaultBook;
 use crate::graph::throttle::Bucket;
+use crate::platform_cache::PlatformCache;
 use crate::seed;
 use crate::stats::Stats;
 use crate::util;
-use crate::EmulatorConfig;
+use crate::{EmulatorConfig, ServiceFabricEndpoint};
 
 /// Date stamped on assignments that exist from the start.
 const SEED_CREATED: &str = "2024-01-15T08:00:00Z";
@@ -333,6 +335,7 @@ impl Gate {
 /// Everything the handlers share.
 pub struct App {
     pub base_url: String,
+    pub service_fabric: ServiceFabricEndpoint,
     /// Configuration at start (restored by `POST /_emulator/reset`).
     pub initial: EmulatorConfig,
     pub cfg: Mutex<EmulatorConfig>,
@@ -343,6 +346,13 @@ pub struct App {
     pub gate: Mutex<Gate>,
     /// Randomness for assignment ids.
     pub id_rng: Mutex<StdRng>,
+    /// Tokens the managed-identity platform hands out again.
+    pub platform_cache: Mutex<PlatformCache>,
+    /// Azure Arc's token directory and outstanding keys.
+    pub arc: Mutex<ArcState>,
+    /// Device codes, authorization codes and refresh tokens of user sign-ins.
+    pub delegated: Mutex<crate::entra_delegated::DelegatedState>,
+    arc_dir: std::path::PathBuf,
 }
 
 /// Locks a mutex, recovering from poisoning (a panicking handler must not wedge the emulator).
@@ -355,11 +365,21 @@ pub fn id_rng(seed: u64) -> StdRng {
 }
 
 impl App {
-    pub fn new(base_url: String, config: EmulatorConfig) -> Self {
+    pub fn new(
+        base_url: String,
+        service_fabric: ServiceFabricEndpoint,
+        config: EmulatorConfig,
+    ) -> std::io::Result<Self> {
         let mut rng = id_rng(config.random_seed);
         let dir = Directory::seeded(&mut rng);
-        App {
+        let arc = ArcState::new(config.arc_token_dir.as_deref())?;
+        Ok(App {
             base_url,
+            service_fabric,
+            arc_dir: arc.token_dir().to_path_buf(),
+            arc: Mutex::new(arc),
+            platform_cache: Mutex::new(PlatformCache::default()),
+            delegated: Mutex::new(Default::default()),
             initial: config.clone(),
             faults: Mutex::new(FaultBook::new(config.random_seed)),
             stats: Mutex::new(Stats::default()),
@@ -368,7 +388,12 @@ impl App {
             cfg: Mutex::new(config),
             dir: Mutex::new(dir),
             id_rng: Mutex::new(rng),
-        }
+        })
+    }
+
+    /// Canonical path of the Azure Arc agent token directory.
+    pub fn arc_dir(&self) -> &std::path::Path {
+        &self.arc_dir
     }
 
     pub fn config(&self) -> EmulatorConfig {
@@ -379,7 +404,8 @@ impl App {
         assignment_id(principal_id, &mut lock(&self.id_rng))
     }
 
-    /// Restores seed data, start configuration, faults and statistics.
+    /// Restores seed data, start configuration, faults and statistics; empties the platform
+    /// token cache and withdraws outstanding Arc keys.
     pub fn reset(&self) {
         let config = self.initial.clone();
         let mut rng = id_rng(config.random_seed);
@@ -390,6 +416,9 @@ impl App {
         *lock(&self.throttle) = config.throttle.map(Bucket::new);
         *lock(&self.gate) = Gate::new(config.max_concurrency);
         *lock(&self.cfg) = config;
+        lock(&self.platform_cache).clear();
+        lock(&self.arc).forget_keys();
+        lock(&self.delegated).clear();
     }
 }
 

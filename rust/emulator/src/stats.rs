@@ -25,6 +25,15 @@ pub struct Counters {
     pub imds: u64,
     pub appservice: u64,
     pub automation: u64,
+    /// Azure Arc requests, both legs.
+    pub arc: u64,
+    /// Arc requests answered with a 401 challenge (each wrote a key file).
+    pub arc_challenges: u64,
+    /// Arc requests that carried an `Authorization` header (the second leg), whatever its value.
+    pub arc_with_key: u64,
+    pub cloud_shell: u64,
+    pub machine_learning: u64,
+    pub service_fabric: u64,
     pub token: u64,
     /// Graph HTTP requests (a `$batch` envelope counts once here).
     pub graph: u64,
@@ -65,6 +74,15 @@ impl Stats {
             Target::Imds => c.imds += 1,
             Target::AppService => c.appservice += 1,
             Target::Automation => c.automation += 1,
+            Target::Arc => {
+                c.arc += 1;
+                if req.header("authorization").is_some() {
+                    c.arc_with_key += 1;
+                }
+            }
+            Target::CloudShell => c.cloud_shell += 1,
+            Target::MachineLearning => c.machine_learning += 1,
+            Target::ServiceFabric => c.service_fabric += 1,
             Target::Token => c.token += 1,
             Target::Graph => {
                 c.graph += 1;

@@ -52,19 +52,86 @@ pub fn mint(sp: &ServicePrincipal, resource: &str, roles: &[String], lifetime_se
     if !roles.is_empty() {
         claims["roles"] = json!(roles);
     }
-    let access_token = format!(
-        "{}.{}.{}",
-        util::b64url(HEADER.as_bytes()),
-        util::b64url(claims.to_string().as_bytes()),
-        util::b64url(SIGNATURE.as_bytes())
-    );
     Issued {
-        access_token,
+        access_token: encode(&claims),
         iat,
         nbf: iat,
         exp,
         expires_in: exp.saturating_sub(now),
     }
+}
+
+/// Mints a delegated token: `user` signed in to `client_id`, with `scp` (space-separated in the
+/// claim) instead of `roles`.
+pub fn mint_user(
+    user: &seed::SeedUser,
+    client_id: &str,
+    resource: &str,
+    scp: &[String],
+    lifetime_secs: i64,
+) -> Issued {
+    let now = util::now_epoch();
+    let exp = (now as i64).saturating_add(lifetime_secs).max(0) as u64;
+    let iat = now.min(exp.saturating_sub(1));
+    let claims = json!({
+        "aud": resource.trim_end_matches('/'),
+        "iss": issuer(),
+        "iat": iat,
+        "nbf": iat,
+        "exp": exp,
+        "oid": user.object_id,
+        "sub": user.object_id,
+        "appid": client_id,
+        "appidacr": "0",
+        "tid": seed::TENANT_ID,
+        "idtyp": "user",
+        "ver": "1.0",
+        "scp": scp.join(" "),
+        "upn": user.user_principal_name,
+        "unique_name": user.user_principal_name,
+        "name": user.display_name,
+        "uti": util::b64url(uuid::Uuid::new_v4().as_bytes()),
+    });
+    Issued {
+        access_token: encode(&claims),
+        iat,
+        nbf: iat,
+        exp,
+        expires_in: exp.saturating_sub(now),
+    }
+}
+
+/// An OpenID Connect id token (v2.0) for `user` and `client_id`.
+pub fn id_token(
+    user: &seed::SeedUser,
+    client_id: &str,
+    issuer_v2: &str,
+    lifetime_secs: i64,
+) -> String {
+    let now = util::now_epoch();
+    let exp = (now as i64).saturating_add(lifetime_secs).max(0) as u64;
+    encode(&json!({
+        "aud": client_id,
+        "iss": issuer_v2,
+        "iat": now,
+        "nbf": now,
+        "exp": exp,
+        "oid": user.object_id,
+        "sub": user.object_id,
+        "tid": seed::TENANT_ID,
+        "name": user.display_name,
+        "preferred_username": user.user_principal_name,
+        "ver": "2.0",
+    }))
+}
+
+fn encode(claims: &Value) -> String {
+    format!(
+        "{}.{}.{}",
+        util::b64url(HEADER.as_bytes()),
+        util::b64url(claims.to_string().as_bytes()),
+        util::b64url(SIGNATURE.as_bytes())
+    )
 }
 
 /// Mints a token for the service principal `sp_id` using the current configuration (lifetime,

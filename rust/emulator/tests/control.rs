@@ -143,7 +143,7 @@ async fn reset_hang_and_garbage() {
         async move {
             client()
                 .get(format!(
-                    "{url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=x"
+                    "{url}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net"
                 ))
                 .header("Metadata", "true")
                 .send()

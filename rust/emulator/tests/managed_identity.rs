@@ -37,11 +37,12 @@ async fn imds_success_is_all_strings() {
     }
     assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["resource"], "https://graph.microsoft.com/");
-    assert_eq!(v["expires_in"], "3600");
+    // Real managed-identity tokens live about 24 h.
+    assert_eq!(v["expires_in"], "86400");
     assert_eq!(v["client_id"], seed::SYSTEM_IDENTITY.client_id);
     let exp: u64 = v["expires_on"].as_str().unwrap().parse().unwrap();
     let nbf: u64 = v["not_before"].as_str().unwrap().parse().unwrap();
-    assert_eq!(exp - nbf, 3600);
+    assert_eq!(exp - nbf, 86_400);
 
     let c = claims(v["access_token"].as_str().unwrap());
     assert_eq!(c["aud"], "https://graph.microsoft.com");
@@ -357,9 +358,30 @@ async fn automation_form_post_and_metadata_switch() {
 async fn entra_client_credentials() {
     let emu = default_emulator().await;
     let url = format!("{}/{}/oauth2/v2.0/token", emu.base_url(), seed::TENANT_ID);
+    // An application registered in the tenant (the seed holds only Microsoft's and a foreign
+    // tenant's apps), holding one Graph role.
+    let created = control(
+        &emu,
+        reqwest::Method::POST,
+        "/servicePrincipals",
+        Some(json!({"count": 1, "prefix": "ops-pipeline", "type": "Application"})),
+    )
+    .await;
+    let app_id = created[0]["appId"].as_str().unwrap().to_string();
+    control(
+        &emu,
+        reqwest::Method::POST,
+        "/assignments",
+        Some(json!({
+            "principalId": created[0]["id"],
+            "resourceId": seed::GRAPH.object_id,
+            "appRoleValue": "Application.Read.All",
+        })),
+    )
+    .await;
     let ok = [
         ("grant_type", "client_credentials"),
-        ("client_id", seed::SYSTEM_IDENTITY.client_id),
+        ("client_id", app_id.as_str()),
         ("client_secret", "emulator-client-secret"),
         ("scope", "https://graph.microsoft.com/.default"),
     ];
@@ -367,14 +389,12 @@ async fn entra_client_credentials() {
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["token_type"], "Bearer");
+    // Entra tokens keep their ~1 h lifetime; only managed-identity tokens live 24 h.
     assert_eq!(v["expires_in"], 3599);
     assert_eq!(v["ext_expires_in"], 3599);
     let c = claims(v["access_token"].as_str().unwrap());
     assert_eq!(c["aud"], "https://graph.microsoft.com");
-    assert_eq!(
-        c["roles"],
-        json!(["Application.Read.All", "AppRoleAssignment.ReadWrite.All"])
-    );
+    assert_eq!(c["roles"], json!(["Application.Read.All"]));
 
     let mut bad = ok;
     bad[2] = ("client_secret", "nope");
@@ -390,5 +410,76 @@ async fn entra_client_credentials() {
     assert_eq!(resp.status(), 400);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"], "invalid_scope");
+
+    // A resource no service principal answers to: invalid_resource AADSTS500011.
+    let mut bad = ok;
+    bad[3] = ("scope", "https://managements.azure.com/.default");
+    let resp = client().post(&url).form(&bad).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_resource");
+    assert_eq!(v["error_codes"], json!([500011]));
+    let d = v["error_description"].as_str().unwrap();
+    assert!(
+        d.starts_with("AADSTS500011: The resource principal named https://managements.azure.com was not found in the tenant named Contoso."),
+        "{d}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn entra_refuses_the_shared_secret_for_managed_identities_and_first_party_apps() {
+    let emu = default_emulator().await;
+    let url = format!("{}/{}/oauth2/v2.0/token", emu.base_url(), seed::TENANT_ID);
+    for client_id in [
+        seed::SYSTEM_IDENTITY.client_id,
+        seed::REPORTS_IDENTITY.client_id,
+        seed::GRAPH.app_id,
+        seed::EXCHANGE.app_id,
+    ] {
+        let resp = client()
+            .post(&url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", "emulator-client-secret"),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401, "{client_id}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_client");
+        assert_eq!(v["error_codes"], json!([7000215]), "{client_id}");
+        assert!(v["error_description"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("for a secret added to app '{client_id}'")));
+    }
+    let assertion = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln";
+    for (client_id, status, code) in [
+        (seed::REPORTS_IDENTITY.client_id, 400, 70021),
+        (seed::GRAPH.app_id, 401, 700027),
+    ] {
+        let resp = client()
+            .post(&url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", assertion),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{client_id}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error_codes"], json!([code]), "{client_id}");
+    }
     emu.shutdown().await;
 }

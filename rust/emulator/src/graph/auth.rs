@@ -70,7 +70,7 @@ pub fn authenticate(req: &Req) -> Result<Caller, &'static str> {
             .unwrap_or_default()
             .to_string()
     };
-    let roles = claims
+    let mut roles: Vec<String> = claims
         .get("roles")
         .and_then(Value::as_array)
         .map(|a| {
@@ -80,6 +80,11 @@ pub fn authenticate(req: &Req) -> Result<Caller, &'static str> {
                 .collect()
         })
         .unwrap_or_default();
+    // Delegated tokens: the scopes grant what the role of the same name grants (the emulated
+    // admin user holds every directory role).
+    if let Some(scp) = claims.get("scp").and_then(Value::as_str) {
+        roles.extend(scp.split_whitespace().map(str::to_string));
+    }
     Ok(Caller {
         app_id: text("appid"),
         object_id: text("oid"),

@@ -1,0 +1,445 @@
+//! Azure Arc (hybrid machines, Arc-enabled Automation hybrid workers): the HIMDS agent's
+//! two-leg handshake on `GET /arc/metadata/identity/oauth2/token`.
+//!
+//! Leg 1 (no `Authorization`): the agent writes a random key into a new `<guid>.key` file in its
+//! token directory and answers 401 `WWW-Authenticate: Basic realm=<absolute path of the file>`.
+//! Leg 2 (`Authorization: Basic <exact file contents>`): 200 with an IMDS-shaped body. A key is
+//! accepted once, within `arcKeyLifetimeSecs` of its challenge; its file is then removed.
+//!
+//! The challenge mode makes the realm misbehave so clients' key-file checks can be tested: the
+//! file it names always holds a key the emulator would accept, so a client that reads it and
+//! sends it shows up in the stats (`arcWithKey`) and gets a token.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::managed_identity::{self, Refusal, Selector};
+use crate::state::{lock, App};
+use crate::util::{param, Req, Resp};
+
+/// Path of the Arc token route (the agent's own path under an `/arc` prefix).
+pub const PATH: &str = "/arc/metadata/identity/oauth2/token";
+/// `IMDS_ENDPOINT` a client sets for Arc (relative to the base URL).
+pub const IMDS_PREFIX: &str = "/arc";
+/// api-versions clients send (MSAL 2020-06-01, AzId legacy 2019-11-01, Rust 2021-02-01).
+const API_VERSIONS: &[&str] = &["2019-08-15", "2019-11-01", "2020-06-01", "2021-02-01"];
+/// Clients refuse key files larger than this; the `oversize` mode writes one byte more.
+pub const MAX_KEY_FILE: usize = 4096;
+
+/// Where the realm of the 401 challenge points.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChallengeMode {
+    /// `<token dir>/<guid>.key`, as the agent does.
+    #[default]
+    Valid,
+    /// A `.key` file in another directory.
+    OutsideDirectory,
+    /// `<token dir>/../…/<guid>.key`: textually under the token directory, really outside it.
+    DotDot,
+    /// `<token dir>/<guid>.key` is a symbolic link to a key file outside the directory.
+    Symlink,
+    /// `<token dir>/<guid>.txt`.
+    WrongExtension,
+    /// `<token dir>/<guid>.key` of 4097 bytes (the whole file is the key).
+    Oversize,
+    /// `WWW-Authenticate: Basic` without a realm (no file is written).
+    NoRealm,
+    /// 401 without any `WWW-Authenticate` header (no file is written).
+    NoChallenge,
+}
+
+impl ChallengeMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+struct Key {
+    created: Instant,
+    /// Files to remove once the key is used, expired or withdrawn.
+    files: Vec<PathBuf>,
+}
+
+/// The agent's token directory, a directory "outside" it (for the attack modes), and the keys
+/// handed out and not yet used.
+pub struct ArcState {
+    token_dir: PathBuf,
+    outside_dir: PathBuf,
+    /// Keeps the temporary directories alive; they are removed on drop.
+    _temp: Vec<tempfile::TempDir>,
+    keys: HashMap<Vec<u8>, Key>,
+}
+
+/// Canonical form of a directory (symlinks resolved) on Unix; Windows keeps the absolute path
+/// (canonicalize would add a `\\?\` prefix no client expects).
+fn canonical_dir(p: &Path) -> io::Result<PathBuf> {
+    if cfg!(windows) {
+        std::path::absolute(p)
+    } else {
+        p.canonicalize()
+    }
+}
+
+fn restrict(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let _ = dir;
+    Ok(())
+}
+
+fn random_hex() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+impl ArcState {
+    /// Uses `token_dir` (created if missing) or a fresh temporary directory.
+    pub fn new(token_dir: Option<&Path>) -> io::Result<Self> {
+        let mut temp = Vec::new();
+        let token_dir = match token_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d)?;
+                canonical_dir(d)?
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("mi-emulator-arc-tokens-")
+                    .tempdir()?;
+                let d = canonical_dir(t.path())?;
+                temp.push(t);
+                d
+            }
+        };
+        restrict(&token_dir)?;
+        let outside = tempfile::Builder::new()
+            .prefix("mi-emulator-arc-outside-")
+            .tempdir()?;
+        let outside_dir = canonical_dir(outside.path())?;
+        temp.push(outside);
+        Ok(ArcState {
+            token_dir,
+            outside_dir,
+            _temp: temp,
+            keys: HashMap::new(),
+        })
+    }
+
+    pub fn token_dir(&self) -> &Path {
+        &self.token_dir
+    }
+
+    /// Withdraws every outstanding key and removes its files.
+    pub fn forget_keys(&mut self) {
+        for (_, key) in self.keys.drain() {
+            remove_files(&key.files);
+        }
+    }
+
+    fn expire(&mut self, lifetime: Duration) {
+        let stale: Vec<Vec<u8>> = self
+            .keys
+            .iter()
+            .filter(|(_, k)| k.created.elapsed() >= lifetime)
+            .map(|(v, _)| v.clone())
+            .collect();
+        for v in stale {
+            if let Some(k) = self.keys.remove(&v) {
+                remove_files(&k.files);
+            }
+        }
+    }
+
+    /// Writes a key for `mode`; returns the `WWW-Authenticate` value (None = no header).
+    fn challenge(&mut self, mode: ChallengeMode, lifetime: Duration) -> io::Result<Option<String>> {
+        self.expire(lifetime);
+        let name = uuid::Uuid::new_v4().to_string();
+        let mut key = random_hex().into_bytes();
+        let mut files = Vec::new();
+        let realm = match mode {
+            ChallengeMode::NoRealm => return Ok(Some("Basic".to_string())),
+            ChallengeMode::NoChallenge => return Ok(None),
+            ChallengeMode::Valid => {
+                let p = self.token_dir.join(format!("{name}.key"));
+                files.push(p.clone());
+                p
+            }
+            ChallengeMode::WrongExtension => {
+                let p = self.token_dir.join(format!("{name}.txt"));
+                files.push(p.clone());
+                p
+            }
+            ChallengeMode::Oversize => {
+                key = key.iter().copied().cycle().take(MAX_KEY_FILE + 1).collect();
+                let p = self.token_dir.join(format!("{name}.key"));
+                files.push(p.clone());
+                p
+            }
+            ChallengeMode::OutsideDirectory => {
+                let p = self.outside_dir.join(format!("{name}.key"));
+                files.push(p.clone());
+                p
+            }
+            ChallengeMode::DotDot => {
+                let target = self.outside_dir.join(format!("{name}.key"));
+                files.push(target.clone());
+                dot_dot_path(&self.token_dir, &target)
+            }
+            ChallengeMode::Symlink => {
+                let target = self.outside_dir.join(format!("{name}.key"));
+                let link = self.token_dir.join(format!("{name}.key"));
+                files.push(target.clone());
+                files.push(link.clone());
+                write_key(&target, &key)?;
+                symlink(&target, &link)?;
+                self.keys.insert(
+                    key,
+                    Key {
+                        created: Instant::now(),
+                        files,
+                    },
+                );
+                return Ok(Some(format!("Basic realm={}", link.display())));
+            }
+        };
+        // Every file mode writes the key to the first file it names.
+        write_key(&files[0], &key)?;
+        self.keys.insert(
+            key,
+            Key {
+                created: Instant::now(),
+                files,
+            },
+        );
+        Ok(Some(format!("Basic realm={}", realm.display())))
+    }
+
+    /// Accepts `key` once if it was handed out less than `lifetime` ago.
+    fn redeem(&mut self, key: &[u8], lifetime: Duration) -> bool {
+        self.expire(lifetime);
+        match self.keys.remove(key) {
+            Some(k) => {
+                remove_files(&k.files);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for ArcState {
+    fn drop(&mut self) {
+        self.forget_keys();
+    }
+}
+
+fn remove_files(files: &[PathBuf]) {
+    for f in files {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+fn write_key(path: &Path, key: &[u8]) -> io::Result<()> {
+    std::fs::write(path, key)
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
+
+/// `<from>/../../…/<target without its root>`: climbs to the root, then descends to `target`.
+fn dot_dot_path(from: &Path, target: &Path) -> PathBuf {
+    let mut p = from.to_path_buf();
+    for _ in from
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+    {
+        p.push("..");
+    }
+    for c in target.components() {
+        if let Component::Normal(x) = c {
+            p.push(x);
+        }
+    }
+    p
+}
+
+/// User-assigned identities do not exist on Arc; the agent says so (IMDS-shaped).
+const NO_USER_ASSIGNED: &str =
+    "Azure Arc supports only the system-assigned identity of the machine; \
+     client_id, object_id, msi_res_id and mi_res_id are not supported.";
+
+/// `GET /arc/metadata/identity/oauth2/token`.
+pub fn handle(app: &App, req: &Req) -> Resp {
+    if !req.path.trim_end_matches('/').eq_ignore_ascii_case(PATH) {
+        return managed_identity::imds_error(
+            404,
+            "not_found",
+            "The requested resource was not found",
+        );
+    }
+    if req.method != "GET" {
+        return managed_identity::imds_error(
+            405,
+            "method_not_allowed",
+            "The requested method is not allowed",
+        );
+    }
+    if !managed_identity::has_metadata(req) {
+        return managed_identity::imds_error(
+            400,
+            "bad_request_102",
+            "Required metadata header not specified",
+        );
+    }
+    let params = req.params();
+    match param(&params, "api-version") {
+        Some(v) if API_VERSIONS.contains(&v) => {}
+        None | Some("") => {
+            return managed_identity::imds_error(
+                400,
+                "invalid_request",
+                "Required query variable 'api-version' is missing",
+            )
+        }
+        Some(_) => {
+            return managed_identity::imds_error(400, "invalid_request", "Invalid api-version")
+        }
+    }
+    let Some(resource) = param(&params, "resource").filter(|r| !r.is_empty()) else {
+        return managed_identity::imds_error(
+            400,
+            "invalid_request",
+            "Required audience parameter not specified",
+        );
+    };
+    if ["client_id", "object_id", "msi_res_id", "mi_res_id"]
+        .iter()
+        .any(|n| param(&params, n).is_some_and(|v| !v.is_empty()))
+    {
+        return managed_identity::imds_error(400, "invalid_request", NO_USER_ASSIGNED);
+    }
+    let (mode, lifetime) = {
+        let cfg = lock(&app.cfg);
+        (
+            cfg.arc_challenge,
+            Duration::from_secs(cfg.arc_key_lifetime_secs),
+        )
+    };
+    let Some(authorization) = req.header("authorization") else {
+        let challenge = lock(&app.arc).challenge(mode, lifetime);
+        return match challenge {
+            Ok(header) => {
+                lock(&app.stats).counters.arc_challenges += 1;
+                let resp = managed_identity::imds_error(
+                    401,
+                    "unauthorized_client",
+                    "The request must carry the key from the file named in WWW-Authenticate",
+                );
+                match header {
+                    Some(h) => resp.header("WWW-Authenticate", &h),
+                    None => resp,
+                }
+            }
+            Err(e) => managed_identity::imds_error(
+                500,
+                "internal_error",
+                &format!("cannot write the key file: {e}"),
+            ),
+        };
+    };
+    let key = authorization
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case("basic "))
+        .map(|_| &authorization[6..]);
+    let accepted = key.is_some_and(|k| lock(&app.arc).redeem(k.as_bytes(), lifetime));
+    if !accepted {
+        return managed_identity::imds_error(
+            401,
+            "unauthorized_client",
+            "The key is unknown, expired or already used",
+        );
+    }
+    match managed_identity::platform_token(app, &Selector::System, resource) {
+        Ok((t, client_id)) => {
+            Resp::json(200, &managed_identity::imds_body(&t, resource, &client_id))
+        }
+        Err(Refusal::IdentityNotFound) => {
+            managed_identity::imds_error(400, "invalid_request", "Identity not found")
+        }
+        Err(r) => managed_identity::imds_refusal(r, resource),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_round_trip() {
+        for m in [
+            ChallengeMode::Valid,
+            ChallengeMode::OutsideDirectory,
+            ChallengeMode::DotDot,
+            ChallengeMode::Symlink,
+            ChallengeMode::WrongExtension,
+            ChallengeMode::Oversize,
+            ChallengeMode::NoRealm,
+            ChallengeMode::NoChallenge,
+        ] {
+            assert_eq!(ChallengeMode::parse(&m.name()), Some(m));
+        }
+        assert_eq!(ChallengeMode::parse("dotDot"), Some(ChallengeMode::DotDot));
+        assert_eq!(ChallengeMode::parse("nope"), None);
+    }
+
+    #[test]
+    fn dot_dot_resolves_outside() {
+        let p = dot_dot_path(Path::new("/a/b/tokens"), Path::new("/tmp/out/k.key"));
+        assert_eq!(p, PathBuf::from("/a/b/tokens/../../../tmp/out/k.key"));
+    }
+
+    #[test]
+    fn keys_are_single_use_and_files_go_away() {
+        let mut s = ArcState::new(None).unwrap();
+        let life = Duration::from_secs(60);
+        let header = s.challenge(ChallengeMode::Valid, life).unwrap().unwrap();
+        let path = PathBuf::from(header.strip_prefix("Basic realm=").unwrap());
+        assert_eq!(path.parent().unwrap(), s.token_dir());
+        let key = std::fs::read(&path).unwrap();
+        assert_eq!(key.len(), 64);
+        assert!(s.redeem(&key, life));
+        assert!(!path.exists());
+        assert!(!s.redeem(&key, life), "a key is accepted once");
+
+        let header = s.challenge(ChallengeMode::Oversize, life).unwrap().unwrap();
+        let path = PathBuf::from(header.strip_prefix("Basic realm=").unwrap());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4097);
+        let dir = s.token_dir().to_path_buf();
+        drop(s);
+        assert!(!path.exists() && !dir.exists());
+    }
+}

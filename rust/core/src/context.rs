@@ -760,14 +760,18 @@ mod tests {
             assert!(e.message.contains(needle), "{}", e.message);
         }
         let e = connect(
-            json!({"environment": {"MSI_ENDPOINT": "http://127.0.0.1:1/t"}}),
+            json!({"environment": {
+                "AZURE_FEDERATED_TOKEN_FILE": "/f",
+                "AZURE_TENANT_ID": "t",
+                "AZURE_CLIENT_ID": "c"
+            }}),
             None,
             &svc,
             &sink,
         )
         .await
         .err()
-        .expect("cloud shell");
+        .expect("workload identity");
         assert_eq!(e.kind, ErrorKind::UnsupportedSource);
     }
 }

@@ -26,6 +26,9 @@ pub const VARIABLES: &[&str] = &[
     "AZUREPS_HOST_ENVIRONMENT",
     "ProgramFiles",
     "MANAGEDIDENTITY_HIMDS_PATH",
+    "MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY",
+    "ProgramData",
+    "DEFAULT_IDENTITY_CLIENT_ID",
 ];
 
 /// An environment built from a map; files are "present" only if listed.

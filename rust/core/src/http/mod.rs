@@ -3,6 +3,7 @@
 //! ([`retry_after`]) and endpoint validation.
 
 pub mod clients;
+pub mod pinning;
 pub mod retry_after;
 pub mod transport;
 
@@ -14,6 +15,7 @@ use url::Url;
 use crate::error::{Error, Result};
 
 pub use clients::{ClientKind, HttpClients};
+pub use pinning::CertificatePin;
 pub use retry_after::{retry_after, MAX_RETRY_AFTER};
 pub use transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, TransportError};
 

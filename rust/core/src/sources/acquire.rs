@@ -1,11 +1,13 @@
-//! One token acquisition from a managed-identity source: one attempt = one HTTP GET through the
-//! [`Transport`] seam; answers are judged here (token, typed error, retriable or not) and the
-//! retries run in [`crate::retry::run`] under the source's policy.
+//! One token acquisition from a managed-identity source: one attempt = one HTTP request through
+//! the [`Transport`] seam (two for Azure Arc: the challenge, then the request with the key);
+//! answers are judged here (token, typed error, retriable or not) and the retries run in
+//! [`crate::retry::run`] under the source's policy.
 
 use std::time::Duration;
 
 use serde_json::json;
 
+use super::arc::{self, ArcSource};
 use super::diagnostics::{identity_not_found, unreachable_hint};
 use super::redact::error_text;
 use super::{IdentitySelector, ManagedSource, PreparedRequest};
@@ -14,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{verbose, EventSink};
 use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::retry::{self, Attempt, Failure, RetryPolicy};
+use crate::secret::Secret;
 use crate::token::{parse_token_response, AccessToken};
 
 /// Largest token-endpoint answer read into memory.
@@ -106,18 +109,24 @@ impl ManagedSource {
                 error.kind = ErrorKind::ConnectionFailed;
                 Attempt::Fatal(error)
             }
+            untrusted @ TransportError::Untrusted { .. } => {
+                Attempt::Fatal(untrusted.to_error(target).with_details(
+                    json!({"source": self.kind().name(), "endpoint": self.endpoint()}),
+                ))
+            }
         }
     }
 
-    /// The typed error for a non-success answer.
+    /// The typed error for a non-success answer; `key` is the Arc key sent (redacted too).
     fn status_error(
         &self,
         status: u16,
         body: &[u8],
         selector: &IdentitySelector,
         target: &str,
+        key: Option<&Secret>,
     ) -> Error {
-        let text = error_text(body, self.secret());
+        let text = error_text(body, key.or(self.secret()));
         let details =
             json!({"status": status, "source": self.kind().name(), "endpoint": self.endpoint()});
         if self.is_identity_not_found(status, body) {
@@ -125,9 +134,17 @@ impl ManagedSource {
                 .with_details(details);
         }
         let (kind, what) = match status {
-            401 | 403 if matches!(self, ManagedSource::AppService(_)) => (
+            401 | 403 if matches!(self, ManagedSource::AppService(_) | ManagedSource::ServiceFabric(_)) => (
                 ErrorKind::AuthenticationFailed,
                 "refused the IDENTITY_HEADER secret (the platform rotates it; restart the process to pick up the current one)",
+            ),
+            401 | 403 if matches!(self, ManagedSource::MachineLearning(_)) => (
+                ErrorKind::AuthenticationFailed,
+                "refused the MSI_SECRET secret (restart the process to pick up the current one)",
+            ),
+            401 | 403 if matches!(self, ManagedSource::Arc(_)) => (
+                ErrorKind::AuthenticationFailed,
+                "refused the key from the Azure Arc agent's key file (it is valid once and for a few minutes)",
             ),
             403 if text.to_ascii_lowercase().contains("unreachable") => {
                 return Error::new(
@@ -161,23 +178,73 @@ struct Acquisition<'a> {
 
 impl Acquisition<'_> {
     async fn attempt(&self, timeout: Duration) -> Attempt<AccessToken> {
-        let (source, target) = (self.source, self.target.as_str());
         let sent_at = self.clock.now_unix();
-        let mut request = HttpRequest::get(
-            self.request.url.clone(),
-            self.request.headers.clone(),
+        let response = match self.send(&self.request, timeout).await {
+            Ok(response) => response,
+            Err(failure) => return failure,
+        };
+        match self.source {
+            ManagedSource::Arc(arc) if response.status == 401 => {
+                self.arc_second_leg(arc, &response, sent_at, timeout).await
+            }
+            _ => self.judge(response, sent_at, None),
+        }
+    }
+
+    async fn send(
+        &self,
+        prepared: &PreparedRequest,
+        timeout: Duration,
+    ) -> std::result::Result<HttpResponse, Attempt<AccessToken>> {
+        let request = HttpRequest {
+            method: prepared.method.clone(),
+            url: prepared.url.clone(),
+            headers: prepared.headers.clone(),
+            body: prepared.body.clone(),
             timeout,
-        );
-        request.max_body_bytes = Some(MAX_BODY_BYTES);
-        match self.transport.send(request).await {
-            Ok(response) => self.judge(response, sent_at),
-            Err(err) => source.transport_failure(err, target, timeout),
+            max_body_bytes: Some(MAX_BODY_BYTES),
+            tls_pin: prepared.tls_pin,
+        };
+        self.transport
+            .send(request)
+            .await
+            .map_err(|err| self.source.transport_failure(err, &self.target, timeout))
+    }
+
+    /// Azure Arc: the 401 challenge names a key file; it is checked (and only then read) by
+    /// [`ArcSource::read_key`], then the request is repeated with the key. A refused or missing
+    /// challenge ends the acquisition without a second request.
+    async fn arc_second_leg(
+        &self,
+        arc: &ArcSource,
+        challenge: &HttpResponse,
+        sent_at: u64,
+        timeout: Duration,
+    ) -> Attempt<AccessToken> {
+        let second = arc::challenge_realm(&challenge.headers, &self.target)
+            .and_then(|realm| arc.read_key(&realm))
+            .and_then(|key| {
+                arc.authorize(&self.request, &key)
+                    .map(|request| (key, request))
+            });
+        let (key, request) = match second {
+            Ok(second) => second,
+            Err(error) => return Attempt::Fatal(error),
+        };
+        match self.send(&request, timeout).await {
+            Ok(response) => self.judge(response, sent_at, Some(&key)),
+            Err(failure) => failure,
         }
     }
 
     /// A token, a fatal error, or a retriable one. An answer that says the identity is not
     /// assigned here is never retried, whatever its status (issue 8.6).
-    fn judge(&self, response: HttpResponse, sent_at: u64) -> Attempt<AccessToken> {
+    fn judge(
+        &self,
+        response: HttpResponse,
+        sent_at: u64,
+        key: Option<&Secret>,
+    ) -> Attempt<AccessToken> {
         let target = self.target.as_str();
         let status = response.status;
         if response.is_success() {
@@ -189,7 +256,7 @@ impl Acquisition<'_> {
         let retry_after = crate::http::retry_after(&response.headers, self.clock.now());
         let error = self
             .source
-            .status_error(status, &response.body, self.selector, target);
+            .status_error(status, &response.body, self.selector, target, key);
         let not_found = error.kind == ErrorKind::IdentityNotFound;
         if self.policy.retries_status(status) && !not_found {
             Attempt::Retriable {

@@ -110,7 +110,16 @@ impl ManagedSource {
                 Attempt::Fatal(error)
             }
             untrusted @ TransportError::Untrusted { .. } => {
-                Attempt::Fatal(untrusted.to_error(target).with_details(
+                let mut error = untrusted.to_error(target);
+                if let ManagedSource::ServiceFabric(sf) = self {
+                    error.message = format!(
+                        "{target} presented a TLS certificate whose thumbprint is not {} (IDENTITY_SERVER_THUMBPRINT); \
+                         the connection was abandoned before anything was sent, the secret header included. If the \
+                         cluster's certificate changed, restart the process so it reads the current thumbprint.",
+                        sf.pin().to_hex()
+                    );
+                }
+                Attempt::Fatal(error.with_details(
                     json!({"source": self.kind().name(), "endpoint": self.endpoint()}),
                 ))
             }

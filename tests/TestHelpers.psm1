@@ -135,3 +135,39 @@ function Invoke-FreshPwsh {
 function Get-FreshPwshExitCode { $script:LastExitCode }
 
 Export-ModuleMember -Function *
+
+# ---------------------------------------------------------------------------------------------
+# Issue 12 hosts (tests/Hosts.Tests.ps1): Azure Arc, Cloud Shell, Azure ML / legacy MSI and
+# Service Fabric, with the environment the emulator's /_emulator/info reports for each.
+# ---------------------------------------------------------------------------------------------
+
+$script:HostVariables = @('MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY', 'DEFAULT_IDENTITY_CLIENT_ID')
+
+function Get-EmulatorInfo { param($Emulator) Invoke-Emulator $Emulator -Path '/_emulator/info' }
+
+function Clear-HostEnvironment {
+    <# Clear-IdentityEnvironment plus the variables only the issue-12 hosts read. #>
+    Clear-IdentityEnvironment
+    foreach ($name in $script:HostVariables) { [Environment]::SetEnvironmentVariable($name, $null) }
+}
+
+function Set-HostEnvironment {
+    <#
+        Points the process environment at one host of the emulator: exactly the variables
+        /_emulator/info lists for it (IMDS stays redirected to a closed loopback port). For Arc it
+        also sets MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY to the emulator's token directory,
+        the only way the client accepts a key file outside the agent's real directory.
+    #>
+    param($Emulator, [ValidateSet('Arc', 'CloudShell', 'MachineLearning', 'ServiceFabric')] [string] $HostName)
+    Clear-HostEnvironment
+    $info = Get-EmulatorInfo $Emulator
+    $key = $HostName.Substring(0, 1).ToLowerInvariant() + $HostName.Substring(1)
+    $hostInfo = $info.hosts.$key
+    foreach ($variable in $hostInfo.environment.PSObject.Properties) {
+        [Environment]::SetEnvironmentVariable($variable.Name, [string] $variable.Value)
+    }
+    if ($HostName -eq 'Arc') { $env:MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY = $hostInfo.tokenDirectory }
+    $hostInfo
+}
+
+Export-ModuleMember -Function Get-EmulatorInfo, Clear-HostEnvironment, Set-HostEnvironment

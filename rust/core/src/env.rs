@@ -36,6 +36,9 @@ pub const VARIABLES: &[&str] = &[
     "https_proxy",
     "NO_PROXY",
     "no_proxy",
+    "MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY",
+    "ProgramData",
+    "DEFAULT_IDENTITY_CLIENT_ID",
 ];
 
 /// Variables whose values are secrets (issue 8.9): the host passes them through the operation's

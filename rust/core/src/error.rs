@@ -53,6 +53,13 @@ pub enum ErrorKind {
     UnknownResource,
     /// A bug: a panic or a broken invariant inside the engine.
     Internal,
+    /// The Azure Arc agent's challenge named a key file that fails the security checks (outside
+    /// the agent's token directory, a symbolic link out of it, not `.key`, over 4096 bytes); the
+    /// file was not read and no key was sent.
+    UnsafeKeyFile,
+    /// A pinned endpoint (Service Fabric) presented another certificate than
+    /// IDENTITY_SERVER_THUMBPRINT names; nothing was sent to it.
+    CertificateMismatch,
 }
 
 impl ErrorKind {

@@ -459,15 +459,23 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
             assert!(e.message.contains(&needle), "{}", e.message);
         }
-        let e = connect(
-            with_env("MSI_ENDPOINT", "http://127.0.0.1:1/t"),
-            None,
-            &svc,
-            &sink,
-        )
-        .await
-        .err()
-        .expect("cloud shell");
+        let workload_identity = ConnectOptions {
+            environment: SnapshotEnvironment {
+                vars: [
+                    ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
+                    ("AZURE_TENANT_ID", "t"),
+                    ("AZURE_CLIENT_ID", "c"),
+                ]
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            },
+            ..Default::default()
+        };
+        let e = connect(workload_identity, None, &svc, &sink)
+            .await
+            .err()
+            .expect("workload identity");
         assert_eq!(e.kind, ErrorKind::UnsupportedSource);
     }
 }

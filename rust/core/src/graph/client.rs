@@ -329,6 +329,7 @@ impl<'a> GraphClient<'a> {
             body,
             timeout: self.options.request_timeout,
             max_body_bytes: None,
+            tls_pin: None,
         };
         self.transport
             .send(request)

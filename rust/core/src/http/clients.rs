@@ -7,11 +7,14 @@
 //! built when an https URL is actually sent, and [`HttpClients::https_client_created`] says
 //! whether that happened (reported by `engine.info`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use once_cell::sync::OnceCell;
 use url::Url;
 
+use super::pinning::{self, CertificatePin};
 use super::proxy::{ProxySettings, SharedProxy};
 use super::{CONNECT_TIMEOUT, GRAPH_REQUEST_TIMEOUT, MI_CONNECT_TIMEOUT, MI_REQUEST_TIMEOUT};
 use crate::error::{Error, Result};
@@ -37,6 +40,8 @@ pub struct HttpClients {
     mi_tls: OnceCell<reqwest::Client>,
     service_plain: OnceCell<reqwest::Client>,
     service_tls: OnceCell<reqwest::Client>,
+    /// Managed-identity clients that trust exactly one certificate (Service Fabric), per pin.
+    pinned: Mutex<HashMap<CertificatePin, reqwest::Client>>,
     built: AtomicU32,
     built_tls: AtomicU32,
     proxy: SharedProxy,
@@ -72,12 +77,32 @@ impl HttpClients {
         self.proxy.set(settings);
     }
 
+    /// The managed-identity client that trusts only the certificate `pin` names (no CA, no
+    /// root store, no proxy, no redirects); built once per pin.
+    pub fn pinned(&self, pin: CertificatePin) -> Result<reqwest::Client> {
+        let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = pinned.get(&pin) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(pinning::client_config(pin)?)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .no_proxy()
+            .timeout(MI_REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the pinned HTTP client: {e}")))?;
+        self.built.fetch_add(1, Ordering::Relaxed);
+        pinned.insert(pin, client.clone());
+        Ok(client)
+    }
+
     /// True once a client with a TLS root store was built.
     pub fn https_client_created(&self) -> bool {
         self.built_tls.load(Ordering::Relaxed) > 0
     }
 
-    /// How many clients were built (at most four).
+    /// How many clients were built (at most four, plus one per pinned certificate).
     pub fn clients_built(&self) -> u32 {
         self.built.load(Ordering::Relaxed)
     }

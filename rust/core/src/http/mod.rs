@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod proxy;
+pub mod pinning;
 pub mod retry_after;
 pub mod transport;
 
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::input::Input;
 
 pub use clients::{ClientKind, HttpClients};
+pub use pinning::CertificatePin;
 pub use retry_after::{retry_after, MAX_RETRY_AFTER};
 pub use transport::{HttpRequest, HttpResponse, ReqwestTransport, Transport, TransportError};
 

@@ -12,6 +12,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::clients::{ClientKind, HttpClients};
+use super::pinning::{self, CertificatePin};
 use crate::error::{Error, ErrorKind, Result};
 
 /// One HTTP request as handed to a [`Transport`] (headers already include auth).
@@ -24,6 +25,8 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// Largest body read into memory; a longer answer is [`TransportError::TooLarge`].
     pub max_body_bytes: Option<usize>,
+    /// Trust exactly this server certificate (Service Fabric), not a CA; the URL must be https.
+    pub tls_pin: Option<CertificatePin>,
 }
 
 impl HttpRequest {
@@ -35,6 +38,7 @@ impl HttpRequest {
             body: None,
             timeout,
             max_body_bytes: None,
+            tls_pin: None,
         }
     }
 }
@@ -83,6 +87,9 @@ pub enum TransportError {
     Broken { cause: String, while_reading: bool },
     /// The body was longer than the request's `max_body_bytes`.
     TooLarge { status: u16, limit: usize },
+    /// The server's certificate is not the pinned one: the TLS handshake was abandoned before
+    /// any HTTP byte was sent.
+    Untrusted { cause: String },
 }
 
 impl TransportError {
@@ -123,12 +130,20 @@ impl TransportError {
                 ErrorKind::InvalidResponse,
                 format!("{target} answered HTTP {status} with more than {limit} bytes"),
             ),
+            TransportError::Untrusted { cause } => Error::new(
+                ErrorKind::CertificateMismatch,
+                format!("{target} was refused before anything was sent: {cause}"),
+            ),
         }
     }
 
     fn from_reqwest(err: reqwest::Error, reading: bool) -> Self {
         let err = err.without_url();
-        if err.is_connect() {
+        if pinning::is_pin_mismatch(&err) {
+            TransportError::Untrusted {
+                cause: pinning::PinMismatch.to_string(),
+            }
+        } else if err.is_connect() {
             TransportError::Connect {
                 refused: refused(&err),
                 timed_out: err.is_timeout(),
@@ -189,11 +204,23 @@ impl Transport for ReqwestTransport {
                 crate::http::check_credential_destination(&request.url)
                     .map_err(|e| TransportError::broken(e.message))?;
             }
-            let client = match &self.clients {
-                Clients::Shared(clients, kind) => clients
+            let pinned;
+            let client = match (&self.clients, request.tls_pin) {
+                (Clients::Shared(clients, _), Some(pin)) => {
+                    if request.url.scheme() != "https" {
+                        return Err(TransportError::Untrusted {
+                            cause: "a pinned certificate needs an https URL".to_string(),
+                        });
+                    }
+                    pinned = clients
+                        .pinned(pin)
+                        .map_err(|e| TransportError::broken(e.message))?;
+                    &pinned
+                }
+                (Clients::Shared(clients, kind), None) => clients
                     .for_url(*kind, &request.url)
                     .map_err(|e| TransportError::broken(e.message))?,
-                Clients::Fixed(client) => client,
+                (Clients::Fixed(client), _) => client,
             };
             let mut builder = client
                 .request(request.method, request.url)

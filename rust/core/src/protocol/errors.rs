@@ -25,7 +25,7 @@ pub fn category(kind: ErrorKind) -> &'static str {
         ServiceError => "ResourceUnavailable",
         AuthenticationFailed | TokenExpired => "AuthenticationError",
         PermissionDenied => "PermissionDenied",
-        UntrustedResource => "SecurityError",
+        UntrustedResource | UnsafeKeyFile | CertificateMismatch => "SecurityError",
         Internal => "NotSpecified",
     }
 }

@@ -1,11 +1,13 @@
-//! One token acquisition from a managed-identity source: one attempt = one HTTP GET through the
-//! [`Transport`] seam; answers are judged here (token, typed error, retriable or not) and the
-//! retries run in [`crate::retry::run`] under the source's policy.
+//! One token acquisition from a managed-identity source: one attempt = one HTTP request through
+//! the [`Transport`] seam (two for Azure Arc: the challenge, then the request with the key);
+//! answers are judged here (token, typed error, retriable or not) and the retries run in
+//! [`crate::retry::run`] under the source's policy.
 
 use std::time::Duration;
 
 use serde_json::json;
 
+use super::arc::{self, ArcSource};
 use super::diagnostics::{identity_not_found, unreachable_hint};
 use super::first_contact::{FirstContact, FIRST_CONTACT_TIMEOUT};
 use super::redact::error_text;
@@ -16,6 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{verbose, EventSink};
 use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::retry::{self, Attempt, Failure, RetryPolicy};
+use crate::secret::Secret;
 use crate::token::{parse_token_response, AccessToken};
 
 /// Largest token-endpoint answer read into memory.
@@ -127,10 +130,24 @@ impl ManagedSource {
                 error.kind = ErrorKind::ConnectionFailed;
                 Attempt::Fatal(error)
             }
+            untrusted @ TransportError::Untrusted { .. } => {
+                let mut error = untrusted.to_error(target);
+                if let ManagedSource::ServiceFabric(sf) = self {
+                    error.message = format!(
+                        "{target} presented a TLS certificate whose thumbprint is not {} (IDENTITY_SERVER_THUMBPRINT); \
+                         the connection was abandoned before anything was sent, the secret header included. If the \
+                         cluster's certificate changed, restart the process so it reads the current thumbprint.",
+                        sf.pin().to_hex()
+                    );
+                }
+                Attempt::Fatal(error.with_details(
+                    json!({"source": self.kind().name(), "endpoint": self.endpoint()}),
+                ))
+            }
         }
     }
 
-    /// The typed error for a non-success answer.
+    /// The typed error for a non-success answer; `key` is the Arc key sent (redacted too).
     fn status_error(
         &self,
         status: u16,
@@ -138,8 +155,9 @@ impl ManagedSource {
         selector: &IdentitySelector,
         resource: &str,
         target: &str,
+        key: Option<&Secret>,
     ) -> Error {
-        let text = error_text(body, self.secret());
+        let text = error_text(body, key.or(self.secret()));
         let details =
             json!({"status": status, "source": self.kind().name(), "endpoint": self.endpoint()});
         if self.is_identity_not_found(status, body) {
@@ -150,9 +168,17 @@ impl ManagedSource {
             return unknown_resource(resource, target, status, &text).with_details(details);
         }
         let (kind, what) = match status {
-            401 | 403 if matches!(self, ManagedSource::AppService(_)) => (
+            401 | 403 if matches!(self, ManagedSource::AppService(_) | ManagedSource::ServiceFabric(_)) => (
                 ErrorKind::AuthenticationFailed,
                 "refused the IDENTITY_HEADER secret (the platform rotates it; restart the process to pick up the current one)",
+            ),
+            401 | 403 if matches!(self, ManagedSource::MachineLearning(_)) => (
+                ErrorKind::AuthenticationFailed,
+                "refused the MSI_SECRET secret (restart the process to pick up the current one)",
+            ),
+            401 | 403 if matches!(self, ManagedSource::Arc(_)) => (
+                ErrorKind::AuthenticationFailed,
+                "refused the key from the Azure Arc agent's key file (it is valid once and for a few minutes)",
             ),
             403 if text.to_ascii_lowercase().contains("unreachable") => {
                 return Error::new(
@@ -188,25 +214,72 @@ struct Acquisition<'a> {
 
 impl Acquisition<'_> {
     async fn attempt(&self, timeout: Duration) -> Attempt<AccessToken> {
-        let (source, target) = (self.source, self.target.as_str());
+        let sent_at = self.clock.now_unix();
         let url = &self.request.url;
         let first_contact = self.contact.filter(|c| !c.answered(url));
         let bounded = first_contact.map_or(timeout, |c| c.attempt_timeout(url, timeout));
-        let sent_at = self.clock.now_unix();
-        let mut request = HttpRequest::get(url.clone(), self.request.headers.clone(), bounded);
-        request.max_body_bytes = Some(MAX_BODY_BYTES);
-        match self.transport.send(request).await {
+        let response = match self.send(&self.request, bounded).await {
             Ok(response) => {
                 if let Some(contact) = self.contact {
                     contact.remember(url);
                 }
-                self.judge(response, sent_at)
+                response
             }
             Err(TransportError::Timeout) if first_contact.is_some() => {
-                self.after_silent_first_contact(timeout.saturating_sub(bounded))
-                    .await
+                return self
+                    .after_silent_first_contact(timeout.saturating_sub(bounded))
+                    .await;
             }
-            Err(err) => source.transport_failure(err, target, timeout),
+            Err(err) => return self.source.transport_failure(err, &self.target, timeout),
+        };
+        match self.source {
+            ManagedSource::Arc(arc) if response.status == 401 => {
+                self.arc_second_leg(arc, &response, sent_at, timeout).await
+            }
+            _ => self.judge(response, sent_at, None),
+        }
+    }
+
+    async fn send(
+        &self,
+        prepared: &PreparedRequest,
+        timeout: Duration,
+    ) -> std::result::Result<HttpResponse, TransportError> {
+        let request = HttpRequest {
+            method: prepared.method.clone(),
+            url: prepared.url.clone(),
+            headers: prepared.headers.clone(),
+            body: prepared.body.clone(),
+            timeout,
+            max_body_bytes: Some(MAX_BODY_BYTES),
+            tls_pin: prepared.tls_pin,
+        };
+        self.transport.send(request).await
+    }
+
+    /// Azure Arc: the 401 challenge names a key file; it is checked (and only then read) by
+    /// [`ArcSource::read_key`], then the request is repeated with the key. A refused or missing
+    /// challenge ends the acquisition without a second request.
+    async fn arc_second_leg(
+        &self,
+        arc: &ArcSource,
+        challenge: &HttpResponse,
+        sent_at: u64,
+        timeout: Duration,
+    ) -> Attempt<AccessToken> {
+        let second = arc::challenge_realm(&challenge.headers, &self.target)
+            .and_then(|realm| arc.read_key(&realm))
+            .and_then(|key| {
+                arc.authorize(&self.request, &key)
+                    .map(|request| (key, request))
+            });
+        let (key, request) = match second {
+            Ok(second) => second,
+            Err(error) => return Attempt::Fatal(error),
+        };
+        match self.send(&request, timeout).await {
+            Ok(response) => self.judge(response, sent_at, Some(&key)),
+            Err(err) => self.source.transport_failure(err, &self.target, timeout),
         }
     }
 
@@ -255,7 +328,12 @@ impl Acquisition<'_> {
 
     /// A token, a fatal error, or a retriable one. An answer that says the identity is not
     /// assigned here is never retried, whatever its status (issue 8.6).
-    fn judge(&self, response: HttpResponse, sent_at: u64) -> Attempt<AccessToken> {
+    fn judge(
+        &self,
+        response: HttpResponse,
+        sent_at: u64,
+        key: Option<&Secret>,
+    ) -> Attempt<AccessToken> {
         let target = self.target.as_str();
         let status = response.status;
         if response.is_success() {
@@ -265,9 +343,14 @@ impl Acquisition<'_> {
             };
         }
         let retry_after = crate::http::retry_after(&response.headers, self.clock.now());
-        let error =
-            self.source
-                .status_error(status, &response.body, self.selector, self.resource, target);
+        let error = self.source.status_error(
+            status,
+            &response.body,
+            self.selector,
+            self.resource,
+            target,
+            key,
+        );
         // Neither a missing identity nor an unknown resource changes on a retry (issue 8).
         let not_found = error.kind == ErrorKind::IdentityNotFound
             || (error.kind == ErrorKind::UnknownResource && is_final(status));
@@ -568,5 +651,354 @@ mod tests {
         let e = token.expect_err("broken");
         assert_eq!(e.kind, ErrorKind::ConnectionFailed);
         assert!(!e.message.contains("hdr-x"));
+    }
+
+    mod hosts {
+        //! The issue-12 sources through the seam: request shapes, Arc's two legs and every way
+        //! its second leg is withheld, Service Fabric's pin, secrets kept out of errors.
+        use std::sync::Arc;
+
+        use super::*;
+        use crate::env::MapEnvironment;
+        use crate::http::CertificatePin;
+        use crate::sources::arc::testing::{RecordingFiles, TempDir};
+        use crate::sources::arc::ArcSource;
+        use crate::sources::cloud_shell::CloudShellSource;
+        use crate::sources::machine_learning::MachineLearningSource;
+        use crate::sources::service_fabric::ServiceFabricSource;
+
+        const TP: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+        fn arc(dir: &TempDir, files: Arc<RecordingFiles>) -> ManagedSource {
+            ManagedSource::Arc(
+                ArcSource::new("http://127.0.0.1:9/arc/token", &MapEnvironment::new())
+                    .expect("arc")
+                    .with_token_directory(&dir.0)
+                    .with_files(files),
+            )
+        }
+
+        fn challenge(realm: &str) -> Reply {
+            Ok(response(
+                401,
+                json!({"error": "unauthorized_client"}),
+                &[("www-authenticate", &format!("Basic realm={realm}"))],
+            ))
+        }
+
+        #[tokio::test]
+        async fn arc_answers_the_challenge_with_the_key_file() {
+            let dir = TempDir::new("acq-arc");
+            let key_file = dir.0.join("c0ffee.key");
+            std::fs::write(&key_file, "k3y-c0ffee").expect("key");
+            let files = Arc::new(RecordingFiles::default());
+            let (token, t, _) = acquire(
+                &arc(&dir, files.clone()),
+                vec![
+                    challenge(key_file.to_str().expect("utf-8")),
+                    Ok(response(200, token_body(), &[])),
+                ],
+                IdentitySelector::SystemAssigned,
+            )
+            .await;
+            assert_eq!(token.expect("token").source, Some("Arc"));
+            let calls = t.calls();
+            assert_eq!(calls.len(), 2);
+            assert_eq!(calls[0].url, calls[1].url);
+            assert!(calls[0].url.contains("api-version=2020-06-01"));
+            assert!(calls[0].headers.get("authorization").is_none());
+            assert_eq!(calls[0].headers["metadata"], "true");
+            assert_eq!(calls[1].headers["authorization"], "Basic k3y-c0ffee");
+            assert!(calls[1].headers["authorization"].is_sensitive());
+            assert_eq!(calls[1].headers["metadata"], "true");
+            assert_eq!(files.reads(), vec![key_file]);
+        }
+
+        #[tokio::test]
+        async fn arc_withholds_the_second_request_when_the_challenge_is_unsafe() {
+            let dir = TempDir::new("acq-arc-in");
+            let outside = TempDir::new("acq-arc-out");
+            let stolen = outside.0.join("stolen.key");
+            std::fs::write(&stolen, "outside-s3cret").expect("key");
+            std::fs::write(dir.0.join("a.txt"), "x").expect("txt");
+            std::fs::write(dir.0.join("big.key"), "k".repeat(4097)).expect("big");
+            let d = dir.0.display();
+            let cases: Vec<(Reply, ErrorKind)> = vec![
+                (
+                    challenge(&stolen.display().to_string()),
+                    ErrorKind::UnsafeKeyFile,
+                ),
+                (
+                    challenge(&format!(
+                        "{d}/../{}",
+                        stolen
+                            .strip_prefix(std::env::temp_dir().canonicalize().expect("tmp"))
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    )),
+                    ErrorKind::UnsafeKeyFile,
+                ),
+                (challenge(&format!("{d}/a.txt")), ErrorKind::UnsafeKeyFile),
+                (challenge(&format!("{d}/big.key")), ErrorKind::UnsafeKeyFile),
+                (
+                    Ok(response(401, json!({}), &[("www-authenticate", "Basic")])),
+                    ErrorKind::InvalidResponse,
+                ),
+                (
+                    Ok(response(401, json!({}), &[])),
+                    ErrorKind::InvalidResponse,
+                ),
+            ];
+            for (reply, kind) in cases {
+                let files = Arc::new(RecordingFiles::default());
+                let (token, t, clock) = acquire(
+                    &arc(&dir, files.clone()),
+                    vec![reply, Ok(response(200, token_body(), &[]))],
+                    IdentitySelector::SystemAssigned,
+                )
+                .await;
+                let e = token.expect_err("refused");
+                assert_eq!(e.kind, kind, "{}", e.message);
+                assert_eq!(
+                    t.calls().len(),
+                    1,
+                    "a second request was sent: {}",
+                    e.message
+                );
+                assert!(files.reads().is_empty(), "{}", e.message);
+                assert!(clock.sleeps().is_empty(), "refusals are not retried");
+                assert!(!e.message.contains("outside-s3cret"));
+            }
+        }
+
+        #[tokio::test]
+        async fn arc_refuses_user_assigned_ids_before_any_request() {
+            let dir = TempDir::new("acq-arc-ua");
+            for selector in [
+                IdentitySelector::ClientId("c".into()),
+                IdentitySelector::ObjectId("o".into()),
+                IdentitySelector::ResourceId("/r".into()),
+            ] {
+                let (token, t, _) = acquire(
+                    &arc(&dir, Arc::default()),
+                    vec![Ok(response(200, token_body(), &[]))],
+                    selector,
+                )
+                .await;
+                let e = token.expect_err("user-assigned");
+                assert_eq!(e.kind, ErrorKind::UnsupportedIdentityKind);
+                assert!(
+                    e.message.contains("Azure Arc")
+                        && e.message
+                            .contains("only serves its system-assigned identity"),
+                    "{}",
+                    e.message
+                );
+                assert!(t.calls().is_empty());
+            }
+        }
+
+        #[tokio::test]
+        async fn arc_refused_key_is_authentication_failed_and_redacted() {
+            let dir = TempDir::new("acq-arc-401");
+            let key_file = dir.0.join("k.key");
+            std::fs::write(&key_file, "k3y-echo").expect("key");
+            let (token, t, _) = acquire(
+                &arc(&dir, Arc::default()),
+                vec![
+                    challenge(key_file.to_str().expect("utf-8")),
+                    Ok(raw(401, b"{\"error\":\"unauthorized_client\",\"error_description\":\"bad key k3y-echo\"}")),
+                ],
+                IdentitySelector::SystemAssigned,
+            )
+            .await;
+            let e = token.expect_err("401");
+            assert_eq!(e.kind, ErrorKind::AuthenticationFailed);
+            assert!(!e.message.contains("k3y-echo"), "{}", e.message);
+            assert_eq!(t.calls().len(), 2);
+        }
+
+        #[tokio::test]
+        async fn arc_retries_transient_failures_with_a_new_challenge() {
+            let dir = TempDir::new("acq-arc-503");
+            let key_file = dir.0.join("k.key");
+            std::fs::write(&key_file, "k").expect("key");
+            let realm = key_file.display().to_string();
+            let (token, t, clock) = acquire(
+                &arc(&dir, Arc::default()),
+                vec![
+                    challenge(&realm),
+                    Ok(response(503, json!({}), &[])),
+                    challenge(&realm),
+                    Ok(response(200, token_body(), &[])),
+                ],
+                IdentitySelector::SystemAssigned,
+            )
+            .await;
+            assert!(token.is_ok(), "{token:?}");
+            assert_eq!(t.calls().len(), 4);
+            assert!(t.calls()[2].headers.get("authorization").is_none());
+            assert_eq!(clock.sleeps(), vec![S(1)]);
+        }
+
+        #[tokio::test]
+        async fn cloud_shell_posts_a_form_and_serves_only_its_identity() {
+            let source = ManagedSource::CloudShell(
+                CloudShellSource::new("http://127.0.0.1:9/cloudshell/oauth2/token").expect("cs"),
+            );
+            let (token, t, _) = acquire(
+                &source,
+                vec![Ok(response(200, token_body(), &[]))],
+                IdentitySelector::SystemAssigned,
+            )
+            .await;
+            assert_eq!(token.expect("token").source, Some("CloudShell"));
+            let call = &t.calls()[0];
+            assert_eq!(call.method, reqwest::Method::POST);
+            assert_eq!(call.url, "http://127.0.0.1:9/cloudshell/oauth2/token");
+            assert_eq!(call.headers["metadata"], "true");
+            let (token, t, _) =
+                acquire(&source, vec![], IdentitySelector::ClientId("c".into())).await;
+            assert_eq!(
+                token.map_err(|e| e.kind).err(),
+                Some(ErrorKind::UnsupportedIdentityKind)
+            );
+            assert!(t.calls().is_empty());
+        }
+
+        #[tokio::test]
+        async fn machine_learning_sends_clientid_and_its_secret_and_reads_date_expiry() {
+            let source = ManagedSource::MachineLearning(
+                MachineLearningSource::new(
+                    "http://127.0.0.1:9/ml/msi/token",
+                    Secret::new("ml-s3cr3t"),
+                    Some("dflt".into()),
+                )
+                .expect("ml"),
+            );
+            // The Linux App Service 2017 date form.
+            let body = json!({"access_token": "tok", "expires_on": "11/15/2023 00:13:20 +00:00", "resource": "https://graph.microsoft.com", "token_type": "Bearer"});
+            let (token, t, _) = acquire(
+                &source,
+                vec![Ok(response(200, body, &[]))],
+                IdentitySelector::ClientId("c-9".into()),
+            )
+            .await;
+            let token = token.expect("token");
+            assert_eq!(token.expires_on, 1_700_007_200);
+            assert_eq!(token.source, Some("MachineLearning"));
+            let call = &t.calls()[0];
+            assert!(
+                call.url.starts_with(
+                    "http://127.0.0.1:9/ml/msi/token?api-version=2017-09-01&resource="
+                ),
+                "{}",
+                call.url
+            );
+            assert!(call.url.ends_with("&clientid=c-9"), "{}", call.url);
+            assert!(call.headers["secret"].is_sensitive());
+            for selector in [
+                IdentitySelector::ObjectId("o".into()),
+                IdentitySelector::ResourceId("/r".into()),
+            ] {
+                let (token, _, _) = acquire(&source, vec![], selector).await;
+                let e = token.expect_err("unsupported kind");
+                assert_eq!(e.kind, ErrorKind::UnsupportedIdentityKind);
+                assert!(e.message.contains("use -ClientId instead"), "{}", e.message);
+            }
+            let (token, _, _) = acquire(
+                &source,
+                vec![Ok(raw(
+                    401,
+                    b"{\"error\":\"unauthorized\",\"error_description\":\"bad secret ml-s3cr3t\"}",
+                ))],
+                IdentitySelector::SystemAssigned,
+            )
+            .await;
+            let e = token.expect_err("401");
+            assert_eq!(e.kind, ErrorKind::AuthenticationFailed);
+            assert!(
+                e.message.contains("MSI_SECRET") && !e.message.contains("ml-s3cr3t"),
+                "{}",
+                e.message
+            );
+            let (token, t, _) = acquire(
+                &source,
+                vec![Ok(raw(
+                    400,
+                    b"{\"error\":\"invalid_request\",\"error_description\":\"Identity not found\"}",
+                ))],
+                IdentitySelector::ClientId("c-0".into()),
+            )
+            .await;
+            assert_eq!(
+                token.map_err(|e| e.kind).err(),
+                Some(ErrorKind::IdentityNotFound)
+            );
+            assert_eq!(t.calls().len(), 1);
+        }
+
+        #[tokio::test]
+        async fn service_fabric_requests_are_pinned_and_a_mismatch_is_final() {
+            let source = ManagedSource::ServiceFabric(
+                ServiceFabricSource::new(
+                    "https://127.0.0.1:9/metadata/identity/oauth2/token",
+                    Secret::new("sf-s3cr3t"),
+                    TP,
+                )
+                .expect("sf"),
+            );
+            let body = json!({"access_token": "tok", "expires_on": NOW + 3600, "resource": "https://graph.microsoft.com", "token_type": "Bearer"});
+            let (token, t, _) = acquire(
+                &source,
+                vec![Ok(response(200, body, &[]))],
+                IdentitySelector::ObjectId("o-1".into()),
+            )
+            .await;
+            assert_eq!(token.expect("token").source, Some("ServiceFabric"));
+            let calls = t.calls();
+            assert!(
+                calls[0].url.contains("api-version=2019-07-01-preview"),
+                "{}",
+                calls[0].url
+            );
+            assert!(
+                calls[0].url.ends_with("&principalId=o-1"),
+                "{}",
+                calls[0].url
+            );
+            assert!(calls[0].headers["secret"].is_sensitive());
+            let pins = std::sync::Mutex::new(Vec::new());
+            let t = FakeTransport::new(move |r, _| {
+                pins.lock().expect("pins").push(r.tls_pin);
+                assert_eq!(
+                    r.tls_pin,
+                    Some(CertificatePin::parse(TP, "t").expect("pin"))
+                );
+                Err(TransportError::Untrusted {
+                    cause: "mismatch".into(),
+                })
+            });
+            let clock = FakeClock::at_unix(NOW);
+            let e = source
+                .acquire(
+                    t.as_ref(),
+                    &clock,
+                    "https://graph.microsoft.com",
+                    &IdentitySelector::SystemAssigned,
+                    S(100),
+                    &VecSink::default(),
+                )
+                .await
+                .expect_err("mismatch");
+            assert_eq!(e.kind, ErrorKind::CertificateMismatch);
+            assert_eq!(e.kind.category(), "SecurityError");
+            assert!(!e.message.contains("sf-s3cr3t"));
+            assert_eq!(t.calls().len(), 1, "a pin mismatch is never retried");
+            let (token, _, _) =
+                acquire(&source, vec![], IdentitySelector::ClientId("c".into())).await;
+            let e = token.expect_err("client id");
+            assert!(e.message.contains("use -ObjectId instead"), "{}", e.message);
+        }
     }
 }

@@ -74,7 +74,7 @@ impl AppServiceSource {
         let mut headers = HeaderMap::new();
         headers.insert("X-IDENTITY-HEADER", secret);
         headers.insert("Metadata", HeaderValue::from_static("true"));
-        Ok(PreparedRequest { url, headers })
+        Ok(PreparedRequest::get(url, headers))
     }
 
     /// The availability probe: a GET without the secret header.

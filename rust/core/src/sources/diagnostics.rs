@@ -8,8 +8,8 @@ use reqwest::header::HeaderMap;
 use serde_json::json;
 
 use super::acquire::MAX_BODY_BYTES;
-use super::selection::Detection;
-use super::{IdentitySelector, ManagedSource, SourceKind};
+use super::selection::{Detection, SourceReport};
+use super::{IdentitySelector, ManagedSource, PreparedRequest, SourceKind};
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, Transport, TransportError};
 use crate::input::Input;
@@ -48,8 +48,16 @@ pub(crate) fn unreachable_hint(source: &ManagedSource) -> &'static str {
              hybrid workers on Azure VMs) was tried: this machine does not look like an Azure host with a managed \
              identity. Run Test-IdentityEndpoint to see what was detected."
         }
-        ManagedSource::AppService(_) => {
+        ManagedSource::AppService(_) | ManagedSource::ServiceFabric(_) => {
             "IDENTITY_ENDPOINT names it, but nothing listens there; the variable may be stale. \
+             Run Test-IdentityEndpoint to see what was detected."
+        }
+        ManagedSource::Arc(_) => {
+            "The Azure Connected Machine agent (himds) does not answer: check that the agent service runs \
+             (azcmagent show). Run Test-IdentityEndpoint to see what was detected."
+        }
+        ManagedSource::CloudShell(_) | ManagedSource::MachineLearning(_) => {
+            "MSI_ENDPOINT names it, but nothing listens there; the variable may be stale. \
              Run Test-IdentityEndpoint to see what was detected."
         }
     }
@@ -95,13 +103,14 @@ fn host_noun(source: SourceKind) -> &'static str {
     match source {
         SourceKind::AzureAutomation => "Automation account",
         SourceKind::AppService => "app",
+        SourceKind::MachineLearning => "compute",
+        SourceKind::ServiceFabric => "application",
         _ => "machine",
     }
 }
 
 pub(crate) fn unsupported(kind: SourceKind, reason: Option<&str>) -> Error {
     let hint = match kind {
-        SourceKind::Arc => " On an Arc-enabled machine, connect with an app registration or run the job in the Automation cloud sandbox.",
         SourceKind::WorkloadIdentity => " Unset AZURE_FEDERATED_TOKEN_FILE to fall back to IMDS.",
         _ => "",
     };
@@ -123,11 +132,13 @@ enum Probe {
     Refused,
     NoAnswer,
     Failed(String),
+    Untrusted,
 }
 
-async fn probe(transport: &dyn Transport, url: url::Url, timeout: Duration) -> Probe {
-    let mut request = HttpRequest::get(url, HeaderMap::new(), timeout);
+async fn probe(transport: &dyn Transport, prepared: PreparedRequest, timeout: Duration) -> Probe {
+    let mut request = HttpRequest::get(prepared.url, prepared.headers, timeout);
     request.max_body_bytes = Some(MAX_BODY_BYTES);
+    request.tls_pin = prepared.tls_pin;
     match transport.send(request).await {
         Ok(response) => Probe::Answered(
             response.status,
@@ -142,6 +153,7 @@ async fn probe(transport: &dyn Transport, url: url::Url, timeout: Duration) -> P
             Probe::Failed(cause)
         }
         Err(TransportError::TooLarge { status, .. }) => Probe::Answered(status, String::new()),
+        Err(TransportError::Untrusted { .. }) => Probe::Untrusted,
     }
 }
 
@@ -155,29 +167,35 @@ fn seconds(d: Duration) -> String {
 }
 
 impl Detection {
-    /// Probes IMDS (a token GET without `Metadata`) and a detected App Service / Automation
-    /// endpoint (a GET without the secret header); any HTTP answer means available. Never sends
-    /// a secret and never obtains a token.
+    /// Probes IMDS (a token GET without `Metadata`) and the chosen source when it is another
+    /// one ([`ManagedSource::probe_request`]: no secret, no `Metadata`; Service Fabric's is
+    /// pinned); any HTTP answer means available. Never sends a secret, never obtains a token.
     pub async fn probe(&mut self, transport: &dyn Transport, timeout: Duration) {
         let imds_probe = async {
             match &self.imds {
-                Some(imds) => Some(probe(transport, imds.probe_url(), timeout).await),
+                Some(imds) => Some(
+                    probe(
+                        transport,
+                        PreparedRequest::get(imds.probe_url(), HeaderMap::new()),
+                        timeout,
+                    )
+                    .await,
+                ),
                 None => None,
             }
         };
-        let app_probe = async {
-            match &self.app {
-                Some(app) => Some(probe(transport, app.probe_url(), timeout).await),
+        let other_probe = async {
+            match &self.other {
+                Some(other) => Some(probe(transport, other.probe_request(), timeout).await),
                 None => None,
             }
         };
-        let (imds_result, app_result) = futures::future::join(imds_probe, app_probe).await;
+        let (imds_result, other_result) = futures::future::join(imds_probe, other_probe).await;
+        let other_kind = self.other.as_ref().map(ManagedSource::kind);
         for report in self.reports.iter_mut() {
             let result = match report.source {
                 SourceKind::Imds => imds_result.as_ref(),
-                SourceKind::AppService | SourceKind::AzureAutomation if report.detected => {
-                    app_result.as_ref()
-                }
+                kind if Some(kind) == other_kind && report.detected => other_result.as_ref(),
                 _ => None,
             };
             let Some(result) = result else { continue };
@@ -189,6 +207,7 @@ impl Detection {
                 Probe::Refused => (false, "nothing listens there (connection refused)".to_string()),
                 Probe::NoAnswer => (false, format!("no answer to a probe within {}", seconds(timeout))),
                 Probe::Failed(cause) => (false, format!("the probe failed: {cause}")),
+                Probe::Untrusted => (false, "the endpoint's TLS certificate does not match IDENTITY_SERVER_THUMBPRINT (the handshake was abandoned; nothing was sent)".to_string()),
             };
             report.available = Some(available);
             report.reason.push_str(&format!("; {text}"));

@@ -89,7 +89,7 @@ impl ImdsSource {
         let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
         let mut headers = HeaderMap::new();
         headers.insert("Metadata", HeaderValue::from_static("true"));
-        PreparedRequest { url, headers }
+        PreparedRequest::get(url, headers)
     }
 
     /// The availability probe: a token GET without the `Metadata` header (any HTTP answer proves

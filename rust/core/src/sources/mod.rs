@@ -7,9 +7,11 @@
 //! - [`diagnostics`]: endpoint probes and the explanations shown to people;
 //! - [`redact`]: what of an answer or address may be shown.
 //!
-//! Implemented: IMDS ([`imds`]) and App Service / Functions / Azure Automation ([`app_service`]).
-//! Service Fabric, Machine Learning, Cloud Shell, Arc and workload identity are detected (so
-//! `Test-IdentityEndpoint` can explain what it sees) but give `UnsupportedSource` when chosen.
+//! Implemented: IMDS ([`imds`]), App Service / Functions / Azure Automation ([`app_service`]),
+//! Azure Arc ([`arc`], with its key-file challenge), Cloud Shell ([`cloud_shell`]), Azure ML and
+//! legacy App Service MSI ([`machine_learning`]) and Service Fabric ([`service_fabric`], over
+//! HTTPS pinned to its certificate thumbprint). Workload identity is detected (so
+//! `Test-IdentityEndpoint` can explain what it sees) but gives `UnsupportedSource` when chosen.
 
 pub mod acquire;
 pub mod app_service;
@@ -26,9 +28,12 @@ pub mod unknown_resource;
 pub mod workload_identity;
 
 use reqwest::header::HeaderMap;
+use reqwest::Method;
+use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind};
+use crate::http::CertificatePin;
 use crate::input::Input;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -145,6 +150,10 @@ impl IdentitySelector {
 pub enum ManagedSource {
     Imds(imds::ImdsSource),
     AppService(app_service::AppServiceSource),
+    Arc(arc::ArcSource),
+    CloudShell(cloud_shell::CloudShellSource),
+    MachineLearning(machine_learning::MachineLearningSource),
+    ServiceFabric(service_fabric::ServiceFabricSource),
 }
 
 /// One request, ready to send (the secret header is marked sensitive).
@@ -169,8 +178,24 @@ pub(crate) fn token_url(
 }
 
 pub(crate) struct PreparedRequest {
+    pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
+    pub body: Option<Vec<u8>>,
+    /// Trust exactly this server certificate (Service Fabric).
+    pub tls_pin: Option<CertificatePin>,
+}
+
+impl PreparedRequest {
+    pub fn get(url: Url, headers: HeaderMap) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers,
+            body: None,
+            tls_pin: None,
+        }
+    }
 }
 
 impl ManagedSource {
@@ -178,6 +203,10 @@ impl ManagedSource {
         match self {
             ManagedSource::Imds(_) => SourceKind::Imds,
             ManagedSource::AppService(s) => s.kind(),
+            ManagedSource::Arc(_) => SourceKind::Arc,
+            ManagedSource::CloudShell(_) => SourceKind::CloudShell,
+            ManagedSource::MachineLearning(_) => SourceKind::MachineLearning,
+            ManagedSource::ServiceFabric(_) => SourceKind::ServiceFabric,
         }
     }
 
@@ -186,6 +215,10 @@ impl ManagedSource {
         match self {
             ManagedSource::Imds(s) => display_url(s.endpoint()),
             ManagedSource::AppService(s) => display_url(s.endpoint()),
+            ManagedSource::Arc(s) => display_url(s.endpoint()),
+            ManagedSource::CloudShell(s) => display_url(s.endpoint()),
+            ManagedSource::MachineLearning(s) => display_url(s.endpoint()),
+            ManagedSource::ServiceFabric(s) => display_url(s.endpoint()),
         }
     }
 
@@ -214,20 +247,32 @@ impl ManagedSource {
         match self {
             ManagedSource::Imds(_) => imds::wire_name(selector),
             ManagedSource::AppService(_) => app_service::wire_name(selector),
+            ManagedSource::Arc(_) | ManagedSource::CloudShell(_) => None,
+            ManagedSource::MachineLearning(_) => machine_learning::wire_name(selector),
+            ManagedSource::ServiceFabric(_) => service_fabric::wire_name(selector),
         }
     }
 
     pub(crate) fn policy(&self) -> RetryPolicy {
         match self {
             ManagedSource::Imds(_) => RetryPolicy::imds(),
-            ManagedSource::AppService(_) => RetryPolicy::app_service(),
+            // MSAL.NET's DefaultRetryPolicy, which every source but IMDS shares.
+            ManagedSource::AppService(_)
+            | ManagedSource::Arc(_)
+            | ManagedSource::CloudShell(_)
+            | ManagedSource::MachineLearning(_)
+            | ManagedSource::ServiceFabric(_) => RetryPolicy::app_service(),
         }
     }
 
     pub(crate) fn secret(&self) -> Option<&Secret> {
         match self {
-            ManagedSource::Imds(_) => None,
+            ManagedSource::Imds(_) | ManagedSource::CloudShell(_) => None,
+            // The Arc key is read per attempt; the acquisition redacts it itself.
+            ManagedSource::Arc(_) => None,
             ManagedSource::AppService(s) => Some(s.header()),
+            ManagedSource::MachineLearning(s) => Some(s.secret()),
+            ManagedSource::ServiceFabric(s) => Some(s.secret()),
         }
     }
 
@@ -244,6 +289,10 @@ impl ManagedSource {
         match self {
             ManagedSource::Imds(s) => Ok(s.prepare(resource, id)),
             ManagedSource::AppService(s) => s.prepare(resource, id),
+            ManagedSource::Arc(s) => Ok(s.prepare(resource)),
+            ManagedSource::CloudShell(s) => Ok(s.prepare(resource)),
+            ManagedSource::MachineLearning(s) => s.prepare(resource, id),
+            ManagedSource::ServiceFabric(s) => s.prepare(resource, id),
         }
     }
 
@@ -278,8 +327,32 @@ impl ManagedSource {
     /// Whether the answer says the selected identity is not assigned here.
     pub(crate) fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
         match self {
-            ManagedSource::Imds(_) => imds::is_identity_not_found(status, body),
+            ManagedSource::Imds(_) | ManagedSource::Arc(_) | ManagedSource::CloudShell(_) => {
+                imds::is_identity_not_found(status, body)
+            }
             ManagedSource::AppService(_) => app_service::is_identity_not_found(status, body),
+            ManagedSource::MachineLearning(_) => {
+                machine_learning::is_identity_not_found(status, body)
+            }
+            ManagedSource::ServiceFabric(_) => service_fabric::is_identity_not_found(status, body),
+        }
+    }
+
+    /// The availability probe of `Test-IdentityEndpoint`: a request without any secret (and
+    /// without `Metadata` where the endpoint wants it), so it can never obtain a token; any HTTP
+    /// answer proves the endpoint listens.
+    pub(crate) fn probe_request(&self) -> PreparedRequest {
+        match self {
+            ManagedSource::Imds(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
+            ManagedSource::AppService(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
+            ManagedSource::Arc(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
+            ManagedSource::CloudShell(s) => {
+                PreparedRequest::get(s.endpoint().clone(), HeaderMap::new())
+            }
+            ManagedSource::MachineLearning(s) => {
+                PreparedRequest::get(s.probe_url(), HeaderMap::new())
+            }
+            ManagedSource::ServiceFabric(s) => s.probe_request(),
         }
     }
 }

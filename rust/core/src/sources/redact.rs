@@ -90,7 +90,7 @@ pub fn redact(text: &str, secret: Option<&Secret>) -> String {
     out.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_string(),

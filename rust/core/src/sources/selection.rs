@@ -5,6 +5,7 @@
 //! `Test-IdentityEndpoint`. No I/O except the Arc agent file check.
 
 use super::app_service::{self, AppServiceSource};
+use super::cloud_shell::CloudShellSource;
 use super::diagnostics::unsupported;
 use super::imds::{self, ImdsSource};
 use super::redact::shown;
@@ -16,7 +17,7 @@ use crate::env::Environment;
 use crate::error::{ErrorKind, Result};
 use crate::secret::Secret;
 
-pub use arc::{ARC_DEFAULT_ENDPOINT, HIMDS_PATH_VARIABLE};
+pub use arc::{ARC_DEFAULT_ENDPOINT, HIMDS_PATH_VARIABLE, TOKEN_DIRECTORY_TEST_VARIABLE};
 
 /// One row of `Test-IdentityEndpoint`.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +58,8 @@ pub struct Detection {
     /// One row per source, in detection order.
     pub reports: Vec<SourceReport>,
     pub(crate) imds: Option<ImdsSource>,
-    pub(crate) app: Option<AppServiceSource>,
+    /// The chosen source when it is not IMDS (probed by Test-IdentityEndpoint).
+    pub(crate) other: Option<ManagedSource>,
 }
 
 /// The variables detection reads, read once; `env` answers the Arc file check.
@@ -135,6 +137,17 @@ pub fn detect(env: &dyn Environment) -> Detection {
             v.automation,
         )
         .map(ManagedSource::AppService),
+        SourceKind::Arc => arc::from_vars(&v).map(ManagedSource::Arc),
+        SourceKind::CloudShell => {
+            CloudShellSource::new(v.msi_endpoint.as_deref().unwrap_or_default())
+                .map(ManagedSource::CloudShell)
+        }
+        SourceKind::MachineLearning => {
+            machine_learning::from_vars(&v).map(ManagedSource::MachineLearning)
+        }
+        SourceKind::ServiceFabric => {
+            service_fabric::from_vars(&v).map(ManagedSource::ServiceFabric)
+        }
         other => Err(unsupported(
             other,
             rows.iter()
@@ -156,16 +169,16 @@ pub fn detect(env: &dyn Environment) -> Detection {
             }
         }
     }
-    let app = match &source {
-        Ok(ManagedSource::AppService(app)) => Some(app.clone()),
-        _ => None,
+    let other = match &source {
+        Ok(ManagedSource::Imds(_)) | Err(_) => None,
+        Ok(s) => Some(s.clone()),
     };
     Detection {
         chosen,
         source,
         reports: rows,
         imds: imds_source.ok(),
-        app,
+        other,
     }
 }
 
@@ -222,9 +235,12 @@ mod tests {
     #[test]
     fn detection_order_follows_the_spec() {
         let full = [
-            ("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token"),
+            ("IDENTITY_ENDPOINT", "https://127.0.0.1:1/msi/token"),
             ("IDENTITY_HEADER", "h"),
-            ("IDENTITY_SERVER_THUMBPRINT", "ab"),
+            (
+                "IDENTITY_SERVER_THUMBPRINT",
+                "0123456789ABCDEF0123456789ABCDEF01234567",
+            ),
             ("MSI_ENDPOINT", "http://127.0.0.1:2/token"),
             ("MSI_SECRET", "s"),
             ("IMDS_ENDPOINT", "http://127.0.0.1:3"),
@@ -283,7 +299,7 @@ mod tests {
                 .collect();
             let d = detect(&env(&vars));
             assert_eq!(d.chosen, expected, "without {removed:?}");
-            let supported = matches!(expected, SourceKind::AppService | SourceKind::Imds);
+            let supported = expected != SourceKind::WorkloadIdentity;
             assert_eq!(d.source.is_ok(), supported, "{expected:?}");
             if !supported {
                 let e = d.source.as_ref().expect_err("unsupported");

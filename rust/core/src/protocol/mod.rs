@@ -420,9 +420,12 @@ mod tests {
         let engine = Engine::new(Arc::new(FakeClock::at_unix(1)))
             .expect("engine")
             .with_test_hooks(true);
-        let slept = run(&engine, json!({"op": "diagnostics.sleep", "args": {"ms": 5}}))
-            .await
-            .expect("sleeps");
+        let slept = run(
+            &engine,
+            json!({"op": "diagnostics.sleep", "args": {"ms": 5}}),
+        )
+        .await
+        .expect("sleeps");
         assert_eq!(slept["SleptMs"], 5);
     }
 }

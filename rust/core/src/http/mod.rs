@@ -3,8 +3,8 @@
 //! ([`retry_after`]) and endpoint validation.
 
 pub mod clients;
-pub mod proxy;
 pub mod pinning;
+pub mod proxy;
 pub mod retry_after;
 pub mod transport;
 

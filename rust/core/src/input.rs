@@ -26,11 +26,13 @@ pub enum Input {
     Method,
     Body,
     All,
+    /// The Entra authority host of a sign-in (no cmdlet sets it yet).
+    AuthorityHost,
 }
 
 impl Input {
     /// Every input, for table checks.
-    pub const ALL: [Input; 13] = [
+    pub const ALL: [Input; 14] = [
         Input::ManagedIdentity,
         Input::ClientId,
         Input::ObjectId,
@@ -44,6 +46,7 @@ impl Input {
         Input::Method,
         Input::Body,
         Input::All,
+        Input::AuthorityHost,
     ];
 
     /// The name inside the placeholder.
@@ -62,6 +65,7 @@ impl Input {
             Input::Method => "Method",
             Input::Body => "Body",
             Input::All => "All",
+            Input::AuthorityHost => "AuthorityHost",
         }
     }
 

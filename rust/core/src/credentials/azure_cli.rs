@@ -60,7 +60,10 @@ impl AzureCliCredential {
 
     /// A token for `resource` (or a `.default` scope) from the CLI's signed-in account.
     pub async fn get_token(&self, clock: &dyn Clock, resource: &str) -> Result<AccessToken> {
-        let resource = validate_resource(&normalize_resource(resource, "-Resource")?)?;
+        let resource = validate_resource(&normalize_resource(
+            resource,
+            crate::input::Input::Resource,
+        )?)?;
         let path = self
             .search_path
             .clone()

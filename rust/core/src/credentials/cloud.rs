@@ -129,7 +129,7 @@ impl Authority {
             .map(str::trim)
             .filter(|h| !h.is_empty())
             .unwrap_or(cloud.endpoints().authority_host);
-        let mut host = validate_service_endpoint(raw, "-AuthorityHost")?;
+        let mut host = validate_service_endpoint(raw, crate::input::Input::AuthorityHost)?;
         if host.query().is_some() || host.fragment().is_some() {
             return Err(Error::invalid_argument(format!(
                 "-AuthorityHost '{raw}' must not have a query or fragment"
@@ -243,7 +243,7 @@ mod tests {
     fn plain_http_off_loopback_and_odd_tenants_are_refused() {
         let e = Authority::new(Cloud::Global, Some("http://login.example.com"), "t").unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert!(e.message.contains("-AuthorityHost"), "{}", e.message);
+        assert!(e.message.contains("AuthorityHost"), "{}", e.message);
         assert!(Authority::new(Cloud::Global, Some("https://h/?x=1"), "t").is_err());
         for bad in ["", "a/b", "../x", "t?x", "a b", ".x"] {
             assert!(validate_tenant(bad).is_err(), "{bad}");

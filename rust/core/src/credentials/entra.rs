@@ -139,6 +139,7 @@ impl EntraClient {
                 body: Some(body),
                 timeout: ENTRA_REQUEST_TIMEOUT,
                 max_body_bytes: Some(MAX_ENTRA_BODY),
+                tls_pin: None,
             })
             .await
     }

@@ -17,7 +17,7 @@ impl Scopes {
     /// `<resource>/.default` for an app-only request (`resource` may already be a `.default`
     /// scope).
     pub fn app_only(resource: &str) -> Result<Scopes> {
-        let resource = normalize_resource(resource, "-Resource")?;
+        let resource = normalize_resource(resource, crate::input::Input::Resource)?;
         Ok(Scopes(vec![format!(
             "{}/.default",
             resource.trim_end_matches('/')

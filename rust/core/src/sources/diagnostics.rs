@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use serde_json::json;
 
 use super::acquire::MAX_BODY_BYTES;
-use super::selection::{Detection, SourceReport};
+use super::selection::Detection;
 use super::{IdentitySelector, ManagedSource, PreparedRequest, SourceKind};
 use crate::error::{Error, ErrorKind};
 use crate::http::{HttpRequest, Transport, TransportError};

@@ -29,7 +29,6 @@ pub mod workload_identity;
 
 use reqwest::header::HeaderMap;
 use reqwest::Method;
-use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::{Error, ErrorKind};

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use managed_identity_core::api::Services;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::VecSink;
+use managed_identity_core::protocol;
+use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{REPORTS_IDENTITY, SYSTEM_IDENTITY};
 use managed_identity_emulator::{EmulatorConfig, RunningEmulator};
@@ -70,7 +71,8 @@ async fn connect(env: Value, extra: Value) -> Result<(Context, Services), Error>
     if let (Some(a), Value::Object(b)) = (args.as_object_mut(), extra) {
         a.extend(b);
     }
-    let ctx = context::connect(args, None, &svc, &VecSink::default()).await?;
+    let options = protocol::args::connect_options(&args)?;
+    let ctx = context::connect(options, None, &svc, &VecSink::default()).await?;
     Ok((ctx, svc))
 }
 
@@ -228,11 +230,14 @@ async fn test_endpoint_probes_the_chosen_host_without_secrets() {
         ("serviceFabric", "ServiceFabric", true),
     ] {
         let rows = context::test_endpoints(
-            &json!({"environment": h.env(host), "timeoutSeconds": 5}),
+            protocol::args::test_endpoint_options(
+                &json!({"environment": h.env(host), "timeoutSeconds": 5}),
+            )
+            .expect("options"),
             &svc,
-            &VecSink::default(),
         )
         .await
+        .map(|d| protocol::detection_json(&d))
         .expect("rows");
         assert_eq!(rows["selected"], source, "{rows}");
         let row = rows["sources"]
@@ -249,11 +254,12 @@ async fn test_endpoint_probes_the_chosen_host_without_secrets() {
     let mut env = h.env("serviceFabric");
     env["IDENTITY_SERVER_THUMBPRINT"] = json!("00112233445566778899AABBCCDDEEFF00112233");
     let rows = context::test_endpoints(
-        &json!({"environment": env, "timeoutSeconds": 5}),
+        protocol::args::test_endpoint_options(&json!({"environment": env, "timeoutSeconds": 5}))
+            .expect("options"),
         &svc,
-        &VecSink::default(),
     )
     .await
+    .map(|d| protocol::detection_json(&d))
     .expect("rows");
     let row = rows["sources"][0].clone();
     assert_eq!(row["available"], false, "{row}");

@@ -992,7 +992,6 @@ mod tests {
                 .await
                 .expect_err("mismatch");
             assert_eq!(e.kind, ErrorKind::CertificateMismatch);
-            assert_eq!(e.kind.category(), "SecurityError");
             assert!(!e.message.contains("sf-s3cr3t"));
             assert_eq!(t.calls().len(), 1, "a pin mismatch is never retried");
             let (token, _, _) =

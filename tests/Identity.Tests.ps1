@@ -275,8 +275,17 @@ while ([ManagedIdentity.Interop.NativeMethods]::mi_operation_poll(`$id, 200, `$b
         Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS -ErrorAction SilentlyContinue
         $out = Invoke-FreshPwsh @"
 Import-Module '$module'
-try { & (Get-Module ManagedIdentity) { [CmdletBinding()] param() Invoke-ManagedIdentityEngine -Cmdlet `$PSCmdlet -Operation '$Op' -Arguments @{ ms = 60000 } }; 'ran' }
-catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }
+[ManagedIdentity.Interop.NativeLoader]::Initialize('$module')
+`$request = [Text.Encoding]::UTF8.GetBytes('{"op":"$Op","args":{"ms":60000}}')
+[uint64] `$id = 0
+`$null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_start(`$request, [byte[]]@(), [ref] `$id)
+`$buffer = [byte[]]::new(65536)
+[uint64] `$length = 0
+`$deadline = [DateTime]::UtcNow.AddSeconds(30)
+while ([ManagedIdentity.Interop.NativeMethods]::mi_operation_poll(`$id, 200, `$buffer, [ref] `$length) -eq 'Pending' -and [DateTime]::UtcNow -lt `$deadline) { }
+`$chunk = [ManagedIdentity.Interop.Json]::Parse([Text.Encoding]::UTF8.GetString(`$buffer, 0, `$length))
+if (`$chunk.error) { 'error=' + `$chunk.error.errorId; 'message=' + `$chunk.error.message } else { 'ran' }
+`$null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_release(`$id)
 "@
         $out | Should -Not -Contain 'ran'
         ($out | Where-Object { $_ -like 'error=*' }) | Should -Match 'ManagedIdentity.InvalidArgument'

@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::credentials::{
-    describe, AuthType, Authority, BrowserCredential, ClientCertificate,
-    ClientCertificateCredential, ClientSecretCredential, Cloud, DeviceCodeCredential, EntraClient,
-    RefreshTokenCredential, Scopes, WorkloadIdentityCredential,
+    describe, AuthType, Authority, BrowserCredential, ClientSecretCredential, Cloud,
+    DeviceCodeCredential, EntraClient, RefreshTokenCredential, Scopes,
 };
 use managed_identity_core::events::{Event, EventSink};
 use managed_identity_core::http::ReqwestTransport;
@@ -19,8 +18,6 @@ use managed_identity_core::ErrorKind;
 use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
 use serde_json::{json, Value};
 
-const CERT_PEM: &str = include_str!("../src/credentials/testdata/cert.pem");
-const KEY_PEM: &str = include_str!("../src/credentials/testdata/key.pem");
 const GRAPH: &str = "https://graph.microsoft.com";
 
 fn http() -> reqwest::Client {
@@ -104,38 +101,6 @@ async fn client_secret_gets_an_app_only_token_and_a_wrong_secret_is_explained() 
     assert!(e.message.contains("AADSTS7000215"), "{}", e.message);
     assert!(e.message.contains("Hint:"), "{}", e.message);
     assert!(!format!("{e:?}").contains(wrong));
-    emu.shutdown().await;
-}
-
-#[tokio::test]
-async fn certificate_and_workload_identity_get_tokens() {
-    let emu = start().await;
-    let app = pipeline_app(&emu).await;
-    let entra = entra(&emu);
-    let certificate =
-        ClientCertificate::from_pem(format!("{CERT_PEM}{KEY_PEM}").as_bytes()).unwrap();
-    let token = ClientCertificateCredential::new(&app, certificate)
-        .unwrap()
-        .get_token(&entra, GRAPH)
-        .await
-        .unwrap();
-    assert_eq!(
-        describe(token.secret.expose()).roles,
-        vec!["Application.Read.All"]
-    );
-
-    let file = std::env::temp_dir().join(format!("mi-fed-it-{}", uuid::Uuid::new_v4()));
-    std::fs::write(
-        &file,
-        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln\n",
-    )
-    .unwrap();
-    let token = WorkloadIdentityCredential::new(&app, &file)
-        .unwrap()
-        .get_token(&entra, GRAPH)
-        .await;
-    std::fs::remove_file(&file).ok();
-    assert_eq!(token.unwrap().source, Some("WorkloadIdentity"));
     emu.shutdown().await;
 }
 

@@ -904,7 +904,11 @@ mod tests {
                 let (token, _, _) = acquire(&source, vec![], selector).await;
                 let e = token.expect_err("unsupported kind");
                 assert_eq!(e.kind, ErrorKind::UnsupportedIdentityKind);
-                assert!(e.message.contains("use -ClientId instead"), "{}", e.message);
+                assert!(
+                    e.message.contains("use «ClientId» instead"),
+                    "{}",
+                    e.message
+                );
             }
             let (token, _, _) = acquire(
                 &source,
@@ -997,7 +1001,11 @@ mod tests {
             let (token, _, _) =
                 acquire(&source, vec![], IdentitySelector::ClientId("c".into())).await;
             let e = token.expect_err("client id");
-            assert!(e.message.contains("use -ObjectId instead"), "{}", e.message);
+            assert!(
+                e.message.contains("use «ObjectId» instead"),
+                "{}",
+                e.message
+            );
         }
     }
 }

@@ -3,13 +3,15 @@
 //! [&client_id|object_id|mi_res_id=…]` with `X-IDENTITY-HEADER: {IDENTITY_HEADER}`. Automation
 //! requires `Metadata: true` as well, so it is always sent (as MSAL for Python and the Rust SDK do).
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
 use super::diagnostics::explain_missing;
 use super::selection::Vars;
-use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
-use crate::error::{Error, Result};
+use super::{
+    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
+    SourceReport,
+};
+use crate::error::Result;
 use crate::secret::Secret;
 
 pub const API_VERSION: &str = "2019-08-01";
@@ -27,15 +29,12 @@ impl AppServiceSource {
     /// `endpoint` is IDENTITY_ENDPOINT, `header` IDENTITY_HEADER; `automation` when
     /// AZUREPS_HOST_ENVIRONMENT says this is an Azure Automation sandbox.
     pub fn new(endpoint: &str, header: Secret, automation: bool) -> Result<Self> {
-        let url = Url::parse(endpoint.trim())
-            .ok()
-            .filter(|u| u.has_host() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "IDENTITY_ENDPOINT '{}' is not an http(s) URL",
-                    super::redact::redact(endpoint.trim(), Some(&header))
-                ))
-            })?;
+        let url = endpoint_url(
+            endpoint,
+            "IDENTITY_ENDPOINT",
+            Schemes::HttpOrHttps,
+            Some(&header),
+        )?;
         Ok(Self {
             endpoint: url,
             header,
@@ -65,15 +64,7 @@ impl AppServiceSource {
         id: Option<(&str, &str)>,
     ) -> Result<PreparedRequest> {
         let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
-        let mut secret = HeaderValue::from_str(self.header.expose()).map_err(|_| {
-            Error::invalid_argument(
-                "IDENTITY_HEADER contains characters that cannot travel in an HTTP header",
-            )
-        })?;
-        secret.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("X-IDENTITY-HEADER", secret);
-        headers.insert("Metadata", HeaderValue::from_static("true"));
+        let headers = secret_headers("X-IDENTITY-HEADER", &self.header, "IDENTITY_HEADER", true)?;
         Ok(PreparedRequest::get(url, headers))
     }
 

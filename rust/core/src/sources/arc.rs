@@ -19,7 +19,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use url::Url;
 
 use super::diagnostics::explain_missing;
-use super::redact::{shown, truncate};
+use super::redact::truncate;
 use super::selection::Vars;
 use super::{PreparedRequest, SourceKind, SourceReport};
 use crate::env::Environment;
@@ -125,15 +125,12 @@ impl ArcSource {
     /// `endpoint` is IDENTITY_ENDPOINT (or the agent's default); the token directory comes from
     /// [`token_directory`].
     pub fn new(endpoint: &str, env: &dyn Environment) -> Result<Self> {
-        let url = Url::parse(endpoint.trim())
-            .ok()
-            .filter(|u| u.has_host() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "IDENTITY_ENDPOINT '{}' is not an http(s) URL",
-                    shown(endpoint)
-                ))
-            })?;
+        let url = super::endpoint_url(
+            endpoint,
+            "IDENTITY_ENDPOINT",
+            super::Schemes::HttpOrHttps,
+            None,
+        )?;
         let (token_directory, directory_overridden) = token_directory(env);
         Ok(Self {
             endpoint: url,

@@ -6,10 +6,9 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use reqwest::Method;
 use url::Url;
 
-use super::redact::shown;
 use super::selection::Vars;
 use super::{PreparedRequest, SourceKind, SourceReport};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone)]
 pub struct CloudShellSource {
@@ -19,15 +18,7 @@ pub struct CloudShellSource {
 impl CloudShellSource {
     /// `endpoint` is MSI_ENDPOINT.
     pub fn new(endpoint: &str) -> Result<Self> {
-        let url = Url::parse(endpoint.trim())
-            .ok()
-            .filter(|u| u.has_host() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "MSI_ENDPOINT '{}' is not an http(s) URL",
-                    shown(endpoint)
-                ))
-            })?;
+        let url = super::endpoint_url(endpoint, "MSI_ENDPOINT", super::Schemes::HttpOrHttps, None)?;
         Ok(Self { endpoint: url })
     }
 

@@ -6,14 +6,15 @@
 //! id otherwise (as MSAL for Python does). `expires_on` comes as an epoch or, from legacy App
 //! Service, as `MM/dd/yyyy HH:mm:ss +00:00`; [`crate::token`] reads both.
 
-use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
 use super::diagnostics::explain_missing;
-use super::redact::{redact, shown};
 use super::selection::Vars;
-use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
-use crate::error::{Error, Result};
+use super::{
+    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
+    SourceReport,
+};
+use crate::error::Result;
 use crate::secret::Secret;
 
 pub const API_VERSION: &str = "2017-09-01";
@@ -32,15 +33,12 @@ impl MachineLearningSource {
     /// `endpoint` is MSI_ENDPOINT, `secret` MSI_SECRET, `default_client_id`
     /// DEFAULT_IDENTITY_CLIENT_ID.
     pub fn new(endpoint: &str, secret: Secret, default_client_id: Option<String>) -> Result<Self> {
-        let url = Url::parse(endpoint.trim())
-            .ok()
-            .filter(|u| u.has_host() && matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "MSI_ENDPOINT '{}' is not an http(s) URL",
-                    redact(&shown(endpoint), Some(&secret))
-                ))
-            })?;
+        let url = endpoint_url(
+            endpoint,
+            "MSI_ENDPOINT",
+            Schemes::HttpOrHttps,
+            Some(&secret),
+        )?;
         Ok(Self {
             endpoint: url,
             secret,
@@ -63,15 +61,7 @@ impl MachineLearningSource {
     ) -> Result<PreparedRequest> {
         let id = id.or_else(|| self.default_client_id.as_deref().map(|c| ("clientid", c)));
         let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
-        let mut secret = HeaderValue::from_str(self.secret.expose()).map_err(|_| {
-            Error::invalid_argument(
-                "MSI_SECRET contains characters that cannot travel in an HTTP header",
-            )
-        })?;
-        secret.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("secret", secret);
-        headers.insert("Metadata", HeaderValue::from_static("true"));
+        let headers = secret_headers("secret", &self.secret, "MSI_SECRET", true)?;
         Ok(PreparedRequest::get(url, headers))
     }
 

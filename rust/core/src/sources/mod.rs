@@ -22,6 +22,7 @@ pub mod first_contact;
 pub mod imds;
 pub mod machine_learning;
 pub mod redact;
+mod request_parts;
 pub mod selection;
 pub mod service_fabric;
 pub mod unknown_resource;
@@ -38,6 +39,7 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 pub use redact::{display_url, error_text};
+pub(crate) use request_parts::{endpoint_url, secret_headers, Schemes};
 pub use selection::{detect, Detection, SourceReport};
 
 /// Every managed-identity source the engine knows, in detection order.
@@ -226,14 +228,21 @@ impl ManagedSource {
         format!("the {} endpoint {}", self.kind().display(), self.endpoint())
     }
 
-    /// The part of the cache key that names the identity: source, endpoint and selector.
+    /// The part of the cache key that names the identity: source, endpoint and selector, and
+    /// for Service Fabric the pinned certificate (a token fetched from one pinned server is
+    /// never served to a context that pins another).
     pub fn cache_identity(&self, selector: &IdentitySelector) -> String {
-        format!(
+        let mut key = format!(
             "{}|{}|{}",
             self.kind().name(),
             self.endpoint(),
             selector.cache_part()
-        )
+        );
+        if let ManagedSource::ServiceFabric(source) = self {
+            key.push_str("|pin:");
+            key.push_str(&source.pin().to_hex());
+        }
+        key
     }
 
     /// Whether this source can select an identity by this kind of id.
@@ -367,5 +376,29 @@ mod tests {
         assert_eq!(s.input(), Some(Input::ObjectId));
         assert_eq!(s.cache_part(), "ObjectId=abc");
         assert_eq!(IdentitySelector::SystemAssigned.input(), None);
+    }
+
+    #[test]
+    fn service_fabric_cache_identity_includes_the_pinned_certificate() {
+        let source = |thumbprint: &str| {
+            ManagedSource::ServiceFabric(
+                service_fabric::ServiceFabricSource::new(
+                    "https://localhost:2377/metadata/identity/oauth2/token",
+                    Secret::new("h"),
+                    thumbprint,
+                )
+                .expect("valid"),
+            )
+        };
+        let one = source("0123456789ABCDEF0123456789ABCDEF01234567");
+        let other = source("1123456789ABCDEF0123456789ABCDEF01234567");
+        let selector = IdentitySelector::SystemAssigned;
+        assert_ne!(
+            one.cache_identity(&selector),
+            other.cache_identity(&selector)
+        );
+        assert!(one
+            .cache_identity(&selector)
+            .ends_with("|pin:0123456789ABCDEF0123456789ABCDEF01234567"));
     }
 }

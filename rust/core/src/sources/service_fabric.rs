@@ -6,14 +6,16 @@
 //! reaches a server that is not the pinned one. User-assigned identities are selected by object
 //! id only (`principalId`, as MSAL.NET does since it stopped sending the ignored `object_id`).
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::diagnostics::explain_missing;
-use super::redact::{redact, shown};
 use super::selection::Vars;
-use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
-use crate::error::{Error, Result};
+use super::{
+    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
+    SourceReport,
+};
+use crate::error::Result;
 use crate::http::CertificatePin;
 use crate::secret::Secret;
 
@@ -31,15 +33,12 @@ impl ServiceFabricSource {
     /// `endpoint` is IDENTITY_ENDPOINT (https only), `secret` IDENTITY_HEADER, `thumbprint`
     /// IDENTITY_SERVER_THUMBPRINT.
     pub fn new(endpoint: &str, secret: Secret, thumbprint: &str) -> Result<Self> {
-        let url = Url::parse(endpoint.trim())
-            .ok()
-            .filter(|u| u.has_host() && u.scheme() == "https")
-            .ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "IDENTITY_ENDPOINT '{}' is not an https URL; Service Fabric's endpoint is always https",
-                    redact(&shown(endpoint), Some(&secret))
-                ))
-            })?;
+        let url = endpoint_url(
+            endpoint,
+            "IDENTITY_ENDPOINT",
+            Schemes::HttpsOnly,
+            Some(&secret),
+        )?;
         let pin = CertificatePin::parse(thumbprint, "IDENTITY_SERVER_THUMBPRINT")?;
         Ok(Self {
             endpoint: url,
@@ -66,14 +65,7 @@ impl ServiceFabricSource {
         id: Option<(&str, &str)>,
     ) -> Result<PreparedRequest> {
         let url = super::token_url(&self.endpoint, API_VERSION, resource, id);
-        let mut secret = HeaderValue::from_str(self.secret.expose()).map_err(|_| {
-            Error::invalid_argument(
-                "IDENTITY_HEADER contains characters that cannot travel in an HTTP header",
-            )
-        })?;
-        secret.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("secret", secret);
+        let headers = secret_headers("secret", &self.secret, "IDENTITY_HEADER", false)?;
         Ok(PreparedRequest {
             tls_pin: Some(self.pin),
             ..PreparedRequest::get(url, headers)

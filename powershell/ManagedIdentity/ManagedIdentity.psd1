@@ -28,8 +28,9 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
+            # ProjectUri, LicenseUri and ReleaseNotes are written into the packaged manifest from
+            # Cargo.toml's [workspace.package] repository (powershell/build/Package.ps1).
             Tags       = @('Azure', 'ManagedIdentity', 'MicrosoftGraph', 'AzureAutomation', 'Runbook', 'AppRole')
-            LicenseUri = 'https://opensource.org/licenses/MIT'
         }
     }
 }

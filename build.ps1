@@ -222,6 +222,16 @@ function Build-ModuleFolder {
     foreach ($file in 'ManagedIdentity.psd1', 'ManagedIdentity.ps1') {
         Copy-Item (Join-Path $ModuleSource $file) $ModuleOut -Force
     }
+    # The about_ topic (en-US/, and bin/en-US/ where Get-Help looks after dot-sourcing, whose module
+    # base is bin/) and the format views (formats/, loaded on first output: interop/FormatLoader.cs).
+    foreach ($culture in 'en-US', 'bin/en-US') {
+        New-Item -ItemType Directory -Force (Join-Path $ModuleOut $culture) | Out-Null
+        Copy-Item (Join-Path $ModuleSource 'en-US/*.help.txt') (Join-Path $ModuleOut $culture) -Force
+    }
+    $formats = Join-Path $ModuleOut 'formats'
+    if (Test-Path $formats) { Remove-Item $formats -Recurse -Force }
+    New-Item -ItemType Directory -Force $formats | Out-Null
+    Copy-Item (Join-Path $ModuleSource 'formats/*.format.ps1xml') $formats
     # Files of earlier layouts must not linger in a reused out/ folder.
     foreach ($stale in 'ManagedIdentity.psm1', 'ManagedIdentity.Format.ps1xml') {
         Remove-Item (Join-Path $ModuleOut $stale) -ErrorAction SilentlyContinue
@@ -240,7 +250,8 @@ function Build-Help {
     $output = Join-Path $ModuleOut 'en-US/ManagedIdentity.Interop.dll-Help.xml'
     $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
     Invoke-Checked $pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $Root 'powershell/build/ConvertTo-MamlHelp.ps1'),
-        '-ModulePath', $ModuleOut, '-HelpSource', (Join-Path $ModuleSource 'help/ManagedIdentity.Help.psd1'), '-OutputPath', $output)
+        '-ModulePath', $ModuleOut, '-HelpSource', (Join-Path $ModuleSource 'help/ManagedIdentity.Help.psd1'), '-OutputPath', $output,
+        '-ProjectUri', (Get-ProjectUri $Root))
     # Dot-sourcing ManagedIdentity.ps1 imports bin/ManagedIdentity.Interop.dll itself, whose module
     # base is bin/: Get-Help looks for the file there.
     New-Item -ItemType Directory -Force (Join-Path $ModuleOut 'bin/en-US') | Out-Null

@@ -463,6 +463,39 @@ Describe 'Tab completion of -Permission' {
         @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText) | Should -Be @('AuditLog.Read.All')
     }
 
+    It 'looks the names up once per context and resource, then completes from its cache' {
+        Connect-System | Out-Null   # a new context: nothing cached for it
+        Reset-EmulatorStats $Emulator
+        $line = 'Grant-GraphAppRole -Identity x -Permission Mail.'
+        @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText) | Should -Contain 'Mail.Send'
+        $lookups = (Get-EmulatorStats $Emulator).requests.graph
+        $lookups | Should -BeGreaterThan 0 -Because 'the first completion asks Graph'
+        $line = 'Grant-GraphAppRole -Identity x -Permission AuditL'
+        @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText) | Should -Be @('AuditLog.Read.All')
+        (Get-EmulatorStats $Emulator).requests.graph | Should -Be $lookups -Because 'a second prefix on the same resource is answered from the cache'
+    }
+
+    It 'offers nothing, and no error, when Graph does not answer within its bound ([PermissionCompleter]::TimeoutMilliseconds)' {
+        Connect-System | Out-Null
+        Add-EmulatorFault $Emulator @{ target = 'graph'; kind = 'hang'; count = 3; hangMs = 60000 }
+        try {
+            $errorsBefore = $Error.Count
+            $line = 'Grant-GraphAppRole -Identity x -Permission Mail.'
+            $watch = [Diagnostics.Stopwatch]::StartNew()
+            $offered = @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches | Where-Object ResultType -EQ 'ParameterValue')
+            $watch.Stop()
+            $offered.Count | Should -Be 0
+            $Error.Count | Should -Be $errorsBefore
+            # Not a speed assertion: the server hangs for 60 s, so returning well before proves the bound cut it.
+            $watch.Elapsed.TotalSeconds | Should -BeLessThan 30
+            [ManagedIdentity.Interop.Commands.PermissionCompleter]::TimeoutMilliseconds | Should -BeLessOrEqual 5000
+        }
+        finally { Clear-EmulatorFaults $Emulator }
+        # A failed lookup is not cached: once Graph answers, completion works.
+        $line = 'Grant-GraphAppRole -Identity x -Permission Mail.'
+        @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText) | Should -Contain 'Mail.Send'
+    }
+
     It 'returns nothing, and no error, when not connected' {
         Disconnect-Identity -Confirm:$false
         try {
@@ -473,6 +506,38 @@ Describe 'Tab completion of -Permission' {
             $Error.Count | Should -Be $errorsBefore
         }
         finally { Connect-System | Out-Null }
+    }
+}
+
+Describe 'Tab completion of -Resource' {
+    It 'offers the well-known resources of <Command> -Resource' -ForEach @(@{ Command = 'Get-IdentityToken' }, @{ Command = 'Connect-Identity -Identity' }) {
+        $line = "$Command -Resource "
+        $texts = @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText)
+        foreach ($resource in 'https://graph.microsoft.com', 'https://management.azure.com', 'https://vault.azure.net', 'https://storage.azure.com', 'https://database.windows.net') {
+            $texts | Should -Contain $resource
+        }
+    }
+
+    It 'matches by host or service name: <Word>' -ForEach @(
+        @{ Word = 'https://vau'; Expected = 'https://vault.azure.net' }
+        @{ Word = 'vault'; Expected = 'https://vault.azure.net' }
+        @{ Word = 'Key'; Expected = 'https://vault.azure.net' }
+        @{ Word = 'manage'; Expected = 'https://management.azure.com' }
+    ) {
+        $line = "Get-IdentityToken -Resource $Word"
+        $texts = @((TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText)
+        $texts | Should -Contain $Expected
+    }
+
+    It 'offers the resources of the bound -Environment' {
+        $completer = [ManagedIdentity.Interop.Commands.ResourceCompleter]::new()
+        $bound = @{ Environment = 'USGov' }
+        $texts = @($completer.CompleteArgument('Connect-Identity', 'Resource', '', $null, $bound) | ForEach-Object CompletionText)
+        $texts | Should -Contain 'https://graph.microsoft.us'
+        $texts | Should -Contain 'https://management.usgovcloudapi.net'
+        $texts | Should -Not -Contain 'https://graph.microsoft.com'
+        $texts = @($completer.CompleteArgument('Connect-Identity', 'Resource', 'Microsoft', $null, @{ Environment = 'AzureChinaCloud' }) | ForEach-Object CompletionText)
+        $texts | Should -Be @('https://microsoftgraph.chinacloudapi.cn')
     }
 }
 

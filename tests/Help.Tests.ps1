@@ -11,6 +11,10 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-TestModulePath) -Force
     $script:Common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
+    $script:RepoRoot = Split-Path $PSScriptRoot -Parent
+    . (Join-Path $RepoRoot 'powershell/build/Package.ps1')
+    $script:ProjectUri = Get-ProjectUri $RepoRoot
+    $script:Readme = Get-Content -Raw (Join-Path $RepoRoot 'README.md')
 }
 
 Describe 'Help of <Name>' -ForEach $Commands {
@@ -38,6 +42,12 @@ Describe 'Help of <Name>' -ForEach $Commands {
             $documented.ContainsKey($name) | Should -BeTrue -Because "-$name must be documented"
             $documented[$name] | Should -Not -BeNullOrEmpty -Because "-$name needs a description"
         }
+    }
+
+    It 'has an online link to its README section' {
+        $uri = @($Help.relatedLinks.navigationLink | Where-Object { $_.uri })[0].uri
+        $uri | Should -Be "$ProjectUri/blob/main/README.md#$($Name.ToLowerInvariant())"
+        $Readme | Should -Match "(?m)^### $([regex]::Escape($Name))\s*$" -Because 'the link points at this README heading'
     }
 
     It 'has at least one example with code' {
@@ -76,5 +86,46 @@ Describe 'Get-Help output' {
 "@
         $out | Should -Contain 'examples=4'
         ($out | Where-Object { $_ -like 'synopsis=*' }) | Should -Match 'Connects with a managed identity'
+    }
+}
+
+Describe 'about_ManagedIdentity' {
+    BeforeAll {
+        $script:About = Get-Help about_ManagedIdentity | Out-String -Width 200
+        $script:AboutText = Get-Content -Raw (Join-Path $RepoRoot 'powershell/ManagedIdentity/en-US/about_ManagedIdentity.help.txt')
+    }
+
+    It 'is found by Get-Help after Import-Module, with every section' {
+        $About | Should -Match 'about_ManagedIdentity'
+        foreach ($section in 'HOSTS', 'CREDENTIALS', 'ERRORS', 'ERROR IDS', 'TUTORIAL', 'OFFLINE TESTING WITH THE EMULATOR') {
+            $About | Should -Match "(?m)^$section" -Because "the topic has a $section section"
+        }
+    }
+
+    It 'is found after dot-sourcing the entry script too' {
+        $entry = Join-Path (Get-TestModulePath) 'ManagedIdentity.ps1'
+        $out = Invoke-FreshPwsh @"
+. '$entry'
+'found=' + ((Get-Help about_ManagedIdentity | Out-String) -match 'ERROR IDS')
+"@
+        $out | Should -Contain 'found=True'
+    }
+
+    It 'lists exactly the error ids the engine and the cmdlets raise' {
+        # Engine: every ErrorKind variant (rust/core/src/error.rs) is ManagedIdentity.<Variant>.
+        $rust = Get-Content -Raw (Join-Path $RepoRoot 'rust/core/src/error.rs')
+        $enum = [regex]::Match($rust, '(?s)pub enum ErrorKind \{(.*?)\n\}').Groups[1].Value
+        $enum | Should -Not -BeNullOrEmpty
+        $kinds = @([regex]::Matches($enum, '(?m)^\s*([A-Z]\w*),?\s*$') | ForEach-Object { "ManagedIdentity.$($_.Groups[1].Value)" })
+        # Cmdlets: the ids ErrorRecords are created with in the interop C#.
+        $csharp = (Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity/interop') -Recurse -Filter *.cs | ForEach-Object { Get-Content -Raw $_.FullName }) -join "`n"
+        $records = @([regex]::Matches($csharp, '"(ManagedIdentity\.\w+)"\s*,\s*(?:"|ErrorCategory\.)') | ForEach-Object { $_.Groups[1].Value })
+        $records | Should -Contain 'ManagedIdentity.ForeignContext' -Because 'the C# scan must find the cmdlets'' own ids'
+        $expected = @($kinds + $records | Sort-Object -Unique)
+        $expected.Count | Should -BeGreaterThan 20
+
+        $section = [regex]::Match($AboutText, '(?s)\nERROR IDS\r?\n(.*?)\r?\n(?=\S)').Groups[1].Value
+        $documented = @([regex]::Matches($section, '(?m)^    (ManagedIdentity\.\w+)\s*$') | ForEach-Object { $_.Groups[1].Value } | Sort-Object -Unique)
+        $documented | Should -Be $expected
     }
 }

@@ -47,8 +47,8 @@ AfterAll {
 
 Describe 'Loading the module' {
     It 'Import-Module and dot-sourcing give the same compiled commands, and neither loads the engine' {
-        $engine = if ($IsWindows) { 'managedidentity_engine.dll' } else { 'libmanagedidentity_engine' }
-        $loaded = if ($IsWindows) {
+        $engine = if (Test-OnWindows) { 'managedidentity_engine.dll' } else { 'libmanagedidentity_engine' }
+        $loaded = if (Test-OnWindows) {
             "[bool]((Get-Process -Id `$PID).Modules | Where-Object ModuleName -Like '$engine*')"
         }
         else {
@@ -161,5 +161,40 @@ Describe 'Contexts cannot be forged or borrowed' {
         Disconnect-Identity -Context $extra
         Get-EngineContextState $handle | Should -Be 'ManagedIdentity.NotConnected'
         Get-IdentityContext | Should -BeNullOrEmpty
+    }
+}
+
+Describe 'Engine facts reported by engine.info' {
+    It 'a managed-identity token over plain http on loopback never creates an HTTPS client (issue 9)' {
+        Set-IdentityEnvironment $Emulator 'Automation'
+        try {
+            $helpers = Join-Path $PSScriptRoot 'TestHelpers.psm1'
+            $https = "https://127.0.0.1:$(([uri](Get-ClosedLoopbackUrl)).Port)"
+            $out = Invoke-FreshPwsh @"
+Import-Module '$ModulePath'
+Import-Module '$helpers'
+`$null = Connect-Identity -Identity -GraphEndpoint '$GraphUrl'
+'token=' + ((Get-IdentityToken -AsPlainText).Length -gt 0)
+'afterToken=' + (Get-EngineInfo -ModulePath '$ModulePath').httpsClientCreated
+# The flag is live: the first https request (here to a closed loopback port) builds the client.
+`$null = Connect-Identity -Identity -GraphEndpoint '$https'
+try { `$null = Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals' -ErrorAction Stop } catch { }
+'afterHttps=' + (Get-EngineInfo -ModulePath '$ModulePath').httpsClientCreated
+"@
+        }
+        finally { Clear-IdentityEnvironment }
+        $out | Should -Contain 'token=True'
+        $out | Should -Contain 'afterToken=False'
+        $out | Should -Contain 'afterHttps=True'
+    }
+
+    It 'the wording table (parameterNames) names only parameters the cmdlets have' {
+        $names = @((Get-EngineInfo).parameterNames)
+        $names.Count | Should -BeGreaterThan 0
+        foreach ($entry in $names) {
+            $command = Get-Command -Module ManagedIdentity -Name $entry.command -ErrorAction SilentlyContinue
+            $command | Should -Not -BeNullOrEmpty -Because "engine.info names the command $($entry.command)"
+            $command.Parameters.Keys | Should -Contain $entry.parameter -Because "engine.info names -$($entry.parameter) of $($entry.command)"
+        }
     }
 }

@@ -106,6 +106,19 @@ Describe 'Gallery package' -Skip:(-not $CanPackage) {
         $NupkgEntries | Where-Object { $_ -like "runtimes/$Rid/native/*" } | Should -Not -BeNullOrEmpty
     }
 
+    It 'carries the help, the about_ topic and every format view' {
+        foreach ($entry in 'en-US/ManagedIdentity.Interop.dll-Help.xml', 'en-US/about_ManagedIdentity.help.txt', 'bin/en-US/about_ManagedIdentity.help.txt') {
+            $NupkgEntries | Should -Contain $entry
+            $ZipEntries | Should -Contain "ManagedIdentity/$entry"
+        }
+        $views = @(Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity/formats') -Filter *.format.ps1xml)
+        $views.Count | Should -BeGreaterThan 0
+        foreach ($view in $views) {
+            $NupkgEntries | Should -Contain "formats/$($view.Name)"
+            $ZipEntries | Should -Contain "ManagedIdentity/formats/$($view.Name)"
+        }
+    }
+
     It 'has the nuspec metadata the Gallery shows' {
         $Metadata.id | Should -Be 'ManagedIdentity'
         $Metadata.version | Should -Be $Version
@@ -124,8 +137,14 @@ Describe 'Gallery package' -Skip:(-not $CanPackage) {
             @($Manifest[$list]) -join ',' | Should -Not -Match '\*'
         }
         @($Manifest.FunctionsToExport) + @($Manifest.CmdletsToExport) | Should -Contain 'Get-IdentityToken'
-        $Manifest.PrivateData.PSData.ProjectUri | Should -Match '^https://'
-        $Manifest.PrivateData.PSData.LicenseUri | Should -Match '^https://'
+        # One project URL (Cargo.toml [workspace.package] repository) behind all three.
+        $projectUri = Get-ProjectUri $RepoRoot
+        $projectUri | Should -Match '^https://'
+        $Manifest.PrivateData.PSData.ProjectUri | Should -Be $projectUri
+        $Manifest.PrivateData.PSData.LicenseUri | Should -Be "$projectUri/blob/main/LICENSE"
+        $Manifest.PrivateData.PSData.ReleaseNotes | Should -Match ([regex]::Escape("$projectUri/releases/tag/v$Version"))
+        $Metadata.projectUrl | Should -Be $projectUri
+        Test-Path (Join-Path $RepoRoot 'LICENSE') | Should -BeTrue -Because 'LicenseUri points at it'
         $Manifest.PrivateData.PSData.ReleaseNotes | Should -Not -BeNullOrEmpty
         $Manifest.CompatiblePSEditions | Should -Contain 'Desktop'
         $Manifest.CompatiblePSEditions | Should -Contain 'Core'

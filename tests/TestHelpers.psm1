@@ -10,11 +10,47 @@ $script:IdentityVariables = @(
     'AZURE_AUTHORITY_HOST', 'AZUREPS_HOST_ENVIRONMENT'
 )
 
+# This file and PeImage.psm1 run on Windows PowerShell 5.1 too (tests/Compatibility.Tests.ps1
+# checks them): no 7-only syntax, parameters or .NET Core-only APIs, and no $IsWindows.
+
+function Test-OnWindows {
+    # $IsWindows does not exist on Windows PowerShell 5.1, which only runs on Windows.
+    [Environment]::OSVersion.Platform -eq [PlatformID]::Win32NT
+}
+
+function Test-DesktopEdition { $PSVersionTable.PSEdition -ne 'Core' }
+
 function Get-PwshPath {
-    # The pwsh launcher on PATH (the current process may be hosted by `dotnet`).
+    # The PowerShell that runs the suite, for fresh processes: Windows PowerShell 5.1 tests in
+    # powershell.exe, PowerShell 7 in the pwsh launcher on PATH (the current process may be hosted
+    # by `dotnet`).
+    if (Test-DesktopEdition) { return (Get-Process -Id $PID).Path }
     $command = Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
     if ($command) { return $command.Source }
     (Get-Process -Id $PID).Path
+}
+
+function ConvertTo-CommandLine {
+    <# One command-line string from separate arguments, quoted as the MSVC runtime and .NET parse
+       it (ProcessStartInfo.Arguments; ArgumentList exists only on .NET Core): an argument with
+       white space or quotes is wrapped in quotes, embedded quotes and the backslashes before them
+       (or before the closing quote) are escaped. #>
+    param([AllowEmptyString()] [string[]] $ArgumentList)
+    $quoted = foreach ($argument in $ArgumentList) {
+        if ($argument -and $argument -notmatch '[\s"]') { $argument; continue }
+        $builder = [System.Text.StringBuilder]::new('"')
+        $backslashes = 0
+        foreach ($c in $argument.ToCharArray()) {
+            if ($c -eq [char]'\') { $backslashes++; continue }
+            if ($c -eq [char]'"') { $null = $builder.Append([char]'\', 2 * $backslashes + 1) }
+            elseif ($backslashes -gt 0) { $null = $builder.Append([char]'\', $backslashes) }
+            $backslashes = 0
+            $null = $builder.Append($c)
+        }
+        $null = $builder.Append([char]'\', 2 * $backslashes).Append('"')
+        $builder.ToString()
+    }
+    @($quoted) -join ' '
 }
 
 function Get-TestModulePath { Join-Path $script:RepoRoot 'out/ManagedIdentity' }
@@ -22,7 +58,7 @@ function Get-TestModulePath { Join-Path $script:RepoRoot 'out/ManagedIdentity' }
 function Get-EmulatorPath {
     $target = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
     $exe = Join-Path $target 'release/mi-emulator'
-    if ($IsWindows) { $exe += '.exe' }
+    if (Test-OnWindows) { $exe += '.exe' }
     if (-not (Test-Path $exe)) { throw "The emulator is not built ($exe); run ./build.ps1 first." }
     $exe
 }
@@ -41,7 +77,7 @@ function Start-TestEmulator {
     $addressFile = Join-Path ([IO.Path]::GetTempPath()) "mi-emulator-$([guid]::NewGuid()).addr"
     $header = "test-identity-header-$([guid]::NewGuid().ToString('N'))"
     $arguments = @('--port', '0', '--address-file', $addressFile, '--identity-header', $header, '--max-lifetime-secs', '1800') + $ArgumentList
-    $process = Start-Process -FilePath (Get-EmulatorPath) -ArgumentList $arguments -PassThru -RedirectStandardOutput "$addressFile.out" -RedirectStandardError "$addressFile.err"
+    $process = Start-Process -FilePath (Get-EmulatorPath) -ArgumentList (ConvertTo-CommandLine $arguments) -PassThru -RedirectStandardOutput "$addressFile.out" -RedirectStandardError "$addressFile.err"
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while (-not (Test-Path $addressFile)) {
         if ($process.HasExited) { throw "The emulator exited early: $(Get-Content -Raw "$addressFile.err" -ErrorAction SilentlyContinue)" }
@@ -117,14 +153,14 @@ function Invoke-FreshPwsh {
     Set-Content -Path $file -Value $Script -Encoding utf8
     try {
         $info = [System.Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
-        foreach ($a in '-NoProfile', '-NonInteractive', '-File', $file) { $info.ArgumentList.Add($a) }
+        $info.Arguments = ConvertTo-CommandLine @('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', $file)
         $info.RedirectStandardOutput = $true
         $info.RedirectStandardError = $true
         $info.UseShellExecute = $false
         $process = [System.Diagnostics.Process]::Start($info)
         $stdout = $process.StandardOutput.ReadToEndAsync()
         $stderr = $process.StandardError.ReadToEndAsync()
-        if (-not $process.WaitForExit($TimeoutSec * 1000)) { $process.Kill($true); throw "fresh pwsh did not finish within $TimeoutSec s" }
+        if (-not $process.WaitForExit($TimeoutSec * 1000)) { $process.Kill(); throw "fresh pwsh did not finish within $TimeoutSec s" }
         $process.WaitForExit()
         $script:LastExitCode = $process.ExitCode
         @($stdout.Result -split "`r?`n") + @($stderr.Result -split "`r?`n") | Where-Object { $_ -ne '' }
@@ -133,6 +169,39 @@ function Invoke-FreshPwsh {
 }
 
 function Get-FreshPwshExitCode { $script:LastExitCode }
+
+function Invoke-EngineOperation {
+    <# Runs one engine operation through the exported native entry points (the module must be
+       imported; NativeLoader.Initialize loads the engine from it) and returns the final chunk,
+       parsed: { done, result, error, ... }. Bounded: 30 s. #>
+    param([Parameter(Mandatory)] [string] $Request, [string] $ModulePath = (Get-TestModulePath))
+    [ManagedIdentity.Interop.NativeLoader]::Initialize($ModulePath)
+    $bytes = [Text.Encoding]::UTF8.GetBytes($Request)
+    [uint64] $id = 0
+    $status = [ManagedIdentity.Interop.NativeMethods]::mi_operation_start($bytes, [byte[]]@(), [ref] $id)
+    if ("$status" -ne 'Ok') { throw "mi_operation_start: $status" }
+    try {
+        $buffer = [byte[]]::new(1048576)
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline) {
+            [uint64] $length = 0
+            $status = [ManagedIdentity.Interop.NativeMethods]::mi_operation_poll($id, 200, $buffer, [ref] $length)
+            if ("$status" -eq 'Pending') { continue }
+            if ("$status" -ne 'Ok') { throw "mi_operation_poll: $status" }
+            $chunk = [ManagedIdentity.Interop.Json]::Parse([Text.Encoding]::UTF8.GetString($buffer, 0, [int]$length))
+            if ($chunk.done) { return $chunk }
+        }
+        throw "the engine did not finish $Request within 30 s"
+    }
+    finally { $null = [ManagedIdentity.Interop.NativeMethods]::mi_operation_release($id) }
+}
+
+function Get-EngineInfo {
+    <# The engine's engine.info result: version, environmentVariables, parameterNames,
+       httpsClientCreated. #>
+    param([string] $ModulePath = (Get-TestModulePath))
+    (Invoke-EngineOperation -Request '{"op":"engine.info"}' -ModulePath $ModulePath).result
+}
 
 Export-ModuleMember -Function *
 

@@ -8,8 +8,9 @@
     PowerShellVersion    = '5.1'
     CompatiblePSEditions = @('Desktop', 'Core')
     DotNetFrameworkVersion = '4.7.2'
-    # No FormatsToProcess: importing a format file rebuilds the session's whole format table;
-    # output objects carry their default display properties instead.
+    # No FormatsToProcess: importing a format file rebuilds the session's whole format table.
+    # The views in formats/ are loaded on the first ManagedIdentity-typed output instead
+    # (interop/FormatLoader.cs); until then objects show their default display properties.
     FunctionsToExport    = @()
     CmdletsToExport      = @(
         'Connect-Identity'
@@ -28,8 +29,9 @@
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
+            # ProjectUri, LicenseUri and ReleaseNotes are written into the packaged manifest from
+            # Cargo.toml's [workspace.package] repository (powershell/build/Package.ps1).
             Tags       = @('Azure', 'ManagedIdentity', 'MicrosoftGraph', 'AzureAutomation', 'Runbook', 'AppRole')
-            LicenseUri = 'https://opensource.org/licenses/MIT'
         }
     }
 }

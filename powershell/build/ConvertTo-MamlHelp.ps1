@@ -12,12 +12,16 @@
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $HelpSource,
-    [Parameter(Mandatory)] [string] $OutputPath
+    [Parameter(Mandatory)] [string] $OutputPath,
+    # The project URL (build.ps1 passes Get-ProjectUri): each command's first related link, which
+    # Get-Help -Online opens, is its section of the README there.
+    [Parameter(Mandatory)] [string] $ProjectUri
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version 3.0
 
 $source = Import-PowerShellDataFile -Path $HelpSource
+. (Join-Path $PSScriptRoot 'Package.ps1')
 $module = Import-Module $ModulePath -PassThru -Force
 $common = [System.Management.Automation.Cmdlet]::CommonParameters + @('UseTransaction')
 # -WhatIf / -Confirm (SupportsShouldProcess) are documented with the usual text unless the source says more.
@@ -190,6 +194,17 @@ foreach ($cmdlet in $commands) {
         $writer.WriteEndElement()
         $writer.WriteEndElement()
     }
+    $writer.WriteEndElement()
+
+    $writer.WriteStartElement('relatedLinks', $maml)
+    $writer.WriteStartElement('navigationLink', $maml)
+    $writer.WriteElementString('linkText', $maml, 'Online Version:')
+    $writer.WriteElementString('uri', $maml, (Get-CommandHelpUri -ProjectUri $ProjectUri -Command $cmdlet.Name))
+    $writer.WriteEndElement()
+    $writer.WriteStartElement('navigationLink', $maml)
+    $writer.WriteElementString('linkText', $maml, 'about_ManagedIdentity')
+    $writer.WriteElementString('uri', $maml, '')
+    $writer.WriteEndElement()
     $writer.WriteEndElement()
     $writer.WriteEndElement()
 }

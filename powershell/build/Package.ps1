@@ -9,17 +9,35 @@ $script:AutomationMaxBytes = 100MB
 $script:AutomationMaxPath = 140
 # Tags the Gallery uses to filter by edition and platform, on top of the manifest's own.
 $script:GalleryTags = @('PSEdition_Desktop', 'PSEdition_Core', 'Windows', 'Linux', 'MacOS')
-$script:DefaultProjectUri = 'https://github.com/ManagedIdentity/ManagedIdentity'
+
+function Get-WorkspaceValue {
+    # A string key of [workspace.package] in Cargo.toml.
+    param([Parameter(Mandatory)] [string] $Root, [Parameter(Mandatory)] [string] $Key)
+    $section = $null
+    foreach ($line in Get-Content (Join-Path $Root 'Cargo.toml')) {
+        if ($line -match '^\s*\[([^\]]+)\]') { $section = $Matches[1].Trim(); continue }
+        if ($section -eq 'workspace.package' -and $line -match "^\s*$([regex]::Escape($Key))\s*=\s*`"([^`"]+)`"") { return $Matches[1] }
+    }
+    throw "Cargo.toml has no [workspace.package] $Key."
+}
 
 function Get-WorkspaceVersion {
     # The one version of the project: [workspace.package] version in Cargo.toml.
     param([Parameter(Mandatory)] [string] $Root)
-    $section = $null
-    foreach ($line in Get-Content (Join-Path $Root 'Cargo.toml')) {
-        if ($line -match '^\s*\[([^\]]+)\]') { $section = $Matches[1].Trim(); continue }
-        if ($section -eq 'workspace.package' -and $line -match '^\s*version\s*=\s*"([^"]+)"') { return $Matches[1] }
-    }
-    throw "Cargo.toml has no [workspace.package] version."
+    Get-WorkspaceValue $Root 'version'
+}
+
+function Get-ProjectUri {
+    # The one project URL: [workspace.package] repository in Cargo.toml. The Gallery manifest's
+    # ProjectUri, LicenseUri and ReleaseNotes and every command's -Online help link derive from it.
+    param([Parameter(Mandatory)] [string] $Root)
+    (Get-WorkspaceValue $Root 'repository').TrimEnd('/')
+}
+
+function Get-CommandHelpUri {
+    # Where Get-Help <command> -Online goes: the command's section of the README.
+    param([Parameter(Mandatory)] [string] $ProjectUri, [Parameter(Mandatory)] [string] $Command)
+    "$ProjectUri/blob/main/README.md#$($Command.ToLowerInvariant())"
 }
 
 function ConvertTo-ModuleVersion {
@@ -113,8 +131,8 @@ function Write-GalleryManifest {
     $tags = @($existingTags + $script:GalleryTags | Where-Object { $_ } | Select-Object -Unique)
     $settings.Tags = [string[]]$tags
     $settings.ProjectUri = $ProjectUri
-    if (-not $settings.ContainsKey('LicenseUri')) { $settings.LicenseUri = "$ProjectUri/blob/main/LICENSE" }
-    if (-not $settings.ContainsKey('ReleaseNotes')) { $settings.ReleaseNotes = "$script:ModuleName $($Version.Full): $ProjectUri/releases/tag/v$($Version.Full)" }
+    $settings.LicenseUri = "$ProjectUri/blob/main/LICENSE"
+    $settings.ReleaseNotes = "$script:ModuleName $($Version.Full): $ProjectUri/releases/tag/v$($Version.Full)"
     if ($Version.Prerelease) { $settings.Prerelease = $Version.Prerelease } else { $settings.Remove('Prerelease') }
     if ($privateData.Count -gt 0) { $settings.PrivateData = $privateData }
     $settings.Path = $path
@@ -172,7 +190,7 @@ function Invoke-Package {
         throw 'Packaging needs Compress-PSResource (Microsoft.PowerShell.PSResourceGet 1.1+, shipped with PowerShell 7.4+).'
     }
     $version = ConvertTo-ModuleVersion (Get-WorkspaceVersion $Root)
-    $projectUri = if ($env:MANAGEDIDENTITY_PROJECT_URI) { $env:MANAGEDIDENTITY_PROJECT_URI } else { $script:DefaultProjectUri }
+    $projectUri = Get-ProjectUri $Root
     $staging = Join-Path $Out 'package'
     $stage = Join-Path $staging $script:ModuleName
     if (Test-Path $staging) { Remove-Item $staging -Recurse -Force }

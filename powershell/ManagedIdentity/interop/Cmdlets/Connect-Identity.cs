@@ -36,6 +36,7 @@ public sealed class Connect_Identity : EngineCmdlet
 
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ResourceCompleter))]
     public string Resource { get; set; }
 
     [Parameter]

@@ -144,6 +144,32 @@ namespace ManagedIdentity.Interop.Commands
             return ContextStore.Create(Convert.ToUInt64(handle, System.Globalization.CultureInfo.InvariantCulture), description);
         }
 
+        /// <summary>Cmdlet.WriteObject, after loading the module's format views into this runspace
+        /// when the object is the first ManagedIdentity-typed one (FormatLoader).</summary>
+        internal new void WriteObject(object sendToPipeline)
+        {
+            if (FormatLoader.HasView(sendToPipeline)) FormatLoader.EnsureLoaded(this);
+            base.WriteObject(sendToPipeline);
+        }
+
+        /// <summary>As WriteObject(object), for a collection.</summary>
+        internal new void WriteObject(object sendToPipeline, bool enumerateCollection)
+        {
+            var items = sendToPipeline as System.Collections.IEnumerable;
+            if (enumerateCollection && items != null)
+            {
+                foreach (object item in items)
+                {
+                    if (FormatLoader.HasView(item)) { FormatLoader.EnsureLoaded(this); break; }
+                }
+            }
+            else if (FormatLoader.HasView(sendToPipeline))
+            {
+                FormatLoader.EnsureLoaded(this);
+            }
+            base.WriteObject(sendToPipeline, enumerateCollection);
+        }
+
         /// <summary>Lower camelCase of a parameter name, as the engine's arguments are spelled.</summary>
         internal static string ArgumentName(string parameterName)
         {

@@ -12,6 +12,7 @@ using ManagedIdentity.Interop.Commands;
 public sealed class Get_IdentityToken : EngineCmdlet
 {
     [Parameter]
+    [ArgumentCompleter(typeof(ResourceCompleter))]
     public string Resource { get; set; }
 
     [Parameter]

@@ -45,7 +45,7 @@ foreach (`$command in Get-Command -Module `$module.Name) { foreach (`$type in `$
 }
 
 Describe 'Loading the views' {
-    It 'happens on the first ManagedIdentity output, not at import (<Load>)' -ForEach @(
+    It 'happens on the first ManagedIdentity output other than a context, not at import (<Load>)' -ForEach @(
         @{ Load = 'Import-Module' }, @{ Load = 'dot-source' }
     ) {
         $load = if ($Load -eq 'Import-Module') { "Import-Module '$ModulePath'" } else { ". '$(Join-Path $ModulePath 'ManagedIdentity.ps1')'" }
@@ -54,10 +54,14 @@ Describe 'Loading the views' {
 $load
 'atImport=' + @(Get-FormatData -TypeName '$types' -ErrorAction SilentlyContinue).Count
 `$context = Connect-Identity -Identity -GraphEndpoint '$($Emulator.BaseUrl)'
+`$null = Get-IdentityToken
+'afterConnect=' + @(Get-FormatData -TypeName '$types' -ErrorAction SilentlyContinue).Count
+`$roles = Get-GraphAppRole -Name 'Mail.*'
 'afterOutput=' + @(Get-FormatData -TypeName '$types').Count
-Get-GraphAppRole -Name 'Mail.*' | Out-String -Width 200
+`$roles | Out-String -Width 200
 "@
         $out | Should -Contain 'atImport=0'
+        $out | Should -Contain 'afterConnect=0' -Because 'the cold path (connect, token) must not rebuild the format table'
         $out | Should -Contain "afterOutput=$($Viewed.Count)"
         # The AppRole view groups by resource; default display properties would not.
         ($out -join "`n") | Should -Match 'Resource: Microsoft Graph'

@@ -17,13 +17,17 @@ namespace ManagedIdentity.Interop
         private static readonly ConditionalWeakTable<Runspace, object> Loaded = new ConditionalWeakTable<Runspace, object>();
         private static readonly object Marker = new object();
 
-        /// <summary>True for what a format view exists for: ManagedIdentity types.</summary>
+        /// <summary>True for output whose first appearance loads the views: ManagedIdentity types
+        /// other than the context. A runbook's cold path is Connect-Identity then
+        /// Get-IdentityToken; the context it writes (usually discarded) must not pay the
+        /// format-table rebuild. A context written before any other typed output shows its
+        /// properties as a list; once the views are loaded, as their table.</summary>
         public static bool HasView(object item)
         {
-            if (item is Context) return true;
+            if (item is Context) return false;
             var pso = item as PSObject;
             if (pso == null) return false;
-            if (pso.BaseObject is Context) return true;
+            if (pso.BaseObject is Context) return false;
             foreach (string name in pso.TypeNames)
             {
                 if (name.StartsWith("ManagedIdentity.", StringComparison.Ordinal)) return true;

@@ -260,38 +260,47 @@ function Build-Help {
 
 function Build-WindowsEngine {
     # Azure Automation cloud sandboxes are Windows. On Windows the normal build already made the
-    # win-x64 engine; on Linux it is cross-built with MinGW and `-Z build-std` (rustls uses the
-    # ring provider, so no Windows SDK, cmake or nasm is needed). Needs x86_64-w64-mingw32-gcc
-    # and a rustc whose sysroot has the standard-library sources, e.g. Debian's
-    # `apt-get install gcc-mingw-w64-x86-64 rustc-web rust-web-src` (rustc at /usr/bin/rustc),
-    # or set MANAGEDIDENTITY_WINDOWS_RUSTC to such a rustc.
+    # win-x64 engine; on Linux it is cross-built with MinGW (rustls uses the ring provider, so no
+    # Windows SDK, cmake or nasm is needed). Needs x86_64-w64-mingw32-gcc and either the rustup
+    # target (`rustup target add x86_64-pc-windows-gnu`) or a rustc whose sysroot has the
+    # standard-library sources for `-Z build-std`, e.g. Debian's `rustc-web rust-web-src`
+    # (/usr/bin/rustc, or set MANAGEDIDENTITY_WINDOWS_RUSTC to such a rustc).
     if ($IsWindows) { return $true }
-    $rustc = if ($env:MANAGEDIDENTITY_WINDOWS_RUSTC) { $env:MANAGEDIDENTITY_WINDOWS_RUSTC } else { '/usr/bin/rustc' }
+    $target = 'x86_64-pc-windows-gnu'
     $linker = Get-Command x86_64-w64-mingw32-gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
-    $sysroot = if (Test-Path $rustc) { (& $rustc --print sysroot).Trim() } else { $null }
-    if (-not $linker -or -not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) {
-        Write-Warning 'The win-x64 engine was not built: install a MinGW-w64 gcc and a rustc with standard-library sources (see Build-WindowsEngine in build.ps1).'
-        return $false
-    }
+    $rustup = Get-Command rustup -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $hasTarget = $rustup -and (@(& $rustup.Source target list --installed 2>$null) -contains $target)
     $variables = @{
-        RUSTC = $rustc; RUSTC_BOOTSTRAP = '1'
-        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $linker.Source
-        CC_x86_64_pc_windows_gnu = $linker.Source
+        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $null
+        CC_x86_64_pc_windows_gnu = $null
         AR_x86_64_pc_windows_gnu = 'x86_64-w64-mingw32-ar'
     }
+    $cargoArguments = @('build', '--release', '-p', 'managed-identity-ffi', '--lib', '--target', $target)
+    if (-not $hasTarget) {
+        $rustc = if ($env:MANAGEDIDENTITY_WINDOWS_RUSTC) { $env:MANAGEDIDENTITY_WINDOWS_RUSTC } else { '/usr/bin/rustc' }
+        $sysroot = if (Test-Path $rustc) { (& $rustc --print sysroot).Trim() } else { $null }
+        if (-not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) { $linker = $null }
+        $variables.RUSTC = $rustc; $variables.RUSTC_BOOTSTRAP = '1'
+        $cargoArguments += @('-Z', 'build-std=std,panic_unwind')
+    }
+    if (-not $linker) {
+        Write-Warning "The win-x64 engine was not built: install a MinGW-w64 gcc and either the rustup target $target or a rustc with standard-library sources (see Build-WindowsEngine in build.ps1)."
+        return $false
+    }
+    $variables.CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $linker.Source
+    $variables.CC_x86_64_pc_windows_gnu = $linker.Source
     $saved = @{}
     foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
     try {
         $targetDir = Join-Path $CargoTarget 'win-x64'
-        Invoke-Checked cargo @('build', '--release', '-p', 'managed-identity-ffi', '--lib', '--target', 'x86_64-pc-windows-gnu',
-            '-Z', 'build-std=std,panic_unwind', '--target-dir', $targetDir)
+        Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir))
     }
     finally {
         foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
     }
     $native = Join-Path $ModuleOut 'runtimes/win-x64/native'
     New-Item -ItemType Directory -Force $native | Out-Null
-    Publish-File (Join-Path $targetDir 'x86_64-pc-windows-gnu/release/managedidentity_engine.dll') (Join-Path $native 'managedidentity_engine.dll') -Copy
+    Publish-File (Join-Path $targetDir "$target/release/managedidentity_engine.dll") (Join-Path $native 'managedidentity_engine.dll') -Copy
     return $true
 }
 

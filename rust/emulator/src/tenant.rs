@@ -19,7 +19,10 @@ pub const MAX_ASSIGNMENTS: u64 = 200_000;
 
 /// Roles the generator treats as critical (those of the seeded Graph that can take over the
 /// tenant or grant themselves more).
-pub const CRITICAL_ROLES: [&str; 2] = ["Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"];
+pub const CRITICAL_ROLES: [&str; 2] = [
+    "Application.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+];
 
 /// What to generate (`POST /_emulator/tenant`).
 #[derive(Debug, Clone, PartialEq)]
@@ -248,14 +251,21 @@ mod tests {
 
     #[test]
     fn same_seed_same_tenant_and_exact_counts() {
-        let s = spec(json!({"managedIdentities": 50, "applications": 10, "assignments": 300, "criticalShare": 0.2, "seed": 7}));
+        let s = spec(
+            json!({"managedIdentities": 50, "applications": 10, "assignments": 300, "criticalShare": 0.2, "seed": 7}),
+        );
         let (mut a, mut b) = (Directory::default(), Directory::default());
         let out = generate(&mut a, &s);
         generate(&mut b, &s);
         assert_eq!(a.assignments.len(), 300);
         assert_eq!(out["assignments"], 300);
         assert_eq!(a.sps.len(), 60);
-        let ids = |d: &Directory| d.assignments.iter().map(|x| x.id.clone()).collect::<Vec<_>>();
+        let ids = |d: &Directory| {
+            d.assignments
+                .iter()
+                .map(|x| x.id.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&a), ids(&b));
         let unique: HashSet<_> = a
             .assignments
@@ -265,11 +275,20 @@ mod tests {
         assert_eq!(unique.len(), 300, "no duplicate grants");
         let critical = out["criticalAssignments"].as_u64().unwrap();
         assert!(critical > 20 && critical < 110, "{critical}");
-        let mi = a.sps.iter().find(|s| s.type_name() == "ManagedIdentity").unwrap();
+        let mi = a
+            .sps
+            .iter()
+            .find(|s| s.type_name() == "ManagedIdentity")
+            .unwrap();
         assert!(mi.alternative_names()[1].starts_with("/subscriptions/"));
         let other = {
             let mut d = Directory::default();
-            generate(&mut d, &spec(json!({"managedIdentities": 50, "applications": 10, "assignments": 300, "seed": 8})));
+            generate(
+                &mut d,
+                &spec(
+                    json!({"managedIdentities": 50, "applications": 10, "assignments": 300, "seed": 8}),
+                ),
+            );
             ids(&d)
         };
         assert_ne!(ids(&a), other);

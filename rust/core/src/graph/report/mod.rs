@@ -306,12 +306,22 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("a".into(), "AppRoleAssignment.ReadWrite.All".into(), "Critical".into()),
+                (
+                    "a".into(),
+                    "AppRoleAssignment.ReadWrite.All".into(),
+                    "Critical".into()
+                ),
                 ("a".into(), "Mail.Send".into(), "High".into()),
                 ("b".into(), "Reports.Read.All".into(), "Low".into()),
             ]
         );
-        assert_eq!(ok[0]["armResourceId"], format!("/subscriptions/s/providers/x/{}", ok[0]["identityName"].as_str().unwrap()));
+        assert_eq!(
+            ok[0]["armResourceId"],
+            format!(
+                "/subscriptions/s/providers/x/{}",
+                ok[0]["identityName"].as_str().unwrap()
+            )
+        );
         let failed: Vec<&Value> = rows.iter().filter(|r| !r["error"].is_null()).collect();
         assert_eq!(failed[0]["identityName"], "c");
         let counts = counts.lock().unwrap();
@@ -335,7 +345,8 @@ mod tests {
         let sink = VecSink::default();
         let q = ReportQuery {
             baseline: Some(
-                r#"[{"Identity": "a", "Permissions": ["Mail.Send", "Directory.ReadWrite.All"]}]"#.into(),
+                r#"[{"Identity": "a", "Permissions": ["Mail.Send", "Directory.ReadWrite.All"]}]"#
+                    .into(),
             ),
             ..ReportQuery::default()
         };
@@ -347,7 +358,10 @@ mod tests {
                 .map(|r| r["drift"].as_str().unwrap_or("").to_string())
         };
         assert_eq!(drift("Mail.Send").as_deref(), Some("Unchanged"));
-        assert_eq!(drift("AppRoleAssignment.ReadWrite.All").as_deref(), Some("Added"));
+        assert_eq!(
+            drift("AppRoleAssignment.ReadWrite.All").as_deref(),
+            Some("Added")
+        );
         assert_eq!(drift("Directory.ReadWrite.All").as_deref(), Some("Removed"));
 
         let counts = Arc::new(Mutex::new(HashMap::new()));
@@ -368,10 +382,18 @@ mod tests {
         let counts = Arc::new(Mutex::new(HashMap::new()));
         let c = client(tenant(counts.clone()), FakeClock::at_unix(1_000));
         for q in [
-            ReportQuery { baseline: Some("{".into()), ..ReportQuery::default() },
-            ReportQuery { risk_table: Some("[]".into()), ..ReportQuery::default() },
+            ReportQuery {
+                baseline: Some("{".into()),
+                ..ReportQuery::default()
+            },
+            ReportQuery {
+                risk_table: Some("[]".into()),
+                ..ReportQuery::default()
+            },
         ] {
-            let e = report(&c, q, &crate::events::NullSink).await.expect_err("invalid");
+            let e = report(&c, q, &crate::events::NullSink)
+                .await
+                .expect_err("invalid");
             assert_eq!(e.kind, crate::error::ErrorKind::InvalidArgument);
         }
         assert!(counts.lock().unwrap().is_empty());

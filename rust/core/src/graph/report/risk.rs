@@ -75,8 +75,13 @@ impl RiskTable {
     }
 
     fn apply(&mut self, text: &str, what: &str) -> Result<()> {
-        let file: TableFile = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_argument(format!("{what} is not valid: {e}")))?;
+        let invalid = |m: String| Error::invalid_argument(format!("{what} is not valid: {m}"));
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if !value.is_object() {
+            return Err(invalid("expected a JSON object".into()));
+        }
+        let file = TableFile::deserialize(value).map_err(|e| invalid(e.to_string()))?;
         if file.replace {
             self.levels.clear();
         }
@@ -165,6 +170,7 @@ mod tests {
     fn bad_user_files_are_invalid_arguments() {
         for bad in [
             "not json",
+            "[]",
             r#"{"default": "Severe"}"#,
             r#"{"levels": {"Extreme": ["A"]}}"#,
             r#"{"levels": {"High": "A"}}"#,

@@ -194,6 +194,40 @@ Describe 'Get-GraphAppRoleReport' {
     }
 }
 
+Describe 'Ctrl+C in the middle of a report' {
+    It 'stops the run: state Stopped, partial output, and no Graph request after the stop' {
+        Set-EmulatorConfig $Emulator @{ latencyMs = 150 }
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($ModulePath, $Url)
+                    Import-Module $ModulePath
+                    Connect-Identity -Identity -GraphEndpoint $Url | Out-Null
+                    Get-GraphAppRoleReport -PrincipalType All -Concurrency 1
+                }).AddArgument((Get-TestModulePath)).AddArgument($GraphUrl)
+            $output = New-Object 'System.Management.Automation.PSDataCollection[psobject]'
+            $async = $ps.BeginInvoke([System.Management.Automation.PSDataCollection[psobject]]$null, $output)
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ($output.Count -eq 0 -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+            $output.Count | Should -BeGreaterThan 0 -Because 'the report must have started streaming'
+            $async.IsCompleted | Should -BeFalse -Because 'the report must still be running when it is stopped'
+            $ps.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $total = @(Get-EmulatorAssignments).Count
+            $output.Count | Should -BeLessThan $total
+            # A request already on the wire may still land; after that the engine sends nothing.
+            Start-Sleep -Milliseconds 500
+            $before = (Get-EmulatorStats $Emulator).requests.graph
+            Start-Sleep -Milliseconds 800
+            (Get-EmulatorStats $Emulator).requests.graph | Should -Be $before
+        }
+        finally {
+            $ps.Dispose()
+            Set-EmulatorConfig $Emulator @{ latencyMs = 0 }
+        }
+    }
+}
+
 Describe 'The HTML report' {
     BeforeAll {
         $hostile = "<script>alert('x')</script> `"Ünïcødé`" & O'Brien"

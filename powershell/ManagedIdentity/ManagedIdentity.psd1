@@ -24,6 +24,8 @@
         'Set-GraphAppRole'
         'Get-GraphAppRoleAssignment'
         'Invoke-GraphApiRequest'
+        'Get-GraphAppRoleReport'
+        'Export-GraphAppRoleReport'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

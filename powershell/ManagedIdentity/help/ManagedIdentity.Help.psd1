@@ -458,5 +458,91 @@ environment, probes IMDS with a short timeout, and returns one row per source.
         )
         Outputs     = 'ManagedIdentity.EndpointStatus'
     }
-}
 
+    'Get-GraphAppRoleReport' = @{
+        Synopsis    = 'Reports every application permission held by every managed identity (or application) in the tenant, with risk levels and drift.'
+        Description = @'
+Lists the service principals of -PrincipalType (default: managed identities), reads the app
+role assignments of each through Microsoft Graph $batch requests (the bulk engine's
+concurrency, throttling and retry rules), resolves each resource API's app roles once and
+streams one row per permission held: identity display name, object id, appId, principal
+type, ARM resource id (managed identities), resource name and ids, permission name and id,
+risk level, assignment id and date.
+
+Risk levels (Critical, High, Medium, Low) come from the table embedded in the module, which
+cites its sources; -RiskTable applies your own file of the same shape over it. A permission
+the table does not list gets the table's default level (Medium).
+
+With -Baseline, every row carries Drift: Unchanged (declared) or Added (not declared), and
+every declared grant that was not found follows as a Removed row. -Summary outputs one
+object per risk level instead of the rows. -HtmlPath writes a self-contained HTML report
+(summary, a table per risk level and a bar chart of permissions per identity; no script and
+no network resources, every name HTML-escaped).
+
+The calling identity needs Application.Read.All.
+'@
+        Parameters  = @{
+            PrincipalType = 'Which service principals to cover: ManagedIdentity (default), Application or All.'
+            RiskTable = @'
+A JSON file applied over the embedded risk table: {"default": "Medium", "levels": {"Critical":
+["Mail.Send"], "Low": [...]}}; "replace": true drops the embedded table first.
+'@
+            Baseline = @'
+A JSON file declaring the desired state: an array of records {Identity, Resource, Permissions},
+the shape Set-GraphAppRole takes from the pipeline (Identity: display name, object id, appId or
+ARM resource id; Resource: default Microsoft Graph), or a report exported with
+Export-GraphAppRoleReport -Format Json.
+'@
+            HtmlPath = 'Writes the HTML report to this file (overwritten).'
+            Summary = 'Outputs the summary by risk level (RiskLevel, Permissions, Identities) instead of the rows.'
+            Concurrency = 'Batches in flight at once (1 to 16; default chosen by the engine).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Critical and high permissions of every managed identity, grouped by identity'
+                Code  = @'
+Get-GraphAppRoleReport | Where-Object RiskLevel -In 'Critical', 'High' | Sort-Object IdentityName |
+    Format-Table -View ByIdentity
+'@
+            }
+            @{
+                Title = 'Quarterly review: drift from last quarter, saved for git, plus an HTML report'
+                Code  = @'
+Get-GraphAppRoleReport -Baseline .\approles-2026Q3.json -HtmlPath .\approles.html |
+    Export-GraphAppRoleReport -Path .\approles-2026Q4.json
+'@
+            }
+            @{
+                Title = 'Summary by risk level of every service principal'
+                Code  = 'Get-GraphAppRoleReport -PrincipalType All -Summary'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AppRoleReportRow, ManagedIdentity.AppRoleRiskSummary'
+    }
+    'Export-GraphAppRoleReport' = @{
+        Synopsis    = 'Writes Get-GraphAppRoleReport rows to a CSV or JSON file with a stable column order.'
+        Description = @'
+Writes the rows in the order they arrive, with the columns IdentityName, IdentityId,
+IdentityAppId, PrincipalType, ArmResourceId, Resource, ResourceId, ResourceAppId, Permission,
+PermissionId, RiskLevel, AssignmentId, CreatedDateTime, Drift; one row per line, UTF-8 without
+BOM, LF line ends, so that a file kept in git shows changes line by line. Import-Csv and
+ConvertFrom-Json read the files back; a JSON export is accepted as a -Baseline.
+'@
+        Parameters  = @{
+            InputObject = 'Report rows (from the pipeline).'
+            Path = 'The file to write (overwritten).'
+            Format = 'Csv or Json (default: Json for a .json file, else Csv).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Keep the tenant''s permissions in git'
+                Code  = 'Get-GraphAppRoleReport -PrincipalType All | Sort-Object IdentityName, Resource, Permission | Export-GraphAppRoleReport -Path .\approles.csv'
+            }
+        )
+        Outputs     = 'System.IO.FileInfo'
+    }
+}

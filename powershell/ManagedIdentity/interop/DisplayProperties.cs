@@ -15,6 +15,8 @@ namespace ManagedIdentity.Interop
             { "ManagedIdentity.AppRoleGrantResult", new[] { "Identity", "Permission", "Resource", "Status" } },
             { "ManagedIdentity.AppRoleAssignment", new[] { "Identity", "Permission", "Resource", "AssignmentId" } },
             { "ManagedIdentity.EndpointStatus", new[] { "Source", "Selected", "Available", "Reason" } },
+            { "ManagedIdentity.AppRoleReportRow", new[] { "IdentityName", "Permission", "RiskLevel", "Resource" } },
+            { "ManagedIdentity.AppRoleRiskSummary", new[] { "RiskLevel", "Permissions", "Identities" } },
         };
 
         public static void Attach(PSObject item, string typeName)

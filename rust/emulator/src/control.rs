@@ -81,6 +81,7 @@ pub fn handle(app: &App, req: &Req) -> Resp {
         ("GET", "/assignments") => Ok(list_assignments(app, req)),
         ("POST", "/assignments") => create_assignment(app, req),
         ("POST", "/token") => mint_token(app, req),
+        ("POST", "/tenant") => create_tenant(app, req),
         _ => Err(err(
             404,
             &format!("unknown control route {} {}", req.method, req.path),
@@ -489,6 +490,15 @@ fn mint_token(app: &App, req: &Req) -> Result<Resp, Resp> {
         200,
         &json!({"access_token": t.access_token, "expires_on": t.exp, "expires_in": t.expires_in, "resource": resource}),
     ))
+}
+
+/// `POST /_emulator/tenant {"managedIdentities","applications","assignments","criticalShare",
+/// "seed","prefix"}`: adds a generated tenant (see [`crate::tenant`]).
+fn create_tenant(app: &App, req: &Req) -> Result<Resp, Resp> {
+    let v = body_json(req)?;
+    let spec = crate::tenant::TenantSpec::from_json(&v).map_err(|m| err(400, &m))?;
+    let out = crate::tenant::generate(&mut lock(&app.dir), &spec);
+    Ok(Resp::json(200, &out))
 }
 
 #[cfg(test)]

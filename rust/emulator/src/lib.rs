@@ -22,6 +22,7 @@ mod server;
 pub mod service_fabric;
 pub mod state;
 pub mod stats;
+pub mod tenant;
 pub mod tls;
 pub mod token;
 pub mod util;

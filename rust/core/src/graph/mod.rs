@@ -20,6 +20,7 @@
 //! | `graph.set` | same (`permissions` may be empty) | same; wanted roles as grant, extra roles as revoke |
 //! | `graph.assignments` | `{identities, resource?}` | `{identity, identityId, identityName, resource, resourceId, resourceAppId, permission, permissionId, assignmentId, createdDateTime, error}` (a failed identity: one item with `error` set) |
 //! | `graph.permissionNames` | `{resource?, prefix?}` | strings |
+//! | `graph.report` | `{principalType?="ManagedIdentity"\|"Application"\|"All", riskTable? (JSON text), baseline? (JSON text), html?, summaryOnly?, concurrency?}` | [`report::row::ReportRow`]; the summary adds `principals, identitiesWithPermissions, assignments, byRisk[{riskLevel, assignments, identities}], byDrift?, failed, defaultRiskLevel, html?` |
 //! | `graph.request` | `{method?="GET", uri, body?, all?, headers?}` | the JSON body, or each element of every page's `value` with `all` |
 //!
 //! `error` in items is `null` or `{errorId, category, message}`.
@@ -34,6 +35,7 @@ pub mod odata;
 pub mod ops;
 pub mod planner;
 pub mod progress;
+pub mod report;
 pub mod request;
 pub(crate) mod resolve;
 
@@ -85,6 +87,7 @@ pub enum GraphOperation {
     Assignments(AssignmentsQuery),
     PermissionNames(PermissionNamesQuery),
     Request(GraphRequest),
+    Report(report::ReportQuery),
 }
 
 /// Runs one Graph operation for a context. `concurrency` (1..=16) overrides the client's.
@@ -130,5 +133,6 @@ pub async fn run(
         GraphOperation::Assignments(q) => ops::assignments(&client, q, sink).await,
         GraphOperation::PermissionNames(q) => ops::permission_names(&client, q, sink).await,
         GraphOperation::Request(r) => request::request(&client, r, sink).await,
+        GraphOperation::Report(q) => report::report(&client, q, sink).await,
     }
 }

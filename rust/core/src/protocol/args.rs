@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
 use crate::env::SnapshotEnvironment;
 use crate::error::{Error, Result};
+use crate::graph::report::{PrincipalType, ReportQuery};
 use crate::graph::{
     AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
     GraphOperation, GraphRequest, PermissionNamesQuery,
@@ -196,6 +197,44 @@ struct RequestArgs {
     headers: Option<BTreeMap<String, Value>>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportArgs {
+    #[serde(default)]
+    principal_type: Option<String>,
+    #[serde(default)]
+    risk_table: Option<String>,
+    #[serde(default)]
+    baseline: Option<String>,
+    #[serde(default)]
+    html: bool,
+    #[serde(default)]
+    summary_only: bool,
+}
+
+/// `graph.report` args.
+fn report_query(args: &Value) -> Result<ReportQuery> {
+    let a: ReportArgs = parse_args(args)?;
+    let principal_type = match a.principal_type.as_deref().map(str::trim) {
+        None | Some("") => PrincipalType::ManagedIdentity,
+        Some(t) if t.eq_ignore_ascii_case("ManagedIdentity") => PrincipalType::ManagedIdentity,
+        Some(t) if t.eq_ignore_ascii_case("Application") => PrincipalType::Application,
+        Some(t) if t.eq_ignore_ascii_case("All") => PrincipalType::All,
+        Some(t) => {
+            return Err(Error::invalid_argument(format!(
+                "unknown principal type '{t}'; use ManagedIdentity, Application or All"
+            )))
+        }
+    };
+    Ok(ReportQuery {
+        principal_type,
+        risk_table: a.risk_table,
+        baseline: a.baseline,
+        html: a.html,
+        summary_only: a.summary_only,
+    })
+}
+
 /// `graph.grant` / `revoke` / `set` args: `identities` + `permissions` (+ `resource`), or
 /// `requests`: pipeline records `{identity, permissions, resource}`.
 fn change_args(args: &Value) -> Result<ChangeArgs> {
@@ -276,6 +315,7 @@ pub fn graph_operation(op: &str, args: &Value) -> Result<(GraphOperation, Option
                 headers: a.headers.unwrap_or_default(),
             })
         }
+        super::ops::GRAPH_REPORT => GraphOperation::Report(report_query(args)?),
         other => {
             return Err(Error::invalid_argument(format!(
                 "unknown engine operation '{other}'"

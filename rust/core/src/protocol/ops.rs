@@ -13,6 +13,7 @@ pub const GRAPH_SET: &str = "graph.set";
 pub const GRAPH_ASSIGNMENTS: &str = "graph.assignments";
 pub const GRAPH_PERMISSION_NAMES: &str = "graph.permissionNames";
 pub const GRAPH_REQUEST: &str = "graph.request";
+pub const GRAPH_REPORT: &str = "graph.report";
 /// Test hooks: a panic (proves panics never cross the FFI) and a cancellable sleep.
 pub const DIAGNOSTICS_PANIC: &str = "diagnostics.panic";
 pub const DIAGNOSTICS_SLEEP: &str = "diagnostics.sleep";

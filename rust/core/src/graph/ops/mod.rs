@@ -39,6 +39,9 @@ pub struct OperationSummary {
     /// Items written (assignments, raw requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub items: Option<usize>,
+    /// `graph.report`: the summary by risk level (and drift), and the HTML report if asked.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Box<crate::graph::report::ReportOutput>>,
 }
 
 impl OperationSummary {
@@ -104,6 +107,7 @@ impl Summary {
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             by_status: self.by_status.clone(),
             items,
+            report: None,
         }
     }
 }

@@ -143,7 +143,10 @@ impl AssignmentRow {
     }
 }
 
-fn optional_error<S: Serializer>(e: &Option<Error>, s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(crate) fn optional_error<S: Serializer>(
+    e: &Option<Error>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     e.as_ref().map(item_error).serialize(s)
 }
 

@@ -117,9 +117,10 @@ Describe 'about_ManagedIdentity' {
         $enum = [regex]::Match($rust, '(?s)pub enum ErrorKind \{(.*?)\n\}').Groups[1].Value
         $enum | Should -Not -BeNullOrEmpty
         $kinds = @([regex]::Matches($enum, '(?m)^\s*([A-Z]\w*),?\s*$') | ForEach-Object { "ManagedIdentity.$($_.Groups[1].Value)" })
-        # Cmdlets: the ids ErrorRecords are created with in the interop C#.
+        # Cmdlets: the ids ErrorRecords are created with in the interop C# (ErrorRecords.Create or
+        # new ErrorRecord; not the type names of [OutputType] lists).
         $csharp = (Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity/interop') -Recurse -Filter *.cs | ForEach-Object { Get-Content -Raw $_.FullName }) -join "`n"
-        $records = @([regex]::Matches($csharp, '"(ManagedIdentity\.\w+)"\s*,\s*(?:"|ErrorCategory\.)') | ForEach-Object { $_.Groups[1].Value })
+        $records = @([regex]::Matches($csharp, '(?:Create\(\s*|,\s*)"(ManagedIdentity\.\w+)"\s*,\s*(?:"|ErrorCategory\.)') | ForEach-Object { $_.Groups[1].Value })
         $records | Should -Contain 'ManagedIdentity.ForeignContext' -Because 'the C# scan must find the cmdlets'' own ids'
         $expected = @($kinds + $records | Sort-Object -Unique)
         $expected.Count | Should -BeGreaterThan 20

@@ -10,8 +10,8 @@ use std::time::Duration;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::credentials::{
     describe, AuthType, Authority, BrowserCredential, ClientCertificate,
-    ClientCertificateCredential, ClientSecretCredential, Cloud, DeviceCodeCredential,
-    EntraClient, RefreshTokenCredential, Scopes, WorkloadIdentityCredential,
+    ClientCertificateCredential, ClientSecretCredential, Cloud, DeviceCodeCredential, EntraClient,
+    RefreshTokenCredential, Scopes, WorkloadIdentityCredential,
 };
 use managed_identity_core::events::{Event, EventSink};
 use managed_identity_core::http::ReqwestTransport;
@@ -122,7 +122,8 @@ async fn a_registered_certificate_gets_a_token_and_an_unregistered_one_is_refuse
     )
     .await;
     let entra = entra(&emu);
-    let certificate = ClientCertificate::from_pem(format!("{CERT_PEM}{KEY_PEM}").as_bytes()).unwrap();
+    let certificate =
+        ClientCertificate::from_pem(format!("{CERT_PEM}{KEY_PEM}").as_bytes()).unwrap();
     assert_eq!(registered["x5t#S256"], certificate.x5t_s256());
     let token = ClientCertificateCredential::new(&app, certificate)
         .unwrap()
@@ -153,7 +154,9 @@ fn federated_token(issuer: &str, subject: &str, exp: u64) -> String {
     format!(
         "{}.{}.c2ln",
         b64(json!({"alg": "RS256", "typ": "JWT"})),
-        b64(json!({"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": exp}))
+        b64(
+            json!({"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": exp})
+        )
     )
 }
 

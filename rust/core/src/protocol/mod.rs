@@ -459,6 +459,40 @@ mod tests {
         assert!(sorted.last().is_some_and(|h| *h >= 1 << 52));
     }
 
+    /// Issue 8.9: with test hooks the engine refuses a secret variable in the JSON environment
+    /// (the module's Pester test relies on it); the secret object carries them instead.
+    #[tokio::test]
+    async fn test_hooks_refuse_secret_variables_in_json() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1)))
+            .expect("engine")
+            .with_test_hooks(true);
+        for op in ["identity.connect", "identity.testEndpoint"] {
+            let e = run(
+                &engine,
+                json!({"op": op, "args": {"environment": {"IDENTITY_HEADER": "h-value"}}}),
+            )
+            .await
+            .expect_err("refused");
+            assert!(e.message.contains("IDENTITY_HEADER"), "{}", e.message);
+            assert!(!e.message.contains("h-value"), "{}", e.message);
+        }
+        let e = engine
+            .execute(
+                json!({"op": "identity.connect", "args": {"method": "ClientSecret", "tenantId": "t"}})
+                    .to_string()
+                    .as_bytes(),
+                Some(Secret::new(r#"{"AZURE_CLIENT_SECRET": "v", "pin": "1234"}"#)),
+                &VecSink::default(),
+            )
+            .await
+            .expect_err("unknown secret field");
+        assert!(
+            e.message.contains("'pin'") && !e.message.contains("1234"),
+            "{}",
+            e.message
+        );
+    }
+
     /// Issue 8.10: a production engine refuses the test hooks with a typed error and does not
     /// panic or sleep; an engine built with the hooks runs them.
     #[tokio::test]

@@ -120,6 +120,13 @@ Describe 'Connect-Identity with a client secret' {
         $text | Should -Not -Match $ClientSecretValue
     }
 
+    It 'takes the national cloud from -Environment (Graph of that cloud unless -GraphEndpoint)' {
+        $context = Connect-Identity -Environment USGov -TenantId $Tenant -ClientId $App.appId -ClientSecret $Secret -AuthorityHost $Base -Resource 'https://graph.microsoft.com'
+        $context.Environment | Should -Be 'USGov'
+        $context.GraphEndpoint | Should -Be 'https://graph.microsoft.us'
+        (Get-Command Connect-Identity).Parameters['Environment'].Attributes.ValidValues | Should -Be @('Global', 'USGov', 'USGovDoD', 'China')
+    }
+
     It 'refuses an http authority off loopback before any request' {
         Reset-EmulatorStats $Emulator
         { Connect-Identity -TenantId $Tenant -ClientId $App.appId -ClientSecret $Secret -AuthorityHost 'http://login.example.com' -ErrorAction Stop } |
@@ -163,6 +170,23 @@ Describe 'Connect-Identity with a certificate' {
         $context = Connect-Identity -TenantId $Tenant -ClientId $App.appId -Certificate $certificate -AuthorityHost $Base -GraphEndpoint $Base
         $context.AuthType | Should -Be 'ClientCertificate'
         $context.Roles | Should -Contain 'Application.Read.All'
+    }
+
+    It 'signs in with a certificate from the CurrentUser personal store by thumbprint' {
+        $flags = [Security.Cryptography.X509Certificates.X509KeyStorageFlags]'Exportable, PersistKeySet, UserKeySet'
+        $certificate = [Security.Cryptography.X509Certificates.X509Certificate2]::new($PfxPath, $PfxPasswordValue, $flags)
+        $store = [Security.Cryptography.X509Certificates.X509Store]::new('My', 'CurrentUser')
+        $store.Open('ReadWrite')
+        try {
+            $store.Add($certificate)
+            $context = Connect-Identity -TenantId $Tenant -ClientId $App.appId -CertificateThumbprint $certificate.Thumbprint -AuthorityHost $Base -GraphEndpoint $Base
+            $context.AuthType | Should -Be 'ClientCertificate'
+            $context.Roles | Should -Contain 'Application.Read.All'
+        }
+        finally {
+            $store.Remove($certificate)
+            $store.Close()
+        }
     }
 
     It 'refuses a thumbprint no store holds, naming it' {

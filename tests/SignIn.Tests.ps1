@@ -288,6 +288,21 @@ Describe 'Connect-Identity -UseDeviceCode (delegated)' {
         finally { $user | Wait-Job -Timeout 30 | Remove-Job -Force }
     }
 
+    It 'stops a pending device-code sign-in on Ctrl+C (StopProcessing)' {
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript("Import-Module '$(Get-TestModulePath)'; Connect-Identity -Scopes User.Read -UseDeviceCode -TenantId '$Tenant' -AuthorityHost '$Base' -GraphEndpoint '$Base'")
+            $handle = $ps.BeginInvoke()
+            for ($i = 0; $i -lt 300 -and $ps.Streams.Warning.Count -eq 0; $i++) { Start-Sleep -Milliseconds 100 }
+            $ps.Streams.Warning[0].Message | Should -Match 'enter the code'
+            $ps.InvocationStateInfo.State | Should -Be 'Running'
+            $ps.Stop()
+            $ps.InvocationStateInfo.State | Should -Be 'Stopped'
+            $handle.IsCompleted | Should -BeTrue
+        }
+        finally { $ps.Dispose() }
+    }
+
     It 'reports a denied device code' {
         $user = Start-DeviceUser 'deny'
         try {

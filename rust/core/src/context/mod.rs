@@ -451,6 +451,72 @@ mod tests {
         assert!(connect(access_token(), None, &svc, &sink).await.is_err());
     }
 
+    /// Issue 10: a sign-in's inputs are checked before any request (the services' real
+    /// transport would fail loudly if one were made to these hosts).
+    #[tokio::test]
+    async fn sign_ins_validate_their_inputs_before_any_request() {
+        let svc = services();
+        let sink = VecSink::default();
+        let sign_in = |method: ConnectMethod, f: &dyn Fn(&mut options::SignInOptions)| {
+            let mut o = ConnectOptions {
+                method,
+                client_id: Some("5a1c0f3e-8b7d-4e2a-9c6f-1d3b5e7a9c01".into()),
+                ..Default::default()
+            };
+            o.sign_in.tenant_id = Some("contoso.onmicrosoft.com".into());
+            o.sign_in.secrets.client_secret = Some(Secret::new("s3cret-value"));
+            f(&mut o.sign_in);
+            o
+        };
+        for (args, needle) in [
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| {
+                    o.authority_host = Some("http://login.example.com".into())
+                }),
+                "AuthorityHost",
+            ),
+            (
+                sign_in(ConnectMethod::DeviceCode, &|o| {
+                    o.authority_host = Some("http://login.example.com".into())
+                }),
+                "AuthorityHost",
+            ),
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| o.tenant_id = None),
+                "-TenantId",
+            ),
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| {
+                    o.secrets.client_secret = None
+                }),
+                "-ClientSecret",
+            ),
+            (
+                sign_in(ConnectMethod::Browser, &|o| o.cloud = Some("Mars".into())),
+                "-Environment",
+            ),
+            (
+                sign_in(ConnectMethod::Certificate, &|_| {}),
+                "-CertificatePath",
+            ),
+            (
+                sign_in(ConnectMethod::DeviceCode, &|o| {
+                    o.scopes = vec!["openid".into()]
+                }),
+                "-Scopes",
+            ),
+        ] {
+            let e = connect(args, None, &svc, &sink)
+                .await
+                .err()
+                .expect("invalid");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+            assert!(!e.message.contains("s3cret-value"));
+        }
+        assert!(!svc.http.https_client_created());
+    }
+
     #[tokio::test]
     async fn connect_validates_arguments_before_any_request() {
         let svc = services();

@@ -4,7 +4,7 @@
 @{
     'Connect-Identity' = @{
         Synopsis    = @'
-Connects with a managed identity (or an access token) and makes it this runspace's current context.
+Connects with a managed identity, a service principal, a delegated (admin) sign-in, the Azure CLI or an access token, and makes it this runspace's current context.
 '@
         Description = @'
 -Identity finds the managed-identity endpoint of the host (Azure Automation sandbox,
@@ -31,7 +31,50 @@ Use the host's managed identity.
 Microsoft Graph base URL for a national cloud or a local emulator. HTTPS only; plain http
 is accepted for loopback addresses.
 '@
-            TimeoutSec = 'Upper bound for acquiring one token, retries included (default 100).'
+            TimeoutSec = 'Upper bound for acquiring one token, retries included (default 100). For -Scopes (browser) sign-ins: how long to wait for the browser (default 300).'
+            # Issue 10: sign-ins.
+            Scopes = @'
+Delegated permissions to sign in with (as Connect-MgGraph -Scopes), e.g. AppRoleAssignment.ReadWrite.All,
+Application.Read.All. Bare names are Microsoft Graph permissions; full scope URIs name other APIs.
+Without -UseDeviceCode the system browser opens (where there is none, the URL is printed).
+'@
+            UseDeviceCode = @'
+Sign in on another device: the code and URL are written as a warning; the command waits (at most
+until the code expires; Ctrl+C stops it) for you to finish signing in.
+'@
+            TenantId = @'
+Tenant id or domain name. Required for service principals; delegated sign-ins default to
+'organizations' (work and school accounts).
+'@
+            ClientSecret = 'The service principal''s client secret (with -TenantId and -ClientId).'
+            Credential = @'
+A PSCredential whose user name is the application (client) id and whose password is its client
+secret (as Connect-AzAccount -ServicePrincipal -Credential).
+'@
+            CertificatePath = 'A PFX (PKCS#12) or PEM file holding the certificate and its private key.'
+            CertificatePassword = 'Password of the PFX file given to -CertificatePath.'
+            Certificate = 'An X509Certificate2 with an RSA private key (its key is exported to the engine in memory).'
+            CertificateThumbprint = @'
+Thumbprint of a certificate with a private key in the CurrentUser (then LocalMachine) personal
+store, where the OS has one.
+'@
+            EnvironmentVariable = @'
+Sign in as Azure.Identity's EnvironmentCredential / WorkloadIdentityCredential do, from
+AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH
+(+ _PASSWORD) or AZURE_FEDERATED_TOKEN_FILE (workload identity), with AZURE_AUTHORITY_HOST.
+'@
+            UseAzureCli = @'
+Use the Azure CLI's signed-in account: tokens come from 'az account get-access-token' ('az'
+must be on PATH and logged in).
+'@
+            Environment = @'
+The cloud: Global (default), USGov, USGovDoD or China. It picks the authority and the
+Microsoft Graph endpoint (see the README's table).
+'@
+            AuthorityHost = @'
+The Entra authority host (default: the cloud's, e.g. https://login.microsoftonline.com).
+HTTPS only; plain http is accepted for loopback addresses (an emulator).
+'@
         }
         Examples    = @(
             @{
@@ -49,6 +92,18 @@ $context.Roles
             @{
                 Title = 'Reuse a token you already hold (no refresh is possible)'
                 Code  = 'Connect-Identity -AccessToken (Get-IdentityToken)'
+            }
+            @{
+                Title = 'An admin signs in with delegated permissions (browser; -UseDeviceCode for another device)'
+                Code  = 'Connect-Identity -Scopes AppRoleAssignment.ReadWrite.All, Application.Read.All -TenantId contoso.onmicrosoft.com'
+            }
+            @{
+                Title = 'A pipeline signs in as a service principal with a certificate'
+                Code  = 'Connect-Identity -TenantId $tenantId -ClientId $appId -CertificatePath ./sp.pfx -CertificatePassword $pfxPassword'
+            }
+            @{
+                Title = 'A pipeline signs in from the Azure.Identity environment variables (secret, certificate or workload identity)'
+                Code  = 'Connect-Identity -EnvironmentVariable'
             }
         )
         Outputs     = 'ManagedIdentity.Context'

@@ -27,6 +27,12 @@ namespace ManagedIdentity
             SelectedBy = Value(description, "SelectedBy");
             var roles = Value(description, "Roles") as object[];
             Roles = roles == null ? new string[0] : Array.ConvertAll(roles, r => Convert.ToString(r, CultureInfo.InvariantCulture));
+            // Issue 10: who a signed-in context speaks for.
+            PrincipalType = Text(description, "PrincipalType");
+            var scopes = Value(description, "Scopes") as object[];
+            Scopes = scopes == null ? new string[0] : Array.ConvertAll(scopes, r => Convert.ToString(r, CultureInfo.InvariantCulture));
+            Account = Text(description, "Account");
+            Environment = Text(description, "Environment");
             string expires = Text(description, "ExpiresOn");
             if (!string.IsNullOrEmpty(expires))
             {
@@ -46,6 +52,14 @@ namespace ManagedIdentity
         public DateTimeOffset? ExpiresOn { get; private set; }
         public string GraphEndpoint { get; private set; }
         public object SelectedBy { get; private set; }
+        /// <summary>Delegated (a user signed in: Scopes) or AppOnly (Roles).</summary>
+        public string PrincipalType { get; private set; }
+        /// <summary>Delegated permissions (the token's scp claim).</summary>
+        public string[] Scopes { get; private set; }
+        /// <summary>The signed-in user of a delegated sign-in.</summary>
+        public string Account { get; private set; }
+        /// <summary>The cloud of a sign-in (Global, USGov, USGovDoD, China).</summary>
+        public string Environment { get; private set; }
 
         /// <summary>The engine's handle: only this assembly sees it.</summary>
         internal ulong Handle { get; private set; }
@@ -55,7 +69,7 @@ namespace ManagedIdentity
 
         public override string ToString()
         {
-            return AuthType + " " + (ClientId ?? ObjectId ?? string.Empty);
+            return AuthType + " " + (Account ?? ClientId ?? ObjectId ?? string.Empty);
         }
 
         private static object Value(PSObject o, string name)

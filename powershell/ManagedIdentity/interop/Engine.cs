@@ -123,16 +123,53 @@ namespace ManagedIdentity.Interop
         }
 
         /// <summary>Snapshot of the environment variables the engine reads, from this process's
-        /// .NET environment (which is where $env: changes live).</summary>
+        /// .NET environment (which is where $env: changes live), without the secret ones
+        /// (engine.info secretEnvironmentVariables: they go into the secret object, issue 8.9).</summary>
         public static Hashtable EnvironmentSnapshot()
         {
             var snapshot = new Hashtable(StringComparer.Ordinal);
+            string[] secret = SecretVariableNames();
             foreach (string name in EnvironmentVariableNames())
             {
+                if (Array.IndexOf(secret, name) >= 0) continue;
                 string value = Environment.GetEnvironmentVariable(name);
                 if (!string.IsNullOrEmpty(value)) snapshot[name] = value;
             }
             return snapshot;
+        }
+
+        /// <summary>Adds the secret environment variables that are set to the secret object.</summary>
+        public static void AddSecretVariables(SecretObject secret)
+        {
+            foreach (string name in SecretVariableNames())
+            {
+                string value = Environment.GetEnvironmentVariable(name);
+                if (!string.IsNullOrEmpty(value)) secret.Add(name, value);
+            }
+        }
+
+        private static string[] secretVariableNames;
+
+        /// <summary>engine.info's secretEnvironmentVariables (asked once per process).</summary>
+        private static string[] SecretVariableNames()
+        {
+            if (secretVariableNames != null) return secretVariableNames;
+            using (EngineOperation operation = Start("{\"op\":\"engine.info\"}", null))
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    string chunk = operation.Poll(100);
+                    if (chunk == null) continue;
+                    var root = Json.Parse(chunk) as System.Management.Automation.PSObject;
+                    if (root == null || !(root.Properties["done"] != null && root.Properties["done"].Value is bool && (bool)root.Properties["done"].Value)) continue;
+                    var result = root.Properties["result"] == null ? null : root.Properties["result"].Value as System.Management.Automation.PSObject;
+                    var names = result == null || result.Properties["SecretEnvironmentVariables"] == null ? null : result.Properties["SecretEnvironmentVariables"].Value as object[];
+                    if (names == null) break;
+                    secretVariableNames = Array.ConvertAll(names, n => Convert.ToString(n, System.Globalization.CultureInfo.InvariantCulture));
+                    return secretVariableNames;
+                }
+            }
+            throw new EngineException(EngineStatus.EngineUnavailable, "The ManagedIdentity engine did not list its secret environment variables.");
         }
 
         private static string[] environmentVariableNames;

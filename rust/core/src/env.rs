@@ -39,11 +39,22 @@ pub const VARIABLES: &[&str] = &[
     "MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY",
     "ProgramData",
     "DEFAULT_IDENTITY_CLIENT_ID",
+    // Issue 10: where `az` is looked up, whether a browser can open, and the test browser.
+    "PATH",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "MANAGEDIDENTITY_TEST_ONLY_BROWSER",
 ];
 
 /// Variables whose values are secrets (issue 8.9): the host passes them through the operation's
 /// secret channel as a JSON object `{"IDENTITY_HEADER": "…"}`, never in the JSON request.
-pub const SECRET_VARIABLES: &[&str] = &["IDENTITY_HEADER", "MSI_SECRET"];
+pub const SECRET_VARIABLES: &[&str] = &[
+    "IDENTITY_HEADER",
+    "MSI_SECRET",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_PASSWORD",
+];
 
 /// An environment built from a map; files are "present" only if listed.
 #[derive(Debug, Clone, Default)]

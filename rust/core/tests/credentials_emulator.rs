@@ -1,5 +1,6 @@
 //! The issue-10 credentials against the in-process emulator's Entra endpoints: client secret,
-//! client certificate, workload identity, device code (approved and declined), browser sign-in
+//! client certificate (registered through the control API), workload identity (a federated
+//! credential registered through the control API), device code (approved and declined), browser sign-in
 //! (authorization code + PKCE through `/authorize` to the loopback listener, approved and
 //! denied), refresh tokens for another resource, and the principal shown for each token.
 
@@ -8,8 +9,9 @@ use std::time::Duration;
 
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::credentials::{
-    describe, AuthType, Authority, BrowserCredential, ClientSecretCredential, Cloud,
-    DeviceCodeCredential, EntraClient, RefreshTokenCredential, Scopes,
+    describe, AuthType, Authority, BrowserCredential, ClientCertificate,
+    ClientCertificateCredential, ClientSecretCredential, Cloud, DeviceCodeCredential, EntraClient,
+    RefreshTokenCredential, Scopes, WorkloadIdentityCredential,
 };
 use managed_identity_core::events::{Event, EventSink};
 use managed_identity_core::http::ReqwestTransport;
@@ -101,6 +103,104 @@ async fn client_secret_gets_an_app_only_token_and_a_wrong_secret_is_explained() 
     assert!(e.message.contains("AADSTS7000215"), "{}", e.message);
     assert!(e.message.contains("Hint:"), "{}", e.message);
     assert!(!format!("{e:?}").contains(wrong));
+    emu.shutdown().await;
+}
+
+const CERT_PEM: &str = include_str!("../src/credentials/testdata/cert.pem");
+const KEY_PEM: &str = include_str!("../src/credentials/testdata/key.pem");
+const OTHER_CERT_PEM: &str = include_str!("../src/credentials/testdata/other-cert.pem");
+const OTHER_KEY_PEM: &str = include_str!("../src/credentials/testdata/other-key.pem");
+
+#[tokio::test]
+async fn a_registered_certificate_gets_a_token_and_an_unregistered_one_is_refused() {
+    let emu = start().await;
+    let app = pipeline_app(&emu).await;
+    let registered = control(
+        &emu,
+        "/certificates",
+        json!({"clientId": app, "certificatePem": CERT_PEM}),
+    )
+    .await;
+    let entra = entra(&emu);
+    let certificate =
+        ClientCertificate::from_pem(format!("{CERT_PEM}{KEY_PEM}").as_bytes()).unwrap();
+    assert_eq!(registered["x5t#S256"], certificate.x5t_s256());
+    let token = ClientCertificateCredential::new(&app, certificate)
+        .unwrap()
+        .get_token(&entra, GRAPH)
+        .await
+        .unwrap();
+    assert_eq!(token.source, Some("ClientCertificate"));
+    let principal = describe(token.secret.expose());
+    assert_eq!(principal.auth_type, AuthType::AppOnly);
+    assert_eq!(principal.roles, vec!["Application.Read.All"]);
+
+    let other =
+        ClientCertificate::from_pem(format!("{OTHER_CERT_PEM}{OTHER_KEY_PEM}").as_bytes()).unwrap();
+    let e = ClientCertificateCredential::new(&app, other)
+        .unwrap()
+        .get_token(&entra, GRAPH)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", e.message);
+    assert!(e.message.contains("AADSTS700027"), "{}", e.message);
+    emu.shutdown().await;
+}
+
+/// An unsigned JWT as a CI system's token (the emulator does not check external signatures).
+fn federated_token(issuer: &str, subject: &str, exp: u64) -> String {
+    use base64::Engine as _;
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.c2ln",
+        b64(json!({"alg": "RS256", "typ": "JWT"})),
+        b64(
+            json!({"iss": issuer, "sub": subject, "aud": "api://AzureADTokenExchange", "exp": exp})
+        )
+    )
+}
+
+#[tokio::test]
+async fn a_federated_credential_gets_a_token_and_an_expired_assertion_is_refused() {
+    let emu = start().await;
+    let app = pipeline_app(&emu).await;
+    let issuer = "https://token.actions.githubusercontent.com";
+    let subject = "repo:contoso/pipelines:ref:refs/heads/main";
+    control(
+        &emu,
+        "/federatedCredentials",
+        json!({"clientId": app, "issuer": issuer, "subject": subject}),
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let dir = std::env::temp_dir().join(format!("mi-wi-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, federated_token(issuer, subject, now + 600)).unwrap();
+    let entra = entra(&emu);
+    let credential = WorkloadIdentityCredential::new(&app, &file).unwrap();
+    let token = credential.get_token(&entra, GRAPH).await.unwrap();
+    assert_eq!(token.source, Some("WorkloadIdentity"));
+    assert_eq!(
+        describe(token.secret.expose()).roles,
+        vec!["Application.Read.All"]
+    );
+
+    let expired = federated_token(issuer, subject, now - 60);
+    let expired_file = dir.join("expired");
+    std::fs::write(&expired_file, &expired).unwrap();
+    let e = WorkloadIdentityCredential::new(&app, &expired_file)
+        .unwrap()
+        .get_token(&entra, GRAPH)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", e.message);
+    assert!(e.message.contains("AADSTS700024"), "{}", e.message);
+    assert!(!e.message.contains(&expired));
+    std::fs::remove_dir_all(&dir).ok();
     emu.shutdown().await;
 }
 

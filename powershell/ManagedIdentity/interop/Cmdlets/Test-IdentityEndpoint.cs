@@ -20,6 +20,11 @@ public sealed class Test_IdentityEndpoint : EngineCmdlet
         var arguments = new Hashtable();
         arguments["environment"] = EnvironmentSnapshot();
         arguments["timeoutSeconds"] = TimeoutSec;
-        InvokeEngine("identity.testEndpoint", arguments, itemTypeName: "ManagedIdentity.EndpointStatus");
+        // IDENTITY_HEADER and the other secret variables travel in the secret (issue 8.9).
+        using (var secret = new SecretObject())
+        {
+            Call(() => { Engine.AddSecretVariables(secret); return true; });
+            InvokeEngine("identity.testEndpoint", arguments, secret.ToSecureString(), itemTypeName: "ManagedIdentity.EndpointStatus");
+        }
     }
 }

@@ -8,8 +8,10 @@ use super::options::{
     selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
 };
+use super::sign_in;
 use super::static_token::connect_static;
 use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
+use crate::cache::CacheKey;
 use crate::error::{ErrorKind, Result};
 use crate::events::{warn, EventSink};
 use crate::http::proxy::ProxySettings;
@@ -30,15 +32,24 @@ pub async fn connect(
     // The host's proxy variables apply to the process's service clients (issue 8.2).
     svc.http
         .set_proxy(ProxySettings::from_env(&args.environment));
+    // A sign-in's -Environment picks the Graph endpoint and resource of its cloud.
+    let cloud = if args.method.is_sign_in() {
+        Some(sign_in::cloud_of(&args.sign_in)?.cloud)
+    } else {
+        None
+    };
+    let cloud_graph = cloud.map(|c| c.endpoints().graph);
     let graph_endpoint = crate::http::validate_service_endpoint(
         args.graph_endpoint
             .as_deref()
+            .or(cloud_graph)
             .unwrap_or(DEFAULT_GRAPH_ENDPOINT),
         Input::GraphEndpoint,
     )?;
     let graph_resource = normalize_resource(
         args.graph_resource
             .as_deref()
+            .or(cloud_graph)
             .unwrap_or(DEFAULT_GRAPH_RESOURCE),
         Input::GraphResource,
     )?;
@@ -54,7 +65,56 @@ pub async fn connect(
         ConnectMethod::AccessToken => {
             connect_static(secret, graph_endpoint, graph_resource, resource, svc, sink)
         }
+        _ => {
+            let cloud = cloud.unwrap_or_default();
+            connect_sign_in(
+                args,
+                cloud,
+                graph_endpoint,
+                graph_resource,
+                resource,
+                svc,
+                sink,
+            )
+            .await
+        }
     }
+}
+
+/// Issue 10: a service principal, delegated or Azure CLI context. The interactive sign-ins
+/// run here; their first token is cached, so the proof below costs no request.
+async fn connect_sign_in(
+    args: ConnectOptions,
+    cloud: crate::credentials::Cloud,
+    graph_endpoint: Url,
+    graph_resource: String,
+    resource: Option<String>,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    let timeout = args
+        .timeout_seconds
+        .map(|t| timeout_arg(Some(t), DEFAULT_TIMEOUT_SECONDS))
+        .transpose()?;
+    let (credential, first) =
+        sign_in::SignIn::build(&args, cloud, &graph_resource, timeout, svc, sink).await?;
+    if let Some(first) = first {
+        let key = CacheKey::new(
+            credential.cache_identity.clone(),
+            normalize_resource(&first.resource, Input::Resource)?,
+        );
+        svc.cache
+            .get_or_fetch(&key, true, sink, || async move { Ok(first) })
+            .await?;
+    }
+    let ctx = Context {
+        graph_endpoint,
+        default_resource: resource.unwrap_or_else(|| graph_resource.clone()),
+        graph_resource,
+        credential: Credential::SignIn(Box::new(credential)),
+    };
+    ctx.token(None, false, svc, sink).await?;
+    Ok(ctx)
 }
 
 async fn connect_managed(

@@ -7,6 +7,7 @@
 
 pub mod connect;
 pub mod options;
+pub mod sign_in;
 pub mod static_token;
 
 use std::time::Duration;
@@ -50,6 +51,8 @@ enum Credential {
         cache_identity: String,
     },
     Static(StaticToken),
+    /// Issue 10: an Entra sign-in (service principal, delegated user, Azure CLI).
+    SignIn(Box<sign_in::SignIn>),
 }
 
 /// What `Get-IdentityContext` shows (field names are the protocol's, camelCase).
@@ -68,6 +71,15 @@ pub struct ContextDescription {
     pub expires_on: Option<String>,
     pub graph_endpoint: String,
     pub selected_by: Option<SelectedBy>,
+    // Issue 10: who a signed-in context speaks for.
+    /// `Delegated` (a user: `scp`) or `AppOnly` (`roles`); `None` for an opaque token.
+    pub principal_type: Option<&'static str>,
+    /// Delegated permissions (`scp`) of the default resource's token.
+    pub scopes: Vec<String>,
+    /// The signed-in user (delegated tokens).
+    pub account: Option<String>,
+    /// The cloud (`-Environment`) of a sign-in.
+    pub environment: Option<&'static str>,
 }
 
 /// Which id selected a user-assigned identity.
@@ -110,12 +122,13 @@ impl Context {
         match &self.credential {
             Credential::Managed { cache_identity, .. } => Some(cache_identity),
             Credential::Static(_) => None,
+            Credential::SignIn(s) => Some(&s.cache_identity),
         }
     }
 
     pub fn expiry_known(&self) -> bool {
         match &self.credential {
-            Credential::Managed { .. } => true,
+            Credential::Managed { .. } | Credential::SignIn(_) => true,
             Credential::Static(s) => s.expiry_known,
         }
     }
@@ -157,6 +170,17 @@ impl Context {
                 Some(selector),
             ),
             Credential::Static(_) => ("AccessToken", None, None, None, None),
+            Credential::SignIn(s) => (s.auth_type(), None, None, None, None),
+        };
+        let principal = crate::credentials::describe(token.secret.expose());
+        let principal_type = match principal.auth_type {
+            crate::credentials::AuthType::Delegated => Some("Delegated"),
+            crate::credentials::AuthType::AppOnly => Some("AppOnly"),
+            crate::credentials::AuthType::Unknown => None,
+        };
+        let sign_in = match &self.credential {
+            Credential::SignIn(s) => Some(&**s),
+            _ => None,
         };
         let from_selector = |wanted: &str| {
             selector
@@ -164,7 +188,8 @@ impl Context {
                 .and_then(|s| s.value())
                 .map(str::to_string)
         };
-        if token.claims.is_some() && claims.roles.is_empty() {
+        if token.claims.is_some() && claims.roles.is_empty() && principal_type != Some("Delegated")
+        {
             warn(
                 sink,
                 format!(
@@ -179,9 +204,14 @@ impl Context {
             auth_type,
             source,
             identity_type,
-            client_id: claims.appid.or_else(|| from_selector("ClientId")),
+            client_id: claims
+                .appid
+                .or_else(|| from_selector("ClientId"))
+                .or_else(|| sign_in.and_then(|s| s.client_id()).map(str::to_string)),
             object_id: claims.oid.or_else(|| from_selector("ObjectId")),
-            tenant_id: claims.tid,
+            tenant_id: claims
+                .tid
+                .or_else(|| sign_in.and_then(|s| s.tenant()).map(str::to_string)),
             resource_id: claims.xms_mirid.or_else(|| from_selector("ResourceId")),
             roles: claims.roles,
             resource: self.default_resource.clone(),
@@ -192,6 +222,10 @@ impl Context {
                 .trim_end_matches('/')
                 .to_string(),
             selected_by,
+            principal_type,
+            scopes: principal.scopes,
+            account: principal.account,
+            environment: sign_in.map(|s| s.cloud().name()),
         })
     }
 
@@ -240,6 +274,12 @@ impl Context {
                 }
                 Ok(s.token.clone())
             }
+            Credential::SignIn(s) => {
+                let key = CacheKey::new(s.cache_identity.clone(), resource.clone());
+                svc.cache
+                    .get_or_fetch(&key, force_refresh, sink, || s.fetch(&resource, svc))
+                    .await
+            }
         }
     }
 
@@ -271,6 +311,9 @@ impl Context {
             Credential::Managed { cache_identity, .. } => svc
                 .cache
                 .fresh_secret(&CacheKey::new(cache_identity.clone(), resource)),
+            Credential::SignIn(s) => svc
+                .cache
+                .fresh_secret(&CacheKey::new(s.cache_identity.clone(), resource)),
             Credential::Static(s) => {
                 let valid = !s.expiry_known || svc.clock.now_unix() < s.token.expires_on;
                 (valid && self.static_serves(s, &resource)).then(|| s.token.secret.clone())
@@ -406,6 +449,72 @@ mod tests {
             "no roles warning for an opaque token"
         );
         assert!(connect(access_token(), None, &svc, &sink).await.is_err());
+    }
+
+    /// Issue 10: a sign-in's inputs are checked before any request (the services' real
+    /// transport would fail loudly if one were made to these hosts).
+    #[tokio::test]
+    async fn sign_ins_validate_their_inputs_before_any_request() {
+        let svc = services();
+        let sink = VecSink::default();
+        let sign_in = |method: ConnectMethod, f: &dyn Fn(&mut options::SignInOptions)| {
+            let mut o = ConnectOptions {
+                method,
+                client_id: Some("5a1c0f3e-8b7d-4e2a-9c6f-1d3b5e7a9c01".into()),
+                ..Default::default()
+            };
+            o.sign_in.tenant_id = Some("contoso.onmicrosoft.com".into());
+            o.sign_in.secrets.client_secret = Some(Secret::new("s3cret-value"));
+            f(&mut o.sign_in);
+            o
+        };
+        for (args, needle) in [
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| {
+                    o.authority_host = Some("http://login.example.com".into())
+                }),
+                "AuthorityHost",
+            ),
+            (
+                sign_in(ConnectMethod::DeviceCode, &|o| {
+                    o.authority_host = Some("http://login.example.com".into())
+                }),
+                "AuthorityHost",
+            ),
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| o.tenant_id = None),
+                "-TenantId",
+            ),
+            (
+                sign_in(ConnectMethod::ClientSecret, &|o| {
+                    o.secrets.client_secret = None
+                }),
+                "-ClientSecret",
+            ),
+            (
+                sign_in(ConnectMethod::Browser, &|o| o.cloud = Some("Mars".into())),
+                "-Environment",
+            ),
+            (
+                sign_in(ConnectMethod::Certificate, &|_| {}),
+                "-CertificatePath",
+            ),
+            (
+                sign_in(ConnectMethod::DeviceCode, &|o| {
+                    o.scopes = vec!["openid".into()]
+                }),
+                "-Scopes",
+            ),
+        ] {
+            let e = connect(args, None, &svc, &sink)
+                .await
+                .err()
+                .expect("invalid");
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+            assert!(!e.message.contains("s3cret-value"));
+        }
+        assert!(!svc.http.https_client_created());
     }
 
     #[tokio::test]

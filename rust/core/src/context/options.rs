@@ -23,6 +23,31 @@ pub enum ConnectMethod {
     ManagedIdentity,
     /// A token handed over by the caller (travels outside JSON, as the operation's secret).
     AccessToken,
+    // Issue 10: service principals, pipelines and admins (see [`SignInOptions`]).
+    /// A service principal's client secret.
+    ClientSecret,
+    /// A service principal's certificate (a PFX/PEM path, or the host's exported key).
+    Certificate,
+    /// Workload identity federation (`AZURE_FEDERATED_TOKEN_FILE`).
+    WorkloadIdentity,
+    /// Azure.Identity's environment variables (`-EnvironmentVariable`).
+    EnvironmentVariable,
+    /// Delegated: device code flow.
+    DeviceCode,
+    /// Delegated: authorization code + PKCE in the system browser.
+    Browser,
+    /// Tokens of the signed-in Azure CLI.
+    AzureCli,
+}
+
+impl ConnectMethod {
+    /// The credential kinds of issue 10 (an Entra sign-in, not a managed identity).
+    pub fn is_sign_in(self) -> bool {
+        !matches!(
+            self,
+            ConnectMethod::ManagedIdentity | ConnectMethod::AccessToken
+        )
+    }
 }
 
 /// `identity.connect`.
@@ -40,6 +65,44 @@ pub struct ConnectOptions {
     pub timeout_seconds: Option<f64>,
     /// The host's variables.
     pub environment: SnapshotEnvironment,
+    /// Issue 10: what an Entra sign-in needs besides `client_id` (the application's id there).
+    pub sign_in: SignInOptions,
+}
+
+/// The inputs of an Entra sign-in (issue 10). Secrets arrive outside JSON, in [`SignInSecrets`].
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    pub tenant_id: Option<String>,
+    /// Delegated permissions (`-Scopes`), names or full scope URIs.
+    pub scopes: Vec<String>,
+    pub certificate_path: Option<String>,
+    /// `-Environment`: Global, USGov, USGovDoD, China.
+    pub cloud: Option<String>,
+    pub authority_host: Option<String>,
+    /// The workload identity's token file (default `AZURE_FEDERATED_TOKEN_FILE`).
+    pub federated_token_file: Option<String>,
+    pub secrets: SignInSecrets,
+    /// Test hook only: a scripted "browser" instead of the system browser.
+    pub test_browser: Option<TestBrowser>,
+}
+
+/// The secret inputs of a sign-in (from the operation's secret channel, never JSON).
+#[derive(Debug, Clone, Default)]
+pub struct SignInSecrets {
+    pub client_secret: Option<crate::secret::Secret>,
+    pub certificate_password: Option<crate::secret::Secret>,
+    /// A certificate the host exported: its RSA key and DER.
+    pub private_key: Option<crate::credentials::RsaParameters>,
+    pub certificate_der: Option<Vec<u8>>,
+}
+
+/// What the test "browser" does with the authorize URL (engine test hooks only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBrowser {
+    /// Follows `/authorize` to the loopback redirect, as a browser would.
+    Follow,
+    /// Follows it but alters the `state` of the redirect (a forged answer).
+    WrongState,
 }
 
 /// `identity.testEndpoint`.

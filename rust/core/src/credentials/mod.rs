@@ -11,6 +11,8 @@ pub mod cloud;
 pub mod entra;
 pub mod entra_error;
 pub mod scopes;
+pub mod system_browser;
+pub mod test_browser;
 
 pub mod app_credential;
 pub mod azure_cli;

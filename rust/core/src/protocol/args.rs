@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::context::options::SignInOptions;
 use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
 use crate::env::SnapshotEnvironment;
 use crate::error::{Error, Result};
@@ -45,19 +46,42 @@ struct ConnectArgs {
     timeout_seconds: Option<f64>,
     #[serde(default)]
     environment: HashMap<String, Value>,
+    // Issue 10: sign-in arguments (secrets never travel here: see `secret_fields`).
+    tenant_id: Option<String>,
+    #[serde(default)]
+    scopes: Option<OneOrMany>,
+    certificate_path: Option<String>,
+    cloud: Option<String>,
+    authority_host: Option<String>,
+    federated_token_file: Option<String>,
 }
+
+/// The connection methods of `identity.connect`'s `method` (case-insensitive).
+const METHODS: [(&str, ConnectMethod); 9] = [
+    ("ManagedIdentity", ConnectMethod::ManagedIdentity),
+    ("AccessToken", ConnectMethod::AccessToken),
+    ("ClientSecret", ConnectMethod::ClientSecret),
+    ("Certificate", ConnectMethod::Certificate),
+    ("WorkloadIdentity", ConnectMethod::WorkloadIdentity),
+    ("EnvironmentVariable", ConnectMethod::EnvironmentVariable),
+    ("DeviceCode", ConnectMethod::DeviceCode),
+    ("Browser", ConnectMethod::Browser),
+    ("AzureCli", ConnectMethod::AzureCli),
+];
 
 /// `identity.connect` args.
 pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
     let a: ConnectArgs = parse_args(args)?;
     let method = a.method.as_deref().unwrap_or("ManagedIdentity");
-    let method = if method.eq_ignore_ascii_case("ManagedIdentity") {
-        ConnectMethod::ManagedIdentity
-    } else if method.eq_ignore_ascii_case("AccessToken") {
-        ConnectMethod::AccessToken
-    } else {
+    let Some(method) = METHODS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(method))
+        .map(|(_, m)| *m)
+    else {
+        let names: Vec<&str> = METHODS.iter().map(|(n, _)| *n).collect();
         return Err(Error::invalid_argument(format!(
-            "unknown connection method '{method}'; this version supports ManagedIdentity and AccessToken"
+            "unknown connection method '{method}'; this version supports {}",
+            names.join(", ")
         )));
     };
     Ok(ConnectOptions {
@@ -70,7 +94,30 @@ pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
         graph_resource: a.graph_resource,
         timeout_seconds: a.timeout_seconds,
         environment: snapshot(a.environment),
+        sign_in: SignInOptions {
+            tenant_id: a.tenant_id,
+            scopes: many(a.scopes),
+            certificate_path: a.certificate_path,
+            cloud: a.cloud,
+            authority_host: a.authority_host,
+            federated_token_file: a.federated_token_file,
+            ..Default::default()
+        },
     })
+}
+
+/// The secret variables (issue 8.9) found in a request's JSON `environment`: they belong in the
+/// secret channel. An engine with test hooks refuses such a request (the module's test).
+pub fn secret_variables_in_json(args: &Value) -> Vec<String> {
+    args.get("environment")
+        .and_then(Value::as_object)
+        .map(|env| {
+            env.keys()
+                .filter(|k| crate::env::SECRET_VARIABLES.contains(&k.as_str()))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,6 +386,31 @@ mod tests {
         assert_eq!(o.environment.vars.len(), 1);
         let e = connect_options(&json!({"method": "Password"})).expect_err("unknown");
         assert!(e.message.contains("unknown connection method 'Password'"));
+        let o = connect_options(&json!({"method": "devicecode", "scopes": "User.Read", "tenantId": "t", "cloud": "China", "authorityHost": "http://127.0.0.1:1", "certificatePath": "/c.pem"})).expect("sign-in");
+        assert_eq!(o.method, ConnectMethod::DeviceCode);
+        assert_eq!(o.sign_in.scopes, ["User.Read"]);
+        assert_eq!(o.sign_in.tenant_id.as_deref(), Some("t"));
+        assert_eq!(o.sign_in.cloud.as_deref(), Some("China"));
+        assert_eq!(o.sign_in.certificate_path.as_deref(), Some("/c.pem"));
+        for method in [
+            "ClientSecret",
+            "Certificate",
+            "WorkloadIdentity",
+            "EnvironmentVariable",
+            "Browser",
+            "AzureCli",
+        ] {
+            assert!(connect_options(&json!({"method": method}))
+                .expect(method)
+                .method
+                .is_sign_in());
+        }
+        assert_eq!(
+            secret_variables_in_json(
+                &json!({"environment": {"IDENTITY_HEADER": "h", "IDENTITY_ENDPOINT": "e"}})
+            ),
+            ["IDENTITY_HEADER"]
+        );
         let e = connect_options(&json!({"clientId": 5})).expect_err("schema");
         assert!(e.message.starts_with("invalid arguments:"), "{}", e.message);
     }

@@ -13,14 +13,26 @@
 //! | op | args | result |
 //! |---|---|---|
 //! | `engine.info` | – | `{version, environmentVariables, parameterNames, httpsClientCreated}` |
-//! | `identity.connect` | see [`args::connect_options`]; secret = access token for `AccessToken` | context description + `handle` |
+//! | `identity.connect` | see [`args::connect_options`]; secret = access token for `AccessToken`, else the secret object of [`secret_fields`] | context description + `handle` |
 //! | `identity.context` | `{context}` | context description |
 //! | `identity.disconnect` | `{context}` | `{}` (the identity's cached tokens are dropped) |
 //! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
-//! | `identity.testEndpoint` | `{environment, timeoutSeconds?}` | one row per source (items) + `{selected}` |
+//! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
+//!
+//! `identity.connect`'s `method`: `ManagedIdentity` (default), `AccessToken`, and the issue-10
+//! sign-ins `ClientSecret`, `Certificate`, `WorkloadIdentity`, `EnvironmentVariable`,
+//! `DeviceCode`, `Browser`, `AzureCli`, with `tenantId`, `clientId` (the application),
+//! `scopes`, `certificatePath`, `cloud` (`-Environment`), `authorityHost`,
+//! `federatedTokenFile`. Secrets (client secret, certificate password, exported private key)
+//! travel only in the secret object ([`secret_fields`]). Descriptions add `principalType`
+//! (`Delegated`/`AppOnly`), `scopes` (`scp`), `account` and `environment` (the cloud).
+//!
+//! With test hooks, the engine refuses a secret variable in a request's JSON `environment`,
+//! and a browser sign-in follows the authorize URL with a scripted browser when
+//! `MANAGEDIDENTITY_TEST_ONLY_BROWSER` is `follow` (or `wrongState`: a forged `state`).
 //!
 //! The `diagnostics.*` test hooks answer only on an engine built [`Engine::with_test_hooks`]
 //! (the FFI enables them when [`TEST_HOOKS_VARIABLE`] is set at engine start); any other engine
@@ -31,6 +43,7 @@ pub mod casing;
 pub mod errors;
 pub mod ops;
 pub mod params;
+pub mod secret_fields;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -158,18 +171,26 @@ impl Engine {
                 "httpsClientCreated": svc.http.https_client_created(),
             })),
             ops::IDENTITY_CONNECT => {
+                self.refuse_secret_variables_in_json(&request.args)?;
                 let mut options = args::connect_options(&request.args)?;
-                // A managed-identity connect's secret is the secret variables (issue 8.9); an
-                // access-token connect's secret is the token.
+                // An access-token connect's secret is the token; any other's is the secret
+                // object of `secret_fields` (secret variables, issue 8.9, and sign-in secrets).
                 let secret = match options.method {
-                    ConnectMethod::ManagedIdentity => {
+                    ConnectMethod::AccessToken => secret,
+                    _ => {
                         if let Some(values) = &secret {
-                            options.environment.add_secret_variables(values)?;
+                            let (variables, sign_in) = secret_fields::split(values)?;
+                            if let Some(variables) = &variables {
+                                options.environment.add_secret_variables(variables)?;
+                            }
+                            options.sign_in.secrets = sign_in;
                         }
                         None
                     }
-                    ConnectMethod::AccessToken => secret,
                 };
+                if self.test_hooks {
+                    options.sign_in.test_browser = test_browser(&options.environment)?;
+                }
                 let ctx = Arc::new(context::connect(options, secret, svc, sink).await?);
                 let mut description = to_json(&ctx.describe(svc, sink).await?)?;
                 let id = self.register(ctx)?;
@@ -199,9 +220,12 @@ impl Engine {
                 to_json(&info)
             }
             ops::IDENTITY_TEST_ENDPOINT => {
+                self.refuse_secret_variables_in_json(&request.args)?;
                 let mut options = args::test_endpoint_options(&request.args)?;
                 if let Some(values) = &secret {
-                    options.environment.add_secret_variables(values)?;
+                    if let (Some(variables), _) = secret_fields::split(values)? {
+                        options.environment.add_secret_variables(&variables)?;
+                    }
                 }
                 let report = context::test_endpoints(options, svc).await?;
                 let selected = report.selected().map(|s| s.name());
@@ -249,6 +273,18 @@ impl Engine {
         ctx.cached_token(resource, &self.services)
     }
 
+    /// Test hooks only: the module's tests prove no secret variable travels in JSON.
+    fn refuse_secret_variables_in_json(&self, args: &Value) -> Result<()> {
+        let found = args::secret_variables_in_json(args);
+        if self.test_hooks && !found.is_empty() {
+            return Err(Error::invalid_argument(format!(
+                "test hook: {} arrived in the request JSON; secret variables travel only in the operation's secret",
+                found.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
     /// Stores a context under a fresh random handle.
     fn register(&self, ctx: Arc<Context>) -> Result<u64> {
         loop {
@@ -278,6 +314,24 @@ impl Engine {
 
     fn lock_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Context>>> {
         self.contexts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The variable naming the test browser's behaviour (read only by an engine with test hooks).
+pub const TEST_BROWSER_VARIABLE: &str = "MANAGEDIDENTITY_TEST_ONLY_BROWSER";
+
+/// `follow` or `wrongState` (test hooks only): the browser sign-in's scripted browser.
+fn test_browser(
+    env: &dyn crate::env::Environment,
+) -> Result<Option<context::options::TestBrowser>> {
+    use context::options::TestBrowser;
+    match env.var(TEST_BROWSER_VARIABLE).as_deref() {
+        None => Ok(None),
+        Some(v) if v.eq_ignore_ascii_case("follow") => Ok(Some(TestBrowser::Follow)),
+        Some(v) if v.eq_ignore_ascii_case("wrongState") => Ok(Some(TestBrowser::WrongState)),
+        Some(other) => Err(Error::invalid_argument(format!(
+            "{TEST_BROWSER_VARIABLE} is '{other}'; expected follow or wrongState"
+        ))),
     }
 }
 
@@ -403,6 +457,40 @@ mod tests {
         );
         // Spread over the range: some handle above 2^52 among 200 (probability 1 - 2^-200).
         assert!(sorted.last().is_some_and(|h| *h >= 1 << 52));
+    }
+
+    /// Issue 8.9: with test hooks the engine refuses a secret variable in the JSON environment
+    /// (the module's Pester test relies on it); the secret object carries them instead.
+    #[tokio::test]
+    async fn test_hooks_refuse_secret_variables_in_json() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1)))
+            .expect("engine")
+            .with_test_hooks(true);
+        for op in ["identity.connect", "identity.testEndpoint"] {
+            let e = run(
+                &engine,
+                json!({"op": op, "args": {"environment": {"IDENTITY_HEADER": "h-value"}}}),
+            )
+            .await
+            .expect_err("refused");
+            assert!(e.message.contains("IDENTITY_HEADER"), "{}", e.message);
+            assert!(!e.message.contains("h-value"), "{}", e.message);
+        }
+        let e = engine
+            .execute(
+                json!({"op": "identity.connect", "args": {"method": "ClientSecret", "tenantId": "t"}})
+                    .to_string()
+                    .as_bytes(),
+                Some(Secret::new(r#"{"AZURE_CLIENT_SECRET": "v", "pin": "1234"}"#)),
+                &VecSink::default(),
+            )
+            .await
+            .expect_err("unknown secret field");
+        assert!(
+            e.message.contains("'pin'") && !e.message.contains("1234"),
+            "{}",
+            e.message
+        );
     }
 
     /// Issue 8.10: a production engine refuses the test hooks with a typed error and does not

@@ -36,7 +36,8 @@ pub fn parameters(input: Input) -> &'static [ParameterName] {
             p!("Get-IdentityToken", "Resource"),
         ],
         Input::GraphEndpoint => &[p!("Connect-Identity", "GraphEndpoint")],
-        Input::GraphResource | Input::AuthorityHost => &[],
+        Input::GraphResource => &[],
+        Input::AuthorityHost => &[p!("Connect-Identity", "AuthorityHost")],
         Input::Timeout => &[
             p!("Connect-Identity", "TimeoutSec"),
             p!("Test-IdentityEndpoint", "TimeoutSec"),
@@ -54,7 +55,6 @@ pub fn display(input: Input) -> String {
         Some(name) => format!("-{}", name.parameter),
         None => match input {
             Input::GraphResource => "the Graph resource".to_string(),
-            Input::AuthorityHost => "the authority host".to_string(),
             other => other.name().to_string(),
         },
     }

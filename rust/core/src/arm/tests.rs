@@ -380,3 +380,177 @@ async fn tokens_never_go_over_plain_http_beyond_loopback() {
     assert!(t.calls().is_empty());
     no_secret(&e);
 }
+
+mod operations {
+    use super::*;
+    use crate::events::{Event, VecSink};
+
+    const SUB: &str = "00000000-0000-0000-0000-0000000000a1";
+
+    fn items(sink: &VecSink) -> Vec<serde_json::Value> {
+        sink.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Item { item } => Some(item),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn new_identity(location: &str) -> ArmOperation {
+        ArmOperation {
+            subscription: None,
+            kind: ArmOperationKind::NewIdentity(identities::NewIdentity {
+                name: "MI-AA-MgPowerShell1".into(),
+                resource_group: "rg".into(),
+                location: location.into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn existing() -> serde_json::Value {
+        json!({"id": format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/MI-AA-MgPowerShell1"),
+               "name": "MI-AA-MgPowerShell1", "location": "uksouth",
+               "properties": {"clientId": "cid", "principalId": "pid", "tenantId": "tid"}})
+    }
+
+    #[tokio::test]
+    async fn the_only_visible_subscription_is_used_and_an_existing_identity_is_existing() {
+        let t = FakeTransport::new(|req, _| {
+            Ok(if req.url.path() == "/subscriptions" {
+                response(
+                    200,
+                    json!({"value": [{"subscriptionId": SUB, "displayName": "One"}]}),
+                    &[],
+                )
+            } else {
+                assert_eq!(req.method, Method::GET, "nothing written");
+                response(200, existing(), &[])
+            })
+        });
+        let c = client(t.clone(), FakeClock::at_unix(1));
+        let sink = VecSink::default();
+        ops::run(new_identity("UK South"), None, &c, &sink)
+            .await
+            .unwrap();
+        let rows = items(&sink);
+        assert_eq!(rows[0]["status"], "Existing");
+        assert_eq!(rows[0]["clientId"], "cid");
+        assert_eq!(rows[0]["resourceGroupName"], "rg");
+        assert!(t.calls()[1].url.contains(SUB));
+
+        let e = ops::run(
+            new_identity("westeurope"),
+            Some(SUB),
+            &c,
+            &VecSink::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(
+            e.message.contains("InvalidResourceLocation"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn several_subscriptions_are_listed_in_the_error() {
+        let t = FakeTransport::script(vec![Ok(response(
+            200,
+            json!({"value": [{"subscriptionId": "s-1", "displayName": "A"}, {"subscriptionId": "s-2", "displayName": "B"}]}),
+            &[],
+        ))]);
+        let c = client(t, FakeClock::at_unix(1));
+        let e = ops::run(new_identity("uksouth"), None, &c, &VecSink::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AmbiguousName);
+        assert!(
+            e.message.contains("s-1 (A)") && e.message.contains("s-2 (B)"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_identity_is_put_with_the_normalized_location() {
+        let t = FakeTransport::new(|req, _| {
+            Ok(match req.method {
+                Method::GET => response(
+                    404,
+                    json!({"error": {"code": "ResourceNotFound", "message": "no"}}),
+                    &[],
+                ),
+                _ => response(201, existing(), &[]),
+            })
+        });
+        let c = client(t.clone(), FakeClock::at_unix(1));
+        let sink = VecSink::default();
+        ops::run(new_identity("UK South"), Some(SUB), &c, &sink)
+            .await
+            .unwrap();
+        assert_eq!(items(&sink)[0]["status"], "Created");
+        let put = &t.calls()[1];
+        assert_eq!(put.method, Method::PUT);
+        assert_eq!(put.body.as_ref().unwrap()["location"], "uksouth");
+    }
+
+    #[tokio::test]
+    async fn set_automation_identity_patches_only_the_change_and_what_if_writes_nothing() {
+        let ua = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/MI-AA-MgPowerShell1");
+        let ua2 = ua.clone();
+        let t = FakeTransport::new(move |req, _| {
+            Ok(match (req.method.clone(), req.url.path()) {
+                (Method::GET, p) if p.contains("automationAccounts") => response(
+                    200,
+                    json!({"identity": {"type": "SystemAssigned", "principalId": "sys"}}),
+                    &[],
+                ),
+                (Method::GET, _) => response(200, json!({"value": [existing()]}), &[]),
+                (Method::PATCH, _) => response(
+                    200,
+                    json!({"identity": {"type": "SystemAssigned, UserAssigned", "principalId": "sys",
+                    "userAssignedIdentities": {ua2.clone(): {"clientId": "cid", "principalId": "pid"}}}}),
+                    &[],
+                ),
+                _ => response(500, json!({}), &[]),
+            })
+        });
+        for what_if in [true, false] {
+            let c = client(t.clone(), FakeClock::at_unix(1));
+            let sink = VecSink::default();
+            let op = ArmOperation {
+                subscription: Some(SUB.into()),
+                kind: ArmOperationKind::SetAutomationIdentity(automation::SetIdentity {
+                    resource_group: "rg".into(),
+                    account: "aa".into(),
+                    add: vec!["mi-aa-mgpowershell1".into()],
+                    what_if,
+                    ..Default::default()
+                }),
+            };
+            ops::run(op, None, &c, &sink).await.unwrap();
+            let row = &items(&sink)[0];
+            if what_if {
+                assert_eq!(row["status"], "WhatIf");
+                assert!(t.calls().iter().all(|c| c.method == Method::GET));
+            } else {
+                assert_eq!(row["status"], "Updated");
+                assert_eq!(row["userAssigned"][0]["clientId"], "cid");
+                let patch = t
+                    .calls()
+                    .into_iter()
+                    .find(|c| c.method == Method::PATCH)
+                    .unwrap();
+                assert!(patch.url.ends_with("api-version=2023-11-01"));
+                assert_eq!(
+                    patch.body.unwrap(),
+                    json!({"identity": {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {ua.clone(): {}}}})
+                );
+            }
+        }
+    }
+}

@@ -4,6 +4,7 @@
 
 use url::Url;
 
+use super::arm::ArmSettings;
 use super::options::{
     selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
@@ -47,14 +48,20 @@ pub async fn connect(
         .as_deref()
         .map(|r| normalize_resource(r, Input::Resource))
         .transpose()?;
-    match args.method {
+    let arm = ArmSettings::from_options(
+        args.resource_manager_endpoint.as_deref(),
+        args.subscription_id.as_deref(),
+    )?;
+    let mut ctx = match args.method {
         ConnectMethod::ManagedIdentity => {
             connect_managed(args, graph_endpoint, graph_resource, resource, svc, sink).await
         }
         ConnectMethod::AccessToken => {
             connect_static(secret, graph_endpoint, graph_resource, resource, svc, sink)
         }
-    }
+    }?;
+    ctx.arm = arm;
+    Ok(ctx)
 }
 
 async fn connect_managed(
@@ -82,6 +89,7 @@ async fn connect_managed(
             selector,
             timeout,
         },
+        arm: Default::default(),
     };
     let ctx = context(selector.clone());
     let error = match ctx.token(None, false, svc, sink).await {

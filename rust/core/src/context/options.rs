@@ -40,6 +40,9 @@ pub struct ConnectOptions {
     pub timeout_seconds: Option<f64>,
     /// The host's variables.
     pub environment: SnapshotEnvironment,
+    // ARM (issue 11): `-ResourceManagerEndpoint`, `-SubscriptionId`.
+    pub resource_manager_endpoint: Option<String>,
+    pub subscription_id: Option<String>,
 }
 
 /// `identity.testEndpoint`.

@@ -44,6 +44,8 @@ struct ConnectArgs {
     timeout_seconds: Option<f64>,
     #[serde(default)]
     environment: HashMap<String, Value>,
+    resource_manager_endpoint: Option<String>,
+    subscription_id: Option<String>,
 }
 
 /// `identity.connect` args.
@@ -69,6 +71,8 @@ pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
         graph_resource: a.graph_resource,
         timeout_seconds: a.timeout_seconds,
         environment: snapshot(a.environment),
+        resource_manager_endpoint: a.resource_manager_endpoint,
+        subscription_id: a.subscription_id,
     })
 }
 

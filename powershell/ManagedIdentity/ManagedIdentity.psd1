@@ -23,6 +23,11 @@
         'Set-GraphAppRole'
         'Get-GraphAppRoleAssignment'
         'Invoke-GraphApiRequest'
+        'New-UserAssignedIdentity'
+        'Get-UserAssignedIdentity'
+        'Remove-UserAssignedIdentity'
+        'Get-AutomationAccountIdentity'
+        'Set-AutomationAccountIdentity'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

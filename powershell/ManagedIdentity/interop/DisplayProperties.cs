@@ -15,6 +15,8 @@ namespace ManagedIdentity.Interop
             { "ManagedIdentity.AppRoleGrantResult", new[] { "Identity", "Permission", "Resource", "Status" } },
             { "ManagedIdentity.AppRoleAssignment", new[] { "Identity", "Permission", "Resource", "AssignmentId" } },
             { "ManagedIdentity.EndpointStatus", new[] { "Source", "Selected", "Available", "Reason" } },
+            { "ManagedIdentity.UserAssignedIdentity", new[] { "Name", "ResourceGroupName", "Location", "ClientId", "PrincipalId", "Status" } },
+            { "ManagedIdentity.AutomationAccountIdentity", new[] { "AutomationAccountName", "IdentityType", "PrincipalId", "UserAssigned", "Status" } },
         };
 
         public static void Attach(PSObject item, string typeName)

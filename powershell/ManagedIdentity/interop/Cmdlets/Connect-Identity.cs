@@ -46,6 +46,15 @@ public sealed class Connect_Identity : EngineCmdlet
     [ValidateRange(1, 3600)]
     public int TimeoutSec { get; set; }
 
+    // Azure Resource Manager (issue 11): where ARM calls go and the default subscription.
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ResourceManagerEndpoint { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string SubscriptionId { get; set; }
+
     protected override void EndProcessing()
     {
         var arguments = new Hashtable();
@@ -57,6 +66,11 @@ public sealed class Connect_Identity : EngineCmdlet
             if (MyInvocation.BoundParameters.TryGetValue(name, out value)) arguments[ArgumentName(name)] = value;
         }
         if (MyInvocation.BoundParameters.ContainsKey("TimeoutSec")) arguments["timeoutSeconds"] = TimeoutSec;
+        foreach (string name in new[] { "ResourceManagerEndpoint", "SubscriptionId" })
+        {
+            object value;
+            if (MyInvocation.BoundParameters.TryGetValue(name, out value)) arguments[ArgumentName(name)] = value;
+        }
         var description = InvokeEngine("identity.connect", arguments, AccessToken) as PSObject;
         Context context = ContextFromDescription(description);
         ContextStore.Current = context;

@@ -26,6 +26,11 @@
         'Invoke-GraphApiRequest'
         'Get-GraphAppRoleReport'
         'Export-GraphAppRoleReport'
+        'New-UserAssignedIdentity'
+        'Get-UserAssignedIdentity'
+        'Remove-UserAssignedIdentity'
+        'Get-AutomationAccountIdentity'
+        'Set-AutomationAccountIdentity'
     )
     VariablesToExport    = @()
     AliasesToExport      = @()

@@ -69,11 +69,20 @@ must be on PATH and logged in).
 '@
             Environment = @'
 The cloud: Global (default), USGov, USGovDoD or China. It picks the authority and the
-Microsoft Graph endpoint (see the README's table).
+Microsoft Graph and Resource Manager endpoints (see the README's table).
 '@
             AuthorityHost = @'
 The Entra authority host (default: the cloud's, e.g. https://login.microsoftonline.com).
 HTTPS only; plain http is accepted for loopback addresses (an emulator).
+'@
+            ResourceManagerEndpoint = @'
+Azure Resource Manager endpoint of the ARM cmdlets (default https://management.azure.com; a
+private cloud or the emulator). HTTPS, or plain http to a loopback address only. Tokens for it
+are issued for the endpoint's cloud (https://management.azure.com/ for any other host).
+'@
+            SubscriptionId = @'
+Default subscription of the ARM cmdlets. Without it a caller that sees exactly one subscription
+uses it; when several are visible the error lists them.
 '@
         }
         Examples    = @(
@@ -513,7 +522,133 @@ environment, probes IMDS with a short timeout, and returns one row per source.
         )
         Outputs     = 'ManagedIdentity.EndpointStatus'
     }
-
+    'New-UserAssignedIdentity' = @{
+        Synopsis    = 'Creates a user-assigned managed identity (idempotent), without the Az module.'
+        Description = @'
+Creates Microsoft.ManagedIdentity/userAssignedIdentities/<Name> in a resource group. Running it
+again returns the existing identity with Status Existing; a new one has Status Created. The same
+name in another location is an error (an identity cannot move). Locations are accepted as display
+names too ("UK South"). Its output pipes into Grant-GraphAppRole (by PrincipalId) and into
+Set-AutomationAccountIdentity (by ResourceId). A grant right after creation waits for the new
+principal to reach Microsoft Graph. Needs Contributor (or Managed Identity Contributor) on the group.
+'@
+        Parameters  = @{
+            Name              = 'Identity name: 3 to 128 letters, digits, hyphens or underscores, starting with a letter or digit.'
+            ResourceGroupName = 'The resource group (must exist).'
+            Location          = 'Azure region, programmatic (uksouth) or display name (UK South).'
+            Tag               = 'Tags as a hashtable of text values.'
+            SubscriptionId    = 'Subscription (default: the context''s, else the only visible one).'
+            Context           = 'A context from Connect-Identity in this runspace (default: the current one).'
+        }
+        Examples    = @(
+            @{
+                Title = 'The seed: create the identity and grant it Graph permissions'
+                Code  = @'
+New-UserAssignedIdentity -Name MI-AA-MgPowerShell1 -ResourceGroupName rg-automation -Location 'UK South' |
+    Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All
+'@
+            }
+        )
+        Outputs     = 'ManagedIdentity.UserAssignedIdentity'
+    }
+    'Get-UserAssignedIdentity' = @{
+        Synopsis    = 'Lists user-assigned managed identities of a resource group or a whole subscription.'
+        Description = @'
+Without -ResourceGroupName the whole subscription is listed. -Name takes wildcards; a name
+without wildcards that matches nothing is a NotFound error.
+'@
+        Parameters  = @{
+            Name              = 'Identity name; * and ? are wildcards.'
+            ResourceGroupName = 'Only this resource group.'
+            SubscriptionId    = 'Subscription (default: the context''s, else the only visible one).'
+            Context           = 'A context from Connect-Identity in this runspace (default: the current one).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Every identity whose name starts with MI-'
+                Code  = 'Get-UserAssignedIdentity -Name MI-* | Format-Table Name, ResourceGroupName, ClientId'
+            }
+        )
+        Outputs     = 'ManagedIdentity.UserAssignedIdentity'
+    }
+    'Remove-UserAssignedIdentity' = @{
+        Synopsis    = 'Deletes a user-assigned managed identity, with its service principal and app-role assignments.'
+        Description = @'
+Deleting the identity deletes its service principal in Entra ID and every permission granted to
+it; runbooks using it stop getting tokens. ConfirmImpact is High. A missing identity is reported
+with Status NotFound, not as an error.
+'@
+        Parameters  = @{
+            Name              = 'Identity name.'
+            ResourceGroupName = 'Its resource group.'
+            SubscriptionId    = 'Subscription (default: the context''s, else the only visible one).'
+            Context           = 'A context from Connect-Identity in this runspace (default: the current one).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Remove without a prompt'
+                Code  = 'Remove-UserAssignedIdentity -Name MI-old -ResourceGroupName rg-automation -Confirm:$false'
+            }
+        )
+        Outputs     = 'ManagedIdentity.UserAssignedIdentity'
+    }
+    'Get-AutomationAccountIdentity' = @{
+        Synopsis    = 'Shows the identities of an Azure Automation account.'
+        Description = @'
+Returns the identity type, the system-assigned principal id (when on) and, for each attached
+user-assigned identity, its name, resource id, client id and principal id (UserAssigned).
+'@
+        Parameters  = @{
+            AutomationAccountName = 'The Automation account.'
+            ResourceGroupName     = 'Its resource group.'
+            SubscriptionId        = 'Subscription (default: the context''s, else the only visible one).'
+            Context               = 'A context from Connect-Identity in this runspace (default: the current one).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Client ids a runbook can pass to Connect-Identity -Identity -ClientId'
+                Code  = '(Get-AutomationAccountIdentity aa-runbooks -ResourceGroupName rg-automation).UserAssigned | Format-Table Name, ClientId'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AutomationAccountIdentity'
+    }
+    'Set-AutomationAccountIdentity' = @{
+        Synopsis    = 'Turns an Automation account''s system-assigned identity on or off and attaches or detaches user-assigned identities.'
+        Description = @'
+Reads the current identities, computes the new identity type and sends one PATCH naming only
+what changes (null for a detachment), so an identity that is not named is never dropped.
+Names resolve within the subscription; an ambiguous name is an error (pass the resource id).
+-WhatIf prints the plan. Turning the system-assigned identity off deletes its principal and every
+permission granted to it, so it asks for confirmation (skip with -Force); turning it on again
+creates a new principal with no permissions. Attaching needs
+Microsoft.ManagedIdentity/userAssignedIdentities/assign/action (Managed Identity Operator) on the
+identity. Output is the new state.
+'@
+        Parameters  = @{
+            AutomationAccountName = 'The Automation account.'
+            ResourceGroupName     = 'Its resource group.'
+            SystemAssigned        = '$true turns the system-assigned identity on, $false off (deletes its principal and permissions).'
+            AddUserAssigned       = 'User-assigned identities to attach: names, resource ids or objects with ResourceId (pipeline by value or by property name).'
+            RemoveUserAssigned    = 'User-assigned identities to detach: names, resource ids or objects with ResourceId.'
+            Force                 = 'Turn the system-assigned identity off without the extra confirmation.'
+            SubscriptionId        = 'Subscription (default: the context''s, else the only visible one).'
+            Context               = 'A context from Connect-Identity in this runspace (default: the current one).'
+        }
+        Examples    = @(
+            @{
+                Title = 'Attach a new identity (the portal''s Identity blade, without Az)'
+                Code  = @'
+New-UserAssignedIdentity -Name MI-AA-MgPowerShell1 -ResourceGroupName rg-automation -Location uksouth |
+    Set-AutomationAccountIdentity -AutomationAccountName aa-runbooks -ResourceGroupName rg-automation
+'@
+            }
+            @{
+                Title = 'Show the plan of turning the system identity on'
+                Code  = 'Set-AutomationAccountIdentity aa-runbooks -ResourceGroupName rg-automation -SystemAssigned $true -WhatIf'
+            }
+        )
+        Outputs     = 'ManagedIdentity.AutomationAccountIdentity'
+    }
     'Get-GraphAppRoleReport' = @{
         Synopsis    = 'Reports every application permission held by every managed identity (or application) in the tenant, with risk levels and drift.'
         Description = @'

@@ -17,6 +17,8 @@ namespace ManagedIdentity.Interop
             { "ManagedIdentity.EndpointStatus", new[] { "Source", "Selected", "Available", "Reason" } },
             { "ManagedIdentity.AppRoleReportRow", new[] { "IdentityName", "Permission", "RiskLevel", "Resource" } },
             { "ManagedIdentity.AppRoleRiskSummary", new[] { "RiskLevel", "Permissions", "Identities" } },
+            { "ManagedIdentity.UserAssignedIdentity", new[] { "Name", "ResourceGroupName", "Location", "ClientId", "PrincipalId", "Status" } },
+            { "ManagedIdentity.AutomationAccountIdentity", new[] { "AutomationAccountName", "IdentityType", "PrincipalId", "UserAssigned", "Status" } },
         };
 
         public static void Attach(PSObject item, string typeName)

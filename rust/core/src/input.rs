@@ -28,11 +28,14 @@ pub enum Input {
     All,
     /// The Entra authority host of a sign-in (no cmdlet sets it yet).
     AuthorityHost,
+    /// The ARM endpoint and default subscription of a context.
+    ResourceManagerEndpoint,
+    SubscriptionId,
 }
 
 impl Input {
     /// Every input, for table checks.
-    pub const ALL: [Input; 14] = [
+    pub const ALL: [Input; 16] = [
         Input::ManagedIdentity,
         Input::ClientId,
         Input::ObjectId,
@@ -47,6 +50,8 @@ impl Input {
         Input::Body,
         Input::All,
         Input::AuthorityHost,
+        Input::ResourceManagerEndpoint,
+        Input::SubscriptionId,
     ];
 
     /// The name inside the placeholder.
@@ -66,6 +71,8 @@ impl Input {
             Input::Body => "Body",
             Input::All => "All",
             Input::AuthorityHost => "AuthorityHost",
+            Input::ResourceManagerEndpoint => "ResourceManagerEndpoint",
+            Input::SubscriptionId => "SubscriptionId",
         }
     }
 

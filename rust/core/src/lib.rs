@@ -6,6 +6,7 @@
 //! decoding, key casing, error categories, cmdlet parameter names) lives only in [`protocol`],
 //! which no other module imports. See README.md for the layer picture.
 
+pub mod arm;
 pub mod cache;
 pub mod clock;
 pub mod context;

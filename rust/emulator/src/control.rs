@@ -68,6 +68,9 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             Ok(id) if lock(&app.faults).remove(id) => Ok(Resp::new(204)),
             _ => Err(err(404, "no such fault")),
         },
+        (_, p) if p == "/arm" || p.starts_with("/arm/") => {
+            crate::arm::control::handle(app, req, &p["/arm".len()..]).map_err(|e| err(400, &e))
+        }
         ("GET", "/stats") => Ok(Resp::json(200, &lock(&app.stats).to_json())),
         ("POST", "/stats/reset") => {
             *lock(&app.stats) = Default::default();

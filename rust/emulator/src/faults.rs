@@ -22,6 +22,7 @@ pub enum Target {
     BatchItem,
     Control,
     Other,
+    Arm,
 }
 
 impl Target {
@@ -39,6 +40,7 @@ impl Target {
             Target::BatchItem => "batchItem",
             Target::Control => "control",
             Target::Other => "other",
+            Target::Arm => "arm",
         }
     }
 
@@ -68,6 +70,7 @@ impl Target {
             Target::Token,
             Target::Graph,
             Target::BatchItem,
+            Target::Arm,
         ]
         .into_iter()
         .find(|t| t.name().eq_ignore_ascii_case(s))
@@ -338,6 +341,15 @@ pub fn status_response(
         Target::Token => entra::status_error(status),
         Target::Graph | Target::BatchItem => graph::status_error(status, req),
         Target::Control | Target::Other => Resp::json(status, &json!({"error": status})),
+        Target::Arm => crate::arm::error(
+            status,
+            if status == 429 {
+                "TooManyRequests"
+            } else {
+                "InternalServerError"
+            },
+            "The request failed (injected fault).",
+        ),
     };
     let mut resp = match body {
         Some(b) => {

@@ -5,6 +5,7 @@
 //! it listens on 127.0.0.1 only. See README.md for the routes.
 
 pub mod arc;
+pub mod arm;
 pub mod client_credentials;
 pub mod cloud_shell;
 pub mod control;

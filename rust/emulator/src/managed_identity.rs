@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::resources;
 use crate::seed;
-use crate::state::{lock, App};
+use crate::state::{lock, App, SpKind};
 use crate::token::{self, Issued};
 use crate::util::{self, param, Req, Resp};
 
@@ -33,7 +33,12 @@ pub fn find_attached(app: &App, sel: &Selector) -> Option<String> {
         .iter()
         .filter(|s| s.attached())
         .find(|s| match sel {
-            Selector::System => s.id.eq_ignore_ascii_case(seed::SYSTEM_IDENTITY.object_id),
+            // The host's system-assigned principal: the seed one, or the one created when the
+            // Automation account's system identity was switched on again (issue 11).
+            Selector::System => {
+                matches!(&s.kind, SpKind::ManagedIdentity { user_assigned: false, resource_id, .. }
+                if resource_id.eq_ignore_ascii_case(seed::SYSTEM_IDENTITY.resource_id))
+            }
             Selector::ClientId(c) => s.app_id.eq_ignore_ascii_case(c),
             Selector::ObjectId(o) => s.id.eq_ignore_ascii_case(o),
             Selector::ResourceId(r) => s

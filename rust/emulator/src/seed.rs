@@ -370,3 +370,42 @@ pub const ARM: SeedResource = SeedResource {
 
 pub const RESOURCES: &[SeedResource] =
     &[GRAPH, LOOKALIKE_GRAPH, EXCHANGE, SHAREPOINT, KEYVAULT, ARM];
+
+/// Display name of the emulated subscription (ARM).
+pub const SUBSCRIPTION_NAME: &str = "Contoso Production";
+
+/// An application of the tenant used as an ARM/Graph administrator (client credentials with
+/// [`crate::entra::CLIENT_SECRET`]).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedApp {
+    pub display_name: &'static str,
+    pub client_id: &'static str,
+    pub object_id: &'static str,
+    /// Graph app roles (by value) it holds at start.
+    pub graph_roles: &'static [&'static str],
+}
+
+/// Contributor on the subscription; may grant Graph app roles.
+pub const ARM_ADMIN: SeedApp = SeedApp {
+    display_name: "contoso-arm-admin",
+    client_id: "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e501",
+    object_id: "e2f3a4b5-c6d7-4e8f-90a1-b2c3d4e5f601",
+    graph_roles: &["Application.Read.All", "AppRoleAssignment.ReadWrite.All"],
+};
+
+/// Reader on the subscription.
+pub const ARM_READER: SeedApp = SeedApp {
+    display_name: "contoso-arm-reader",
+    client_id: "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e502",
+    object_id: "e2f3a4b5-c6d7-4e8f-90a1-b2c3d4e5f602",
+    graph_roles: &[],
+};
+
+/// Reader on the subscription, Contributor on rg-automation only: may change the Automation
+/// account but not assign identities outside it (LinkedAuthorizationFailed).
+pub const ARM_AUTOMATION_CONTRIBUTOR: SeedApp = SeedApp {
+    display_name: "contoso-aa-operator",
+    client_id: "d1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e503",
+    object_id: "e2f3a4b5-c6d7-4e8f-90a1-b2c3d4e5f603",
+    graph_roles: &[],
+};

@@ -21,7 +21,7 @@ use crate::faults::{self, FaultAction, Target};
 use crate::state::{lock, App};
 use crate::util::{Req, Resp};
 use crate::{
-    arc, cloud_shell, control, entra, graph, managed_identity, msi_legacy, service_fabric,
+    arc, arm, cloud_shell, control, entra, graph, managed_identity, msi_legacy, service_fabric,
 };
 
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -131,6 +131,8 @@ fn classify(path: &str, service_fabric: bool) -> Target {
         Target::Token
     } else if first == "v1.0" || first == "beta" {
         Target::Graph
+    } else if arm::is_arm_path(path) {
+        Target::Arm
     } else {
         Target::Other
     }
@@ -163,6 +165,7 @@ fn answer(app: &App, target: Target, req: &Req) -> Resp {
         Target::ServiceFabric => service_fabric::handle(app, req),
         Target::Token => entra::handle(app, req),
         Target::Graph => graph::http(app, req),
+        Target::Arm => arm::handle(app, req),
         Target::Control => control::handle(app, req),
         Target::BatchItem | Target::Other => Resp::json(
             404,

@@ -354,6 +354,8 @@ pub struct App {
     pub credentials: Mutex<crate::client_credentials::Credentials>,
     /// Device codes, authorization codes and refresh tokens of user sign-ins.
     pub delegated: Mutex<crate::entra_delegated::DelegatedState>,
+    /// The emulated ARM estate (issue 11).
+    pub arm: Mutex<crate::arm::ArmState>,
     arc_dir: std::path::PathBuf,
 }
 
@@ -373,7 +375,8 @@ impl App {
         config: EmulatorConfig,
     ) -> std::io::Result<Self> {
         let mut rng = id_rng(config.random_seed);
-        let dir = Directory::seeded(&mut rng);
+        let mut dir = Directory::seeded(&mut rng);
+        let arm = crate::arm::ArmState::seeded(&mut dir);
         let arc = ArcState::new(config.arc_token_dir.as_deref())?;
         Ok(App {
             base_url,
@@ -391,6 +394,7 @@ impl App {
             cfg: Mutex::new(config),
             dir: Mutex::new(dir),
             id_rng: Mutex::new(rng),
+            arm: Mutex::new(arm),
         })
     }
 
@@ -412,7 +416,9 @@ impl App {
     pub fn reset(&self) {
         let config = self.initial.clone();
         let mut rng = id_rng(config.random_seed);
-        *lock(&self.dir) = Directory::seeded(&mut rng);
+        let mut dir = Directory::seeded(&mut rng);
+        *lock(&self.arm) = crate::arm::ArmState::seeded(&mut dir);
+        *lock(&self.dir) = dir;
         *lock(&self.id_rng) = rng;
         *lock(&self.faults) = FaultBook::new(config.random_seed);
         *lock(&self.stats) = Stats::default();

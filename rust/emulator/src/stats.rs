@@ -41,6 +41,9 @@ pub struct Counters {
     pub graph_writes: u64,
     /// Writes that changed state.
     pub graph_writes_applied: u64,
+    /// ARM requests, and those with a write method (issue 11).
+    pub arm: u64,
+    pub arm_writes: u64,
     pub batches: u64,
     pub batch_items: u64,
     /// Requests to unknown paths.
@@ -93,6 +96,12 @@ impl Stats {
             Target::BatchItem => c.batch_items += 1,
             Target::Control => {}
             Target::Other => c.other += 1,
+            Target::Arm => {
+                c.arm += 1;
+                if req.is_write() {
+                    c.arm_writes += 1;
+                }
+            }
         }
         if matches!(target, Target::Graph | Target::BatchItem) && req.is_write() && !is_batch {
             c.graph_writes += 1;

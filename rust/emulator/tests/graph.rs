@@ -90,7 +90,9 @@ async fn filter_escaping_and_injection() {
     .unwrap();
     let (status, v) = get_json(url.as_str(), &token, &[("ConsistencyLevel", "eventual")]).await;
     assert_eq!(status, 200);
-    assert_eq!(v["@odata.count"], 13);
+    // 13 seeded principals plus the three ARM applications (seed::ARM_ADMIN, ARM_READER,
+    // ARM_AUTOMATION_CONTRIBUTOR).
+    assert_eq!(v["@odata.count"], 16);
     emu.shutdown().await;
 }
 
@@ -187,7 +189,7 @@ async fn guid_literals_and_lookup_errors() {
 }
 
 #[tokio::test]
-async fn paging_three_pages() {
+async fn paging_five_pages() {
     let emu = emulator(EmulatorConfig {
         page_size: Some(2),
         ..Default::default()
@@ -220,18 +222,19 @@ async fn paging_three_pages() {
         }
         pages.push(v);
     }
-    assert_eq!(pages.len(), 3);
-    assert_eq!(pages[0]["@odata.count"], 6);
+    // Six resource applications plus the three ARM applications of the seed, two per page.
+    assert_eq!(pages.len(), 5);
+    assert_eq!(pages[0]["@odata.count"], 9);
     assert!(pages[1].get("@odata.count").is_none());
     let ids: Vec<&str> = pages
         .iter()
         .flat_map(|p| p["value"].as_array().unwrap())
         .map(|s| s["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 6);
+    assert_eq!(ids.len(), 9);
     assert_eq!(
         ids.iter().collect::<std::collections::HashSet<_>>().len(),
-        6
+        9
     );
     emu.shutdown().await;
 }

@@ -140,6 +140,15 @@ public sealed class Connect_Identity : EngineCmdlet
     [ValidateNotNullOrEmpty]
     public string AuthorityHost { get; set; }
 
+    // Azure Resource Manager (issue 11): where ARM calls go and the default subscription.
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string ResourceManagerEndpoint { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string SubscriptionId { get; set; }
+
     protected override void EndProcessing()
     {
         var arguments = new Hashtable();
@@ -151,6 +160,12 @@ public sealed class Connect_Identity : EngineCmdlet
             if (MyInvocation.BoundParameters.TryGetValue(name, out value)) arguments[ArgumentName(name)] = value;
         }
         if (MyInvocation.BoundParameters.ContainsKey("TimeoutSec")) arguments["timeoutSeconds"] = TimeoutSec;
+        foreach (string name in new[] { "ResourceManagerEndpoint", "SubscriptionId" })
+        {
+            object value;
+            if (MyInvocation.BoundParameters.TryGetValue(name, out value)) arguments[ArgumentName(name)] = value;
+        }
+
         if (Environment != null) arguments["cloud"] = Environment;
         if (CertificatePath != null) arguments["certificatePath"] = GetUnresolvedProviderPathFromPSPath(CertificatePath);
         if (Credential != null) arguments["clientId"] = Credential.UserName;

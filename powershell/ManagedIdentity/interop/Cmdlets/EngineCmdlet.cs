@@ -43,9 +43,10 @@ namespace ManagedIdentity.Interop.Commands
         }
 
         /// <summary>Runs one engine operation and returns its result. Items are written to the
-        /// pipeline as they arrive (typed with itemTypeName when given); failed items are also
-        /// written as non-terminating errors; an operation error is terminating.</summary>
-        internal object InvokeEngine(string operation, IDictionary arguments, SecureString secret = null, string itemTypeName = null, object target = null)
+        /// pipeline as they arrive (typed with itemTypeName when given), or added to `collect`
+        /// when given; failed items are also written as non-terminating errors; an operation
+        /// error is terminating.</summary>
+        internal object InvokeEngine(string operation, IDictionary arguments, SecureString secret = null, string itemTypeName = null, object target = null, List<object> collect = null)
         {
             var request = new Hashtable(2);
             request["op"] = operation;
@@ -71,7 +72,11 @@ namespace ManagedIdentity.Interop.Commands
                         progressShown[record.Activity] = record.RecordType != ProgressRecordType.Completed;
                         WriteProgress(record);
                     }
-                    if (chunk.Items.Count > 0) WriteObject(chunk.Items, true);
+                    if (chunk.Items.Count > 0)
+                    {
+                        if (collect != null) collect.AddRange(chunk.Items);
+                        else WriteObject(chunk.Items, true);
+                    }
                     foreach (PSObject failed in chunk.FailedItems)
                     {
                         var error = failed.Properties["Error"].Value as PSObject;

@@ -4,6 +4,7 @@
 
 use url::Url;
 
+use super::arm::ArmSettings;
 use super::options::{
     selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
@@ -58,7 +59,14 @@ pub async fn connect(
         .as_deref()
         .map(|r| normalize_resource(r, Input::Resource))
         .transpose()?;
-    match args.method {
+    // A sign-in's -Environment picks its cloud's Resource Manager too.
+    let arm = ArmSettings::from_options(
+        args.resource_manager_endpoint
+            .as_deref()
+            .or(cloud.map(|c| c.endpoints().resource_manager)),
+        args.subscription_id.as_deref(),
+    )?;
+    let mut ctx = match args.method {
         ConnectMethod::ManagedIdentity => {
             connect_managed(args, graph_endpoint, graph_resource, resource, svc, sink).await
         }
@@ -78,7 +86,9 @@ pub async fn connect(
             )
             .await
         }
-    }
+    }?;
+    ctx.arm = arm;
+    Ok(ctx)
 }
 
 /// Issue 10: a service principal, delegated or Azure CLI context. The interactive sign-ins
@@ -112,6 +122,7 @@ async fn connect_sign_in(
         default_resource: resource.unwrap_or_else(|| graph_resource.clone()),
         graph_resource,
         credential: Credential::SignIn(Box::new(credential)),
+        arm: Default::default(),
     };
     ctx.token(None, false, svc, sink).await?;
     Ok(ctx)
@@ -142,6 +153,7 @@ async fn connect_managed(
             selector,
             timeout,
         },
+        arm: Default::default(),
     };
     let ctx = context(selector.clone());
     let error = match ctx.token(None, false, svc, sink).await {

@@ -5,6 +5,7 @@
 //! them). An access-token context ([`static_token`]) holds the token it was given. Building one
 //! is [`connect`]; what a caller may ask is typed in [`options`].
 
+pub mod arm;
 pub mod connect;
 pub mod options;
 pub mod sign_in;
@@ -40,6 +41,8 @@ pub struct Context {
     /// Resource of `Get-IdentityToken` without `-Resource` (normalised).
     default_resource: String,
     credential: Credential,
+    /// ARM endpoint, audience and default subscription (set by `connect` after building).
+    arm: arm::ArmSettings,
 }
 
 enum Credential {
@@ -329,6 +332,11 @@ impl Context {
     /// The resource (audience) of Graph tokens, e.g. `https://graph.microsoft.com`.
     pub fn graph_resource(&self) -> &str {
         &self.graph_resource
+    }
+
+    /// ARM endpoint, token audience and default subscription.
+    pub fn arm(&self) -> &arm::ArmSettings {
+        &self.arm
     }
 }
 

@@ -65,6 +65,9 @@ pub struct ConnectOptions {
     pub timeout_seconds: Option<f64>,
     /// The host's variables.
     pub environment: SnapshotEnvironment,
+    // ARM (issue 11): `-ResourceManagerEndpoint`, `-SubscriptionId`.
+    pub resource_manager_endpoint: Option<String>,
+    pub subscription_id: Option<String>,
     /// Issue 10: what an Entra sign-in needs besides `client_id` (the application's id there).
     pub sign_in: SignInOptions,
 }

@@ -92,6 +92,7 @@ pub(crate) fn connect_static(
             token,
             expiry_known: exp.is_some(),
         }),
+        arm: Default::default(),
     })
 }
 

@@ -54,6 +54,8 @@ struct ConnectArgs {
     cloud: Option<String>,
     authority_host: Option<String>,
     federated_token_file: Option<String>,
+    resource_manager_endpoint: Option<String>,
+    subscription_id: Option<String>,
 }
 
 /// The connection methods of `identity.connect`'s `method` (case-insensitive).
@@ -103,6 +105,8 @@ pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
             federated_token_file: a.federated_token_file,
             ..Default::default()
         },
+        resource_manager_endpoint: a.resource_manager_endpoint,
+        subscription_id: a.subscription_id,
     })
 }
 

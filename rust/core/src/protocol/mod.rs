@@ -19,6 +19,7 @@
 //! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
 //! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
+//! | `arm.*` | see [`crate::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
 //!
@@ -39,6 +40,7 @@
 //! refuses them with `InvalidArgument` (issue 8.10).
 
 pub mod args;
+pub mod arm_args;
 pub mod casing;
 pub mod errors;
 pub mod ops;
@@ -242,6 +244,11 @@ impl Engine {
                 let summary =
                     crate::graph::execute(operation, concurrency, &ctx, svc, sink).await?;
                 to_json(&summary)
+            }
+            op if op.starts_with("arm.") => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                let operation = arm_args::arm_operation(op, &request.args)?;
+                crate::arm::execute(operation, &ctx, svc, sink).await
             }
             ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
                 Err(Error::invalid_argument(format!(

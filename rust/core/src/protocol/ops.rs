@@ -17,3 +17,9 @@ pub const GRAPH_REPORT: &str = "graph.report";
 /// Test hooks: a panic (proves panics never cross the FFI) and a cancellable sleep.
 pub const DIAGNOSTICS_PANIC: &str = "diagnostics.panic";
 pub const DIAGNOSTICS_SLEEP: &str = "diagnostics.sleep";
+// Azure Resource Manager (issue 11); see crate::arm.
+pub const ARM_NEW_IDENTITY: &str = "arm.newIdentity";
+pub const ARM_GET_IDENTITY: &str = "arm.getIdentity";
+pub const ARM_REMOVE_IDENTITY: &str = "arm.removeIdentity";
+pub const ARM_GET_AUTOMATION_IDENTITY: &str = "arm.getAutomationIdentity";
+pub const ARM_SET_AUTOMATION_IDENTITY: &str = "arm.setAutomationIdentity";

@@ -46,6 +46,8 @@ pub fn parameters(input: Input) -> &'static [ParameterName] {
         Input::Method => &[p!("Invoke-GraphApiRequest", "Method")],
         Input::Body => &[p!("Invoke-GraphApiRequest", "Body")],
         Input::All => &[p!("Invoke-GraphApiRequest", "All")],
+        Input::ResourceManagerEndpoint => &[p!("Connect-Identity", "ResourceManagerEndpoint")],
+        Input::SubscriptionId => &[p!("Connect-Identity", "SubscriptionId")],
     }
 }
 

@@ -1,0 +1,78 @@
+//! Typed output rows of the ARM operations (serialized camelCase; the protocol edge turns
+//! them PascalCase).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::ids;
+
+/// One user-assigned identity (`New-`, `Get-`, `Remove-UserAssignedIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityRow {
+    pub name: String,
+    pub resource_group_name: String,
+    pub subscription_id: String,
+    pub location: String,
+    pub client_id: Option<String>,
+    pub principal_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub resource_id: String,
+    /// Created / Existing / WouldCreate / Removed / NotFound / WouldRemove; `None` for reads.
+    pub status: Option<&'static str>,
+}
+
+impl IdentityRow {
+    /// From ARM's resource JSON (`id`, `name`, `location`, `properties.{clientId,principalId,tenantId}`).
+    pub fn from_resource(v: &Value, status: Option<&'static str>) -> IdentityRow {
+        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+        let id = s(v.get("id")).unwrap_or_default();
+        let parsed = ids::IdentityId::parse(&id);
+        let props = v.get("properties");
+        IdentityRow {
+            name: s(v.get("name"))
+                .or_else(|| parsed.as_ref().map(|p| p.name.clone()))
+                .unwrap_or_default(),
+            resource_group_name: parsed.as_ref().map(|p| p.group.clone()).unwrap_or_default(),
+            subscription_id: parsed
+                .as_ref()
+                .map(|p| p.subscription.clone())
+                .unwrap_or_default(),
+            location: s(v.get("location")).unwrap_or_default(),
+            client_id: s(props.and_then(|p| p.get("clientId"))),
+            principal_id: s(props.and_then(|p| p.get("principalId"))),
+            tenant_id: s(props.and_then(|p| p.get("tenantId"))),
+            resource_id: id,
+            status,
+        }
+    }
+}
+
+/// One user-assigned identity attached to an Automation account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttachedIdentity {
+    pub name: String,
+    pub resource_id: String,
+    pub client_id: Option<String>,
+    pub principal_id: Option<String>,
+}
+
+/// An Automation account's identities (`Get-`/`Set-AutomationAccountIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AutomationIdentityRow {
+    pub automation_account_name: String,
+    pub resource_group_name: String,
+    pub subscription_id: String,
+    /// `None`, `SystemAssigned`, `UserAssigned` or `SystemAssigned, UserAssigned`.
+    pub identity_type: String,
+    pub system_assigned: bool,
+    pub principal_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub user_assigned: Vec<AttachedIdentity>,
+    /// What a `Set` changed or would change (empty for reads and no-ops).
+    pub changes: Vec<String>,
+    /// Updated / Unchanged / WhatIf for `Set`; `None` for reads.
+    pub status: Option<&'static str>,
+}

@@ -1,0 +1,164 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.5.0' }
+# Azure Resource Manager cmdlets (issue 11) on the built module against the emulator: the seed
+# replay (create, grant, attach, then the runbook's token) and the error / idempotency cases,
+# each checked against the emulator's own state (/_emulator/arm) and counters (/_emulator/stats).
+
+BeforeAll {
+    Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
+    Import-Module (Get-TestModulePath) -Force
+    # Grants must show in the next managed-identity token: no platform token cache.
+    $script:Emulator = Start-TestEmulator -ArgumentList @('--no-platform-token-cache')
+    $script:Seed = Get-EmulatorSeed $Emulator
+    $script:Base = $Emulator.BaseUrl
+    $script:Arm = 'https://management.azure.com'
+    $script:GraphResource = 'https://graph.microsoft.com'
+    $script:Seed3 = @('Application.Read.All', 'AuditLog.Read.All', 'Mail.Send')
+    # Seeded ARM principals (rust/emulator/src/seed.rs): admin = Contributor on the subscription
+    # with Graph grant rights; reader = Reader; operator = Contributor on rg-automation only.
+    $script:AdminClientId = 'd1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e501'
+    $script:ReaderClientId = 'd1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e502'
+    $script:OperatorClientId = 'd1e2f3a4-b5c6-4d7e-8f90-a1b2c3d4e503'
+
+    function Connect-Admin {
+        # THE admin sign-in of this file. Until client-secret / delegated sign-in is merged, the
+        # test gets a client-credentials token from the emulator's Entra endpoint and connects
+        # with -AccessToken (one context per audience). Switch this function to
+        # `Connect-Identity -ClientSecret …` / device code after merging.
+        param([string] $Resource = $Arm, [string] $ClientId = $AdminClientId)
+        $body = @{
+            grant_type    = 'client_credentials'
+            client_id     = $ClientId
+            client_secret = 'emulator-client-secret'
+            scope         = "$Resource/.default"
+        }
+        $t = Invoke-RestMethod -Method POST -Uri "$Base/$($Seed.tenantId)/oauth2/v2.0/token" -Body $body
+        $token = ConvertTo-SecureString $t.access_token -AsPlainText -Force
+        Connect-Identity -AccessToken $token -Resource $Resource -GraphEndpoint $Base -ResourceManagerEndpoint $Base
+    }
+    function Get-ArmState { Invoke-Emulator $Emulator -Path '/_emulator/arm' }
+    function Get-ArmWrites { (Get-EmulatorStats $Emulator).requests.armWrites }
+    function Get-RunbookRoles {
+        # As the runbook: the emulator's Automation endpoint; ClientId empty = system-assigned.
+        param([string] $ClientId)
+        Set-IdentityEnvironment $Emulator 'Automation'
+        try {
+            if ($ClientId) { $ctx = Connect-Identity -Identity -ClientId $ClientId -GraphEndpoint $Base }
+            else { $ctx = Connect-Identity -Identity -GraphEndpoint $Base }
+            @($ctx.Roles | Sort-Object)
+            # Drop the engine's cached token so the next call sees new grants.
+            Disconnect-Identity -Context $ctx
+        }
+        finally { Clear-IdentityEnvironment }
+    }
+
+    $script:ArmCtx = Connect-Admin $Arm
+    $script:GraphCtx = Connect-Admin $GraphResource
+}
+
+AfterAll {
+    Clear-IdentityEnvironment
+    Stop-TestEmulator $Emulator
+}
+
+Describe 'Seed replay' {
+    It 'creates MI-AA-MgPowerShell1, grants the three roles, attaches it; the runbook gets exactly those roles' {
+        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell1' -ResourceGroupName 'rg-automation' -Location 'UK South' -Context $ArmCtx
+        $mi.Status | Should -Be 'Created'
+        $mi.Location | Should -Be 'uksouth'
+        $mi.PSObject.TypeNames | Should -Contain 'ManagedIdentity.UserAssignedIdentity'
+        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $GraphCtx -Confirm:$false)
+        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
+        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $ArmCtx -Confirm:$false
+        $state.Status | Should -Be 'Updated'
+        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
+        $state.SystemAssigned | Should -BeTrue
+        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+    }
+
+    It 'does the same for the system-assigned identity after -SystemAssigned $true' {
+        $off = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -SystemAssigned $false -Force -Confirm:$false -Context $ArmCtx -WarningAction SilentlyContinue
+        $off.SystemAssigned | Should -BeFalse
+        $on = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -SystemAssigned $true -Confirm:$false -Context $ArmCtx
+        $on.SystemAssigned | Should -BeTrue
+        $on.PrincipalId | Should -Not -Be ($Seed.identities | Where-Object displayName -EQ 'aa-runbooks').objectId
+        @($on.UserAssigned).Count | Should -Be @($off.UserAssigned).Count -Because 'identities not named are kept'
+        Get-RunbookRoles | Should -BeNullOrEmpty -Because 'a new principal holds no roles' -WarningAction SilentlyContinue
+        $null = Grant-GraphAppRole -Identity $on.PrincipalId -Permission $Seed3 -Context $GraphCtx -Confirm:$false
+        Get-RunbookRoles | Should -Be $Seed3
+    }
+}
+
+Describe 'User-assigned identities' {
+    It 'is idempotent: a re-create is Existing with the same principal' {
+        $a = New-UserAssignedIdentity -Name 'mi-idem' -ResourceGroupName 'rg-identity' -Location uksouth -Context $ArmCtx
+        $b = New-UserAssignedIdentity -Name 'mi-idem' -ResourceGroupName 'rg-identity' -Location 'UK South' -Context $ArmCtx
+        $a.Status | Should -Be 'Created'
+        $b.Status | Should -Be 'Existing'
+        $b.PrincipalId | Should -Be $a.PrincipalId
+        @((Get-ArmState).identities | Where-Object name -EQ 'mi-idem').Count | Should -Be 1
+    }
+
+    It 'refuses another location, an invalid name and a missing resource group' {
+        { New-UserAssignedIdentity -Name 'uami-reports' -ResourceGroupName 'rg-identity' -Location westeurope -Context $ArmCtx } |
+            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument*' -ExpectedMessage '*InvalidResourceLocation*'
+        { New-UserAssignedIdentity -Name 'x' -ResourceGroupName 'rg-identity' -Location uksouth -Context $ArmCtx } |
+            Should -Throw -ExpectedMessage '*InvalidResourceName*'
+        { New-UserAssignedIdentity -Name 'mi-nogroup' -ResourceGroupName 'rg-missing' -Location uksouth -Context $ArmCtx } |
+            Should -Throw -ExpectedMessage '*ResourceGroupNotFound*'
+    }
+
+    It 'lists by wildcard and removes; a missing identity is NotFound, not an error' {
+        $null = New-UserAssignedIdentity -Name 'mi-gone' -ResourceGroupName 'rg-identity' -Location uksouth -Context $ArmCtx
+        @(Get-UserAssignedIdentity -Name 'mi-*' -Context $ArmCtx).Name | Should -Contain 'mi-gone'
+        (Remove-UserAssignedIdentity -Name 'mi-gone' -ResourceGroupName 'rg-identity' -Confirm:$false -Context $ArmCtx).Status | Should -Be 'Removed'
+        (Remove-UserAssignedIdentity -Name 'mi-gone' -ResourceGroupName 'rg-identity' -Confirm:$false -Context $ArmCtx).Status | Should -Be 'NotFound'
+        (Get-ArmState).identities.name | Should -Not -Contain 'mi-gone'
+    }
+
+    It '-WhatIf writes nothing' {
+        $before = Get-ArmWrites
+        $r = New-UserAssignedIdentity -Name 'mi-whatif' -ResourceGroupName 'rg-identity' -Location uksouth -Context $ArmCtx -WhatIf
+        $r.Status | Should -Be 'WouldCreate'
+        $null = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -AddUserAssigned 'uami-elsewhere' -Context $ArmCtx -WhatIf
+        Get-ArmWrites | Should -Be $before
+        (Get-ArmState).identities.name | Should -Not -Contain 'mi-whatif'
+    }
+
+    It 'retries 429 and 5xx' {
+        Add-EmulatorFault $Emulator @{ target = 'arm'; status = 429; retryAfter = '0'; count = 1 }
+        Add-EmulatorFault $Emulator @{ target = 'arm'; status = 503; retryAfter = '0'; count = 1 }
+        $before = (Get-EmulatorStats $Emulator).requests.arm
+        (Get-UserAssignedIdentity -Name 'uami-reports' -ResourceGroupName 'rg-identity' -Context $ArmCtx).Name | Should -Be 'uami-reports'
+        Clear-EmulatorFaults $Emulator
+        # The subscription list (429, then 503, then answered) and the identity read.
+        (Get-EmulatorStats $Emulator).requests.arm - $before | Should -Be 4
+    }
+}
+
+Describe 'Automation account identities' {
+    It 'removing one user-assigned identity keeps the others' {
+        $before = Get-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $ArmCtx
+        @($before.UserAssigned).Count | Should -BeGreaterThan 1
+        $after = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -RemoveUserAssigned 'uami-empty' -Context $ArmCtx -Confirm:$false
+        @($after.UserAssigned).Count | Should -Be (@($before.UserAssigned).Count - 1)
+        $after.UserAssigned.Name | Should -Not -Contain 'uami-empty'
+        $after.UserAssigned.Name | Should -Contain 'uami-reports'
+    }
+
+    It 'an unknown identity is NotFound' {
+        { Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -AddUserAssigned 'no-such-identity' -Context $ArmCtx -Confirm:$false } |
+            Should -Throw -ErrorId 'ManagedIdentity.NotFound*'
+    }
+
+    It 'a reader gets 403 naming the action' {
+        $reader = Connect-Admin $Arm -ClientId $ReaderClientId
+        { New-UserAssignedIdentity -Name 'mi-reader' -ResourceGroupName 'rg-identity' -Location uksouth -Context $reader } |
+            Should -Throw -ErrorId 'ManagedIdentity.PermissionDenied*' -ExpectedMessage '*Microsoft.ManagedIdentity/userAssignedIdentities/write*'
+    }
+
+    It 'attaching without assign/action is the linked-authorization error' {
+        $operator = Connect-Admin $Arm -ClientId $OperatorClientId
+        { Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -AddUserAssigned 'uami-elsewhere' -Context $operator -Confirm:$false } |
+            Should -Throw -ErrorId 'ManagedIdentity.PermissionDenied*' -ExpectedMessage '*assign/action*LinkedAuthorizationFailed*'
+    }
+}

@@ -17,6 +17,7 @@ namespace ManagedIdentity.Interop.Commands
         private sealed class Request
         {
             public List<string> Identities;
+            public List<string> Created;
             public string[] Permissions;
             public string Resource;
         }
@@ -54,9 +55,10 @@ namespace ManagedIdentity.Interop.Commands
         protected override void ProcessRecord()
         {
             object refused;
-            List<string> identities = IdentityInput.Extract(Identity, out refused);
+            var created = new List<string>();
+            List<string> identities = IdentityInput.Extract(Identity, out refused, created);
             if (identities == null) ThrowTerminatingError(IdentityInput.Refused(refused, MyInvocation.MyCommand.Name));
-            requests.Add(new Request { Identities = identities, Permissions = Permissions ?? new string[0], Resource = Resource });
+            requests.Add(new Request { Identities = identities, Created = created, Permissions = Permissions ?? new string[0], Resource = Resource });
         }
 
         protected override void EndProcessing()
@@ -74,6 +76,8 @@ namespace ManagedIdentity.Interop.Commands
                     entry["identity"] = identity;
                     entry["permissions"] = request.Permissions;
                     entry["resource"] = request.Resource;
+                    // Just created: the engine waits (bounded) for it to reach Microsoft Graph.
+                    if (request.Created.Contains(identity)) entry["new"] = true;
                     if (ShouldProcess(identity, action)) approved.Add(entry);
                     else if (preview) previewed.Add(entry);
                 }

@@ -8,6 +8,8 @@
 //   - Microsoft Graph service principals (id together with appId or servicePrincipalType,
 //     e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal).
 // Anything else is refused with ManagedIdentity.InvalidIdentityInput before any write.
+// An object with Status 'Created' (New-UserAssignedIdentity just made it) is also reported as new:
+// the engine then waits, bounded, for its principal to replicate to Microsoft Graph.
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -24,6 +26,14 @@ namespace ManagedIdentity.Interop.Commands
         /// null and the offending object when something is not a principal.</summary>
         public static List<string> Extract(object[] values, out object refused)
         {
+            var ignored = new List<string>();
+            return Extract(values, out refused, ignored);
+        }
+
+        /// <summary>As above; also adds to <paramref name="created"/> each identity taken from an
+        /// object that reports it was just created (Status 'Created').</summary>
+        public static List<string> Extract(object[] values, out object refused, List<string> created)
+        {
             refused = null;
             var identities = new List<string>();
             if (values == null) return identities;
@@ -35,7 +45,9 @@ namespace ManagedIdentity.Interop.Commands
                     refused = value;
                     return null;
                 }
-                if (!string.IsNullOrWhiteSpace(identity)) identities.Add(identity);
+                if (string.IsNullOrWhiteSpace(identity)) continue;
+                identities.Add(identity);
+                if (JustCreated(value)) created.Add(identity);
             }
             return identities;
         }
@@ -74,6 +86,20 @@ namespace ManagedIdentity.Interop.Commands
                 return true;
             }
             return false;
+        }
+
+        private static bool JustCreated(object value)
+        {
+            var wrapped = value as PSObject;
+            object baseObject = wrapped != null ? wrapped.BaseObject : value;
+            if (baseObject is string || baseObject is ValueType || baseObject is IDictionary || baseObject is Context) return false;
+            PSObject o = wrapped ?? PSObject.AsPSObject(value);
+            if (Text(o, "PrincipalId") == null) return false;
+            PSPropertyInfo status = o.Properties["Status"];
+            object text;
+            try { text = status == null ? null : status.Value; }
+            catch (GetValueException) { return false; }
+            return text != null && string.Equals(text.ToString(), "Created", StringComparison.OrdinalIgnoreCase);
         }
 
         private static bool HasTypeName(PSObject o, string fragment)

@@ -214,6 +214,9 @@ struct PlanArgs {
     resource: Option<String>,
     #[serde(default)]
     what_if: bool,
+    /// Identities just created: Graph may not know them yet (see `graph::resolve::replication`).
+    #[serde(default)]
+    new_identities: Option<OneOrMany>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +235,9 @@ struct RecordArg {
     permissions: Option<OneOrMany>,
     #[serde(default)]
     resource: Option<String>,
+    /// The identity was just created (a piped New-UserAssignedIdentity result).
+    #[serde(default)]
+    new: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +297,12 @@ fn report_query(args: &Value) -> Result<ReportQuery> {
 fn change_args(args: &Value) -> Result<ChangeArgs> {
     if args.get("requests").is_some() {
         let a: RecordsArgs = parse_args(args)?;
+        let new_identities = a
+            .requests
+            .iter()
+            .filter(|r| r.new)
+            .map(|r| r.identity.clone())
+            .collect();
         return Ok(ChangeArgs {
             target: ChangeTarget::Records(
                 a.requests
@@ -303,6 +315,7 @@ fn change_args(args: &Value) -> Result<ChangeArgs> {
                     .collect(),
             ),
             what_if: a.what_if,
+            new_identities,
         });
     }
     let a: PlanArgs = parse_args(args)?;
@@ -313,6 +326,7 @@ fn change_args(args: &Value) -> Result<ChangeArgs> {
             resource: a.resource,
         }),
         what_if: a.what_if,
+        new_identities: many(a.new_identities),
     })
 }
 
@@ -435,7 +449,8 @@ mod tests {
                     permissions: vec!["P".into()],
                     resource: None
                 }),
-                what_if: true
+                what_if: true,
+                new_identities: Vec::new(),
             })
         );
         let (op, _) = graph_operation(
@@ -445,6 +460,24 @@ mod tests {
         .expect("ok");
         assert!(
             matches!(op, GraphOperation::Set(ChangeArgs { target: ChangeTarget::Records(r), .. }) if r[0].permissions == ["P"])
+        );
+        let (op, _) = graph_operation(
+            "graph.grant",
+            &json!({"requests": [{"identity": "a", "permissions": "P", "new": true}, {"identity": "b", "permissions": "P"}]}),
+        )
+        .expect("ok");
+        assert!(
+            matches!(&op, GraphOperation::Grant(ChangeArgs { new_identities, .. }) if *new_identities == ["a"]),
+            "{op:?}"
+        );
+        let (op, _) = graph_operation(
+            "graph.grant",
+            &json!({"identities": ["a", "b"], "permissions": "P", "newIdentities": "b"}),
+        )
+        .expect("ok");
+        assert!(
+            matches!(&op, GraphOperation::Grant(ChangeArgs { new_identities, .. }) if *new_identities == ["b"]),
+            "{op:?}"
         );
         for bad in [json!(0), json!(17), json!("4")] {
             let e = graph_operation("graph.appRoles", &json!({"concurrency": bad}))

@@ -53,4 +53,7 @@ pub struct ChangeArgs {
     pub target: ChangeTarget,
     /// Plan only: report WouldGrant / WouldRevoke, write nothing.
     pub what_if: bool,
+    /// Identities just created (e.g. piped from New-UserAssignedIdentity): a Graph "not found"
+    /// for them is waited out (replication), bounded; any other unknown identity fails at once.
+    pub new_identities: Vec<String>,
 }

@@ -17,7 +17,8 @@ use crate::graph::odata::ApiPath;
 use crate::graph::planner::{plan, Action, Mode};
 use crate::graph::progress::Progress;
 use crate::graph::resolve::{
-    resolve_identities, resolve_permissions, resolve_resource, AssignmentQuery,
+    resolve_permissions, resolve_resource, resolve_waiting_for_new, AssignmentQuery,
+    REPLICATION_WAIT,
 };
 
 /// One output row of grant / revoke / set.
@@ -65,13 +66,21 @@ pub async fn change(
 ) -> Result<OperationSummary> {
     let records = match args.target {
         ChangeTarget::Plan(plan) => {
-            return change_group(client, mode, plan, args.what_if, sink).await
+            return change_group(client, mode, plan, &args.new_identities, args.what_if, sink).await
         }
         ChangeTarget::Records(records) => records,
     };
     let mut total: Option<OperationSummary> = None;
     for group in group(records) {
-        let summary = change_group(client, mode, group, args.what_if, sink).await?;
+        let summary = change_group(
+            client,
+            mode,
+            group,
+            &args.new_identities,
+            args.what_if,
+            sink,
+        )
+        .await?;
         total = Some(match total {
             None => summary,
             Some(sum) => sum.merge(summary),
@@ -84,6 +93,7 @@ async fn change_group(
     client: &GraphClient<'_>,
     mode: Mode,
     a: GrantPlan,
+    new_identities: &[String],
     what_if: bool,
     sink: &dyn EventSink,
 ) -> Result<OperationSummary> {
@@ -105,11 +115,14 @@ async fn change_group(
         Mode::Set => "Setting app roles",
     };
     let mut progress = Progress::new(sink, client.clock().clone(), activity);
-    let resolved = resolve_identities(
+    let resolved = resolve_waiting_for_new(
         client,
         &identities,
+        new_identities,
         AssignmentQuery::Resource(resource.id),
         &mut progress,
+        sink,
+        REPLICATION_WAIT,
     )
     .await;
 
@@ -391,6 +404,7 @@ mod tests {
                 resource: None,
             }),
             what_if,
+            new_identities: Vec::new(),
         };
         let summary = serde_json::to_value(change(&c, op, args, &sink).await.unwrap()).unwrap();
         let items = sink

@@ -14,6 +14,7 @@
 
 pub mod identity;
 pub mod permission;
+pub mod replication;
 pub mod resource;
 pub mod text;
 
@@ -25,6 +26,7 @@ use crate::error::{Error, ErrorKind};
 
 pub use identity::{resolve_identities, AssignmentQuery};
 pub use permission::resolve_permissions;
+pub use replication::{resolve_waiting_for_new, REPLICATION_WAIT};
 pub use resource::resolve_resource;
 pub use text::{suggest, wildcard_match};
 

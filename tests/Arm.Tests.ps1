@@ -162,3 +162,63 @@ Describe 'Automation account identities' {
             Should -Throw -ErrorId 'ManagedIdentity.PermissionDenied*' -ExpectedMessage '*assign/action*LinkedAuthorizationFailed*'
     }
 }
+
+Describe 'A grant right after creation (directory replication lag)' {
+    AfterEach { Set-EmulatorConfig $Emulator @{ replicationLagMs = 0 } }
+
+    It 'waits for the new principal to reach Graph, with a progress record, then grants' {
+        Set-EmulatorConfig $Emulator @{ replicationLagMs = 3000 }
+        # A separate runspace keeps the progress records for inspection (a nested pipeline on this
+        # one would not); it signs in as the admin app with its client secret.
+        $ps = [powershell]::Create()
+        try {
+            $null = $ps.AddScript({
+                    param($ModulePath, $Tenant, $ClientId, $Base, $Arm, $GraphResource)
+                    Import-Module $ModulePath
+                    $ProgressPreference = 'Continue'
+                    $secret = ConvertTo-SecureString 'emulator-client-secret' -AsPlainText -Force
+                    $common = @{ TenantId = $Tenant; ClientId = $ClientId; ClientSecret = $secret; AuthorityHost = $Base; GraphEndpoint = $Base; ResourceManagerEndpoint = $Base }
+                    $armCtx = Connect-Identity @common -Resource $Arm -WarningAction SilentlyContinue
+                    $graphCtx = Connect-Identity @common -Resource $GraphResource -WarningAction SilentlyContinue
+                    New-UserAssignedIdentity -Name 'MI-Repl-Lag1' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $armCtx |
+                        Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graphCtx -Confirm:$false
+                }).AddArgument((Get-TestModulePath)).AddArgument($Seed.tenantId).AddArgument($AdminClientId).AddArgument($Base).AddArgument($Arm).AddArgument($GraphResource)
+            $grants = @($ps.Invoke())
+            @($ps.Streams.Error) | Should -BeNullOrEmpty
+            $waiting = @($ps.Streams.Progress | Where-Object StatusDescription -Like 'Waiting for the new identity*')
+        }
+        finally { $ps.Dispose() }
+        $grants.Count | Should -Be 3
+        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
+        $waiting.Count | Should -BeGreaterThan 0 -Because 'Graph did not know the principal at first'
+        $waiting[0].StatusDescription | Should -Match ([regex]::Escape($grants[0].IdentityId))
+    }
+
+    It 'an unknown principal that is not new still fails at once, without waiting' {
+        Set-EmulatorConfig $Emulator @{ replicationLagMs = 3000 }
+        $unknown = [guid]::NewGuid().ToString()
+        $r = Grant-GraphAppRole -Identity $unknown -Permission Mail.Send -Context $GraphCtx -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable errs
+        @($r).Count | Should -Be 1
+        $r.Status | Should -Be 'Failed'
+        @($errs).Count | Should -Be 1
+        $errs[0].Exception.Message | Should -Match 'No service principal has the object id'
+        $errs[0].Exception.Message | Should -Not -Match 'waited'
+    }
+}
+
+Describe 'Seed replay with real admin sign-ins' {
+    It 'works with the admin app signed in by client secret' {
+        $secret = ConvertTo-SecureString 'emulator-client-secret' -AsPlainText -Force
+        $common = @{ TenantId = $Seed.tenantId; ClientId = $AdminClientId; ClientSecret = $secret; AuthorityHost = $Base; GraphEndpoint = $Base; ResourceManagerEndpoint = $Base }
+        $arm = Connect-Identity @common -Resource $Arm
+        $graph = Connect-Identity @common -Resource $GraphResource
+        $arm.AuthType | Should -Be 'ClientSecret'
+        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell-Secret' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $arm
+        $mi.Status | Should -Be 'Created'
+        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graph -Confirm:$false)
+        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
+        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $arm -Confirm:$false
+        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
+        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+    }
+}

@@ -222,3 +222,48 @@ Describe 'Seed replay with real admin sign-ins' {
         Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
     }
 }
+
+Describe 'Seed replay with a delegated admin sign-in' {
+    BeforeAll {
+        Set-EmulatorConfig $Emulator @{ deviceCodeIntervalSecs = 1 }
+        # The emulator's delegated user (seed.rs ADMIN_USER) holds no ARM role: make it Contributor.
+        $script:UserObjectId = '2a1b0c9d-8e7f-4a6b-9c5d-4e3f2a1b0c99'
+        $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/arm/roleAssignments' -Body @{
+            principalId = $UserObjectId; role = 'Contributor'; scope = '/subscriptions/3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d'
+        }
+        function script:Connect-DeviceUser([string[]] $Scopes) {
+            # The user at the other device approves the pending code once it exists.
+            $user = Start-ThreadJob -ArgumentList $Base -ScriptBlock {
+                param($base)
+                for ($i = 0; $i -lt 200; $i++) {
+                    try {
+                        $null = Invoke-RestMethod -Method POST -Uri "$base/_emulator/deviceCode" -Body (@{ outcome = 'approve' } | ConvertTo-Json) -ContentType 'application/json' -TimeoutSec 10
+                        return 'done'
+                    }
+                    catch { Start-Sleep -Milliseconds 100 }
+                }
+                'no pending code'
+            }
+            try {
+                Connect-Identity -Scopes $Scopes -UseDeviceCode -TenantId $Seed.tenantId -AuthorityHost $Base -GraphEndpoint $Base -ResourceManagerEndpoint $Base -WarningAction SilentlyContinue
+            }
+            finally { $null = $user | Wait-Job -Timeout 30; $user | Remove-Job -Force }
+        }
+    }
+    AfterAll {
+        $null = Invoke-Emulator $Emulator -Method DELETE -Path '/_emulator/arm/roleAssignments' -Body @{ principalId = $UserObjectId }
+    }
+
+    It 'creates, grants and attaches as the signed-in user' {
+        $arm = Connect-DeviceUser 'https://management.azure.com/user_impersonation'
+        $graph = Connect-DeviceUser 'AppRoleAssignment.ReadWrite.All', 'Application.Read.All'
+        $arm.AuthType | Should -Be 'DeviceCode'
+        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell-User' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $arm
+        $mi.Status | Should -Be 'Created'
+        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graph -Confirm:$false)
+        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
+        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $arm -Confirm:$false
+        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
+        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+    }
+}

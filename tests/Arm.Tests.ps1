@@ -194,6 +194,17 @@ Describe 'A grant right after creation (directory replication lag)' {
         $waiting[0].StatusDescription | Should -Match ([regex]::Escape($grants[0].IdentityId))
     }
 
+    It 'a system-assigned identity just turned on is waited for too' {
+        $null = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -SystemAssigned $false -Force -Confirm:$false -Context $ArmCtx -WarningAction SilentlyContinue
+        Set-EmulatorConfig $Emulator @{ replicationLagMs = 3000 }
+        $on = Set-AutomationAccountIdentity 'aa-runbooks' -ResourceGroupName 'rg-automation' -SystemAssigned $true -Confirm:$false -Context $ArmCtx
+        $on.PrincipalCreated | Should -BeTrue
+        $grants = @($on | Grant-GraphAppRole -Permission Mail.Send -Context $GraphCtx -Confirm:$false)
+        $grants.Count | Should -Be 1
+        $grants[0].Status | Should -Be 'Granted'
+        $grants[0].IdentityId | Should -Be $on.PrincipalId
+    }
+
     It 'an unknown principal that is not new still fails at once, without waiting' {
         Set-EmulatorConfig $Emulator @{ replicationLagMs = 3000 }
         $unknown = [guid]::NewGuid().ToString()

@@ -8,7 +8,8 @@
 //   - Microsoft Graph service principals (id together with appId or servicePrincipalType,
 //     e.g. from Invoke-GraphApiRequest or Get-MgServicePrincipal).
 // Anything else is refused with ManagedIdentity.InvalidIdentityInput before any write.
-// An object with Status 'Created' (New-UserAssignedIdentity just made it) is also reported as new:
+// An object with Status 'Created' (New-UserAssignedIdentity just made it) or PrincipalCreated
+// (Set-AutomationAccountIdentity just turned the system-assigned identity on) is reported as new:
 // the engine then waits, bounded, for its principal to replicate to Microsoft Graph.
 using System;
 using System.Collections;
@@ -95,6 +96,9 @@ namespace ManagedIdentity.Interop.Commands
             if (baseObject is string || baseObject is ValueType || baseObject is IDictionary || baseObject is Context) return false;
             PSObject o = wrapped ?? PSObject.AsPSObject(value);
             if (Text(o, "PrincipalId") == null) return false;
+            PSPropertyInfo principalCreated = o.Properties["PrincipalCreated"];
+            try { if (principalCreated != null && LanguagePrimitives.IsTrue(principalCreated.Value)) return true; }
+            catch (GetValueException) { return false; }
             PSPropertyInfo status = o.Properties["Status"];
             object text;
             try { text = status == null ? null : status.Value; }

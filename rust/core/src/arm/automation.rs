@@ -177,6 +177,7 @@ fn row(
         user_assigned: current.user_assigned,
         changes,
         status,
+        principal_created: false,
     }
 }
 
@@ -314,14 +315,11 @@ pub async fn set(
     } else {
         read(client, sub, group, account).await?
     };
-    Ok(row(
-        sub,
-        group,
-        account,
-        CurrentIdentity::parse(&after),
-        plan.steps,
-        Some("Updated"),
-    ))
+    let after = CurrentIdentity::parse(&after);
+    let principal_created = !before.system && after.system;
+    let mut updated = row(sub, group, account, after, plan.steps, Some("Updated"));
+    updated.principal_created = principal_created;
+    Ok(updated)
 }
 
 #[cfg(test)]

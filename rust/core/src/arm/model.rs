@@ -75,4 +75,8 @@ pub struct AutomationIdentityRow {
     pub changes: Vec<String>,
     /// Updated / Unchanged / WhatIf for `Set`; `None` for reads.
     pub status: Option<&'static str>,
+    /// `Set` just turned the system-assigned identity on: its principal is new and may not have
+    /// reached Microsoft Graph yet (a piped grant waits for it). Sent only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub principal_created: bool,
 }

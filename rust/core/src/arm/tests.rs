@@ -540,6 +540,8 @@ mod operations {
             } else {
                 assert_eq!(row["status"], "Updated");
                 assert_eq!(row["userAssigned"][0]["clientId"], "cid");
+                // The system-assigned identity was on before: no new principal to wait for.
+                assert!(row.get("principalCreated").is_none(), "{row}");
                 let patch = t
                     .calls()
                     .into_iter()

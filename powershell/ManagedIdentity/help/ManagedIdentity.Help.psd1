@@ -292,6 +292,12 @@ suggestions; so does a role that only users can hold. -Resource accepts an alias
 Exchange, SharePoint, KeyVault, ARM), an appId, an object id, a token audience or an exact
 display name; a look-alike of a Microsoft API not owned by Microsoft is refused.
 
+An identity piped from New-UserAssignedIdentity (Status Created) or from a
+Set-AutomationAccountIdentity that just turned the system-assigned identity on is new: Microsoft
+Graph may not know it for a while (directory replication). For such identities only, the command
+waits, with progress, up to 120 seconds for the principal to appear, then says how long it waited;
+any other unknown identity is an error at once.
+
 Identities from the pipeline are collected and granted in one bulk run at the end
 (JSON batching, retries with Retry-After, bounded concurrency). Existing grants are
 reported as AlreadyGranted and cause no write. One result per identity and permission:

@@ -159,8 +159,9 @@ Describe 'Connect-Identity with a certificate' {
 
     It 'signs in with a PFX file and its password, never showing the password' {
         $text = Get-AllStreams { Connect-Identity -TenantId $Tenant -ClientId $App.appId -CertificatePath $PfxPath -CertificatePassword $PfxPassword -AuthorityHost $Base -GraphEndpoint $Base -Verbose -Debug }
-        $text | Should -Match 'ClientCertificate'
+        $text | Should -Match 'Signing in with the certificate'
         $text | Should -Not -Match $PfxPasswordValue
+        (Get-IdentityContext).AuthType | Should -Be 'ClientCertificate'
         (Get-IdentityContext).Roles | Should -Contain 'Application.Read.All'
     }
 
@@ -338,7 +339,7 @@ Describe 'Connect-Identity -UseAzureCli' {
         $script:CliToken = "$(ConvertTo-Base64Url '{"alg":"none"}').$payload.c2ln"
         $expires = [DateTimeOffset]::UtcNow.AddHours(1)
         $json = @{ accessToken = $CliToken; expiresOn = $expires.LocalDateTime.ToString('yyyy-MM-dd HH:mm:ss.ffffff'); expires_on = $expires.ToUnixTimeSeconds(); tenant = $Tenant; tokenType = 'Bearer' } | ConvertTo-Json -Compress
-        if ($IsWindows) {
+        if (Test-OnWindows) {
             Set-Content -Path (Join-Path $CliDir 'az.cmd') -Value "@echo off`r`necho $json"
         }
         else {

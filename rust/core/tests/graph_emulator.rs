@@ -642,7 +642,7 @@ async fn request_pages_and_escape_hatch_rules() {
         )
         .await;
     let summary = r.unwrap();
-    let expected = seed::IDENTITIES.len() + seed::RESOURCES.len();
+    let expected = seed::IDENTITIES.len() + seed::RESOURCES.len() + seed::ARM_APPS.len();
     assert_eq!(items.len(), expected, "{items:?}");
     let ids: HashSet<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), expected, "no page repeated");

@@ -146,6 +146,10 @@ fn seed_json() -> Value {
         "clientSecret": crate::entra::CLIENT_SECRET,
         "identities": identities,
         "resources": resources,
+        "adminApps": seed::ARM_APPS
+            .iter()
+            .map(|a| json!({"displayName": a.display_name, "appId": a.client_id, "objectId": a.object_id}))
+            .collect::<Vec<_>>(),
     })
 }
 

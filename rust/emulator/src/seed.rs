@@ -409,3 +409,6 @@ pub const ARM_AUTOMATION_CONTRIBUTOR: SeedApp = SeedApp {
     object_id: "e2f3a4b5-c6d7-4e8f-90a1-b2c3d4e5f603",
     graph_roles: &[],
 };
+
+/// The administrator applications, in the order they are seeded.
+pub const ARM_APPS: &[SeedApp] = &[ARM_ADMIN, ARM_READER, ARM_AUTOMATION_CONTRIBUTOR];

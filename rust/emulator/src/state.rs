@@ -185,6 +185,29 @@ pub fn settled(created: Option<Instant>, lag_ms: u64) -> bool {
 pub struct Directory {
     pub sps: Vec<ServicePrincipal>,
     pub assignments: Vec<Assignment>,
+    /// Where each service principal sits in `sps`, by lower-case id: a generated tenant has
+    /// thousands, and every assignment shown names two of them.
+    sp_positions: std::cell::RefCell<SpPositions>,
+    /// Each principal's assignments (positions in `assignments`, in order), by lower-case id.
+    assignment_positions: std::cell::RefCell<AssignmentPositions>,
+}
+
+/// A lookup table over `assignments` that checks itself: `assignments` is only pushed to,
+/// removed from and retained, and assignment ids are never reused, so an unchanged length and
+/// last id mean an unchanged list.
+#[derive(Debug, Default)]
+struct AssignmentPositions {
+    len: usize,
+    last_id: Option<String>,
+    by_principal: std::collections::HashMap<String, Vec<usize>>,
+}
+
+/// A lookup table over `sps` that checks itself: `sps` is only pushed to and retained from, so
+/// a position that no longer holds its id, or a length that changed, means "rebuild".
+#[derive(Debug, Default)]
+struct SpPositions {
+    len: usize,
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 impl Directory {
@@ -246,8 +269,56 @@ impl Directory {
     }
 
     /// Any service principal by object id (ignores replication lag).
+    /// The assignments `principal` holds, in list order.
+    pub fn assignments_of(&self, principal: &str) -> Vec<&Assignment> {
+        let mut positions = self.assignment_positions.borrow_mut();
+        let last_id = self.assignments.last().map(|a| a.id.as_str());
+        if positions.len != self.assignments.len() || positions.last_id.as_deref() != last_id {
+            let mut by_principal: std::collections::HashMap<String, Vec<usize>> =
+                std::collections::HashMap::new();
+            for (i, a) in self.assignments.iter().enumerate() {
+                by_principal
+                    .entry(a.principal_id.to_ascii_lowercase())
+                    .or_default()
+                    .push(i);
+            }
+            *positions = AssignmentPositions {
+                len: self.assignments.len(),
+                last_id: last_id.map(str::to_string),
+                by_principal,
+            };
+        }
+        positions
+            .by_principal
+            .get(&principal.to_ascii_lowercase())
+            .map(|found| {
+                found
+                    .iter()
+                    .filter_map(|&i| self.assignments.get(i))
+                    .filter(|a| a.principal_id.eq_ignore_ascii_case(principal))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn sp(&self, id: &str) -> Option<&ServicePrincipal> {
-        self.sps.iter().find(|s| s.id.eq_ignore_ascii_case(id))
+        let key = id.to_ascii_lowercase();
+        let at = |i: usize| self.sps.get(i).filter(|s| s.id.eq_ignore_ascii_case(id));
+        let mut positions = self.sp_positions.borrow_mut();
+        if positions.len == self.sps.len() {
+            if let Some(found) = positions.by_id.get(&key).and_then(|&i| at(i)) {
+                return Some(found);
+            }
+        }
+        // Stale (or the id is unknown): rebuild once, then answer from the fresh table.
+        positions.by_id = self
+            .sps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.to_ascii_lowercase(), i))
+            .collect();
+        positions.len = self.sps.len();
+        positions.by_id.get(&key).and_then(|&i| at(i))
     }
 
     /// A service principal by object id, hidden while younger than `lag_ms`.
@@ -435,6 +506,63 @@ impl App {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sp_lookup_follows_pushes_and_removals() {
+        let mut rng = id_rng(3);
+        let mut dir = Directory::seeded(&mut rng);
+        let first = dir.sps[0].id.clone();
+        let last = dir.sps.last().expect("seeded").id.clone();
+        assert_eq!(
+            dir.sp(&first.to_ascii_uppercase()).map(|s| &s.id),
+            Some(&first)
+        );
+        assert_eq!(dir.sp(&last).map(|s| &s.id), Some(&last));
+        // Remove the first and push a copy of the last under a new id: same length, shifted.
+        let mut extra = dir.sps.last().expect("seeded").clone();
+        extra.id = "00000000-0000-4000-8000-00000000beef".into();
+        dir.sps.retain(|s| s.id != first);
+        dir.sps.push(extra);
+        assert!(dir.sp(&first).is_none(), "a removed principal is gone");
+        assert_eq!(
+            dir.sp(&last).map(|s| &s.id),
+            Some(&last),
+            "a shifted one is found"
+        );
+        assert!(
+            dir.sp("00000000-0000-4000-8000-00000000BEEF").is_some(),
+            "a pushed one is found"
+        );
+        assert!(dir.sp("not-an-id").is_none());
+    }
+
+    #[test]
+    fn assignments_of_follows_pushes_and_removals() {
+        let mut rng = id_rng(4);
+        let mut dir = Directory::seeded(&mut rng);
+        let holder = dir.assignments[0].principal_id.clone();
+        let scan = |d: &Directory| {
+            d.assignments
+                .iter()
+                .filter(|a| a.principal_id.eq_ignore_ascii_case(&holder))
+                .map(|a| a.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let ids = |found: Vec<&Assignment>| found.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(dir.assignments_of(&holder.to_ascii_uppercase())),
+            scan(&dir)
+        );
+        // Remove one and push another for the same principal: same length, new last id.
+        let mut extra = dir.assignments[0].clone();
+        extra.id = "new-assignment".into();
+        dir.assignments.remove(0);
+        dir.assignments.push(extra);
+        assert_eq!(ids(dir.assignments_of(&holder)), scan(&dir));
+        assert!(ids(dir.assignments_of(&holder)).contains(&"new-assignment".to_string()));
+        dir.assignments.retain(|a| a.principal_id != holder);
+        assert!(dir.assignments_of(&holder).is_empty());
+    }
 
     #[test]
     fn assignment_id_shape() {

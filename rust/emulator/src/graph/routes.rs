@@ -335,10 +335,19 @@ fn list_nav(
     let (sp_id, items) = {
         let dir = lock(&app.dir);
         let sp_id = resolve(&dir, key, cfg.replication_lag_ms, ctx)?.id.clone();
-        let items: Vec<Value> = dir
-            .assignments
-            .iter()
-            .filter(|a| on_side(a, &sp_id, nav) && settled(a.created, cfg.replication_lag_ms))
+        // A principal's own assignments come from the directory's index (a generated tenant
+        // holds tens of thousands); the resource side is rarer and scans.
+        let side: Vec<&Assignment> = match nav {
+            Nav::Assignments => dir.assignments_of(&sp_id),
+            Nav::AssignedTo => dir
+                .assignments
+                .iter()
+                .filter(|a| on_side(a, &sp_id, nav))
+                .collect(),
+        };
+        let items: Vec<Value> = side
+            .into_iter()
+            .filter(|a| settled(a.created, cfg.replication_lag_ms))
             .filter(|a| filter.as_ref().is_none_or(|f| f.matches(*a)))
             .map(|a| dir.assignment_json(a))
             .collect();

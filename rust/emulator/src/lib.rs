@@ -93,6 +93,9 @@ pub struct EmulatorConfig {
     pub msi_expires_on: msi_legacy::ExpiresOnForm,
     /// Port of the Service Fabric HTTPS listener (0 = a free port). Fixed at start.
     pub service_fabric_port: u16,
+    /// When set, an HTTPS listener (0 = a free port) serves every ordinary route with the
+    /// emulator's self-signed certificate (`--tls`). Fixed at start.
+    pub tls_port: Option<u16>,
     /// Service Fabric sends `expires_on` as a JSON string instead of a number.
     pub service_fabric_expires_on_string: bool,
     /// `interval` of device-code answers (seconds a client waits between polls).
@@ -126,6 +129,7 @@ impl Default for EmulatorConfig {
             arc_key_lifetime_secs: 300,
             msi_expires_on: msi_legacy::ExpiresOnForm::Epoch,
             service_fabric_port: 0,
+            tls_port: None,
             service_fabric_expires_on_string: false,
             device_code_interval_secs: 5,
             device_code_lifetime_secs: 900,
@@ -154,9 +158,23 @@ pub struct RunningEmulator {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     sf_task: JoinHandle<()>,
+    https: Option<(SocketAddr, JoinHandle<()>)>,
+    certificate_pem: String,
 }
 
 impl RunningEmulator {
+    /// `https://127.0.0.1:PORT` of the `--tls` listener, when there is one.
+    pub fn https_base_url(&self) -> Option<String> {
+        self.https
+            .as_ref()
+            .map(|(addr, _)| format!("https://{addr}"))
+    }
+
+    /// The PEM of the self-signed certificate both HTTPS listeners present.
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
     /// `http://127.0.0.1:PORT` (no trailing slash).
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -191,6 +209,9 @@ impl RunningEmulator {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         let _ = self.sf_task.await;
+        if let Some((_, task)) = self.https {
+            let _ = task.await;
+        }
     }
 }
 
@@ -202,6 +223,10 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     let sf_listener =
         tokio::net::TcpListener::bind(("127.0.0.1", config.service_fabric_port)).await?;
     let sf_addr = sf_listener.local_addr()?;
+    let https_listener = match config.tls_port {
+        Some(port) => Some(tokio::net::TcpListener::bind(("127.0.0.1", port)).await?),
+        None => None,
+    };
     let certificate = tls::SelfSigned::generate()?;
     let acceptor = certificate.acceptor()?;
     let service_fabric = ServiceFabricEndpoint {
@@ -222,6 +247,19 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         stop_rx.clone(),
         server::Listener::Http,
     ));
+    let https = match https_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let task = tokio::spawn(server::serve(
+                listener,
+                app.clone(),
+                stop_rx.clone(),
+                server::Listener::Https(acceptor.clone()),
+            ));
+            Some((addr, task))
+        }
+        None => None,
+    };
     let sf_task = tokio::spawn(server::serve(
         sf_listener,
         app.clone(),
@@ -235,5 +273,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         stop,
         task,
         sf_task,
+        https,
+        certificate_pem: certificate.certificate_pem.clone(),
     })
 }

@@ -17,12 +17,14 @@ const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--info
   [--throttle CAPACITY:REFILL_PER_SEC] [--no-automation-metadata] [--no-enforce-permissions]
   [--arc-token-dir PATH] [--arc-challenge MODE] [--arc-key-lifetime-secs N]
   [--msi-expires-on epoch|date] [--service-fabric-port N] [--service-fabric-expires-on number|string]
+  [--tls CERTIFICATE_PEM_FILE (also serve https on a free port; the certificate is written there)]
   [--max-lifetime-secs N (default 1800, 0 = no limit)]";
 
 struct Cli {
     config: EmulatorConfig,
     address_file: Option<PathBuf>,
     info_file: Option<PathBuf>,
+    tls_certificate_file: Option<PathBuf>,
     max_lifetime_secs: u64,
 }
 
@@ -37,6 +39,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
         config: EmulatorConfig::default(),
         address_file: None,
         info_file: None,
+        tls_certificate_file: None,
         max_lifetime_secs: 1800,
     };
     let mut it = args.into_iter();
@@ -54,6 +57,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                 cli.address_file = Some(PathBuf::from(
                     value().ok_or("--address-file needs a value")?,
                 ))
+            }
+            "--tls" => {
+                cli.tls_certificate_file = Some(PathBuf::from(
+                    value().ok_or("--tls needs a certificate file path")?,
+                ));
+                c.tls_port = Some(0);
             }
             "--info-file" => {
                 cli.info_file = Some(PathBuf::from(value().ok_or("--info-file needs a value")?))
@@ -158,7 +167,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen: {e}"))?;
     let url = emulator.base_url();
-    // The info file first: a reader that waits for the address file then finds both.
+    // The certificate, info and address files before the address file: a reader that waits
+    // for the address file then finds them all.
+    if let Some(path) = &cli.tls_certificate_file {
+        write_atomically(path, emulator.certificate_pem())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
     if let Some(path) = &cli.info_file {
         write_atomically(path, &emulator.info().to_string())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -170,6 +184,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "mi-emulator listening on {url}");
+        if let Some(https) = emulator.https_base_url() {
+            let _ = writeln!(out, "mi-emulator listening on {https}");
+        }
         let _ = out.flush();
     }
     let lifetime = async {

@@ -32,6 +32,9 @@ pub enum Listener {
     Http,
     /// HTTPS with the emulator's self-signed certificate: Service Fabric (and the control API).
     ServiceFabric(TlsAcceptor),
+    /// HTTPS with the same certificate, serving what `Http` serves (`--tls`): for clients that
+    /// insist on https (MSAL-based tools pointed at the emulator's authority).
+    Https(TlsAcceptor),
 }
 
 pub async fn serve(
@@ -40,9 +43,10 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     kind: Listener,
 ) {
-    let tls = match kind {
-        Listener::Http => None,
-        Listener::ServiceFabric(acceptor) => Some(acceptor),
+    let (tls, service_fabric) = match kind {
+        Listener::Http => (None, false),
+        Listener::ServiceFabric(acceptor) => (Some(acceptor), true),
+        Listener::Https(acceptor) => (Some(acceptor), false),
     };
     let mut conns = JoinSet::new();
     loop {
@@ -70,7 +74,8 @@ pub async fn serve(
                                 acceptor.accept(stream),
                             );
                             if let Ok(Ok(tls_stream)) = handshake.await {
-                                connection(TokioIo::new(tls_stream), app, stop, true).await;
+                                connection(TokioIo::new(tls_stream), app, stop, service_fabric)
+                                    .await;
                             }
                         });
                     }

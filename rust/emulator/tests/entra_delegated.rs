@@ -351,3 +351,40 @@ async fn authorization_code_with_pkce_through_a_loopback_redirect() {
     assert!(resp.headers().get("location").is_none());
     emu.shutdown().await;
 }
+
+/// `--tls`: the ordinary routes over https with the emulator's certificate, for clients that
+/// insist on https; a client that trusts only that certificate reaches OpenID discovery.
+#[tokio::test]
+async fn tls_listener_serves_discovery_with_the_emulators_certificate() {
+    let emu = emulator(managed_identity_emulator::EmulatorConfig {
+        tls_port: Some(0),
+        ..Default::default()
+    })
+    .await;
+    let https = emu
+        .https_base_url()
+        .expect("an https listener when tls_port is set");
+    assert!(https.starts_with("https://127.0.0.1:"), "{https}");
+    let root = reqwest::Certificate::from_pem(emu.certificate_pem().as_bytes()).expect("PEM");
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(root)
+        .no_proxy()
+        .build()
+        .expect("client");
+    let url = format!(
+        "{https}/{}/v2.0/.well-known/openid-configuration",
+        seed::TENANT_ID
+    );
+    let resp = client.get(&url).send().await.expect("https request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .contains(seed::TENANT_ID));
+    assert!(
+        default_emulator().await.https_base_url().is_none(),
+        "off by default"
+    );
+}

@@ -16,6 +16,30 @@ use crate::token::AccessToken;
 pub const SOURCE: &str = "ClientCertificate";
 /// `client_assertion_type` for a JWT assertion.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The client-credentials grant with a signed assertion (a certificate's own, or a federated
+/// token): one form for both credentials; the assertion is redacted from any error.
+pub(crate) async fn client_assertion_grant(
+    entra: &EntraClient,
+    client_id: &str,
+    assertion: &Secret,
+    scopes: &Scopes,
+    source: &'static str,
+) -> Result<AccessToken> {
+    let scope = scopes.to_request();
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.expose()),
+        ("scope", scope.as_str()),
+    ];
+    let mut set = entra
+        .request_token(&form, &scopes.resource(), &[assertion.expose()])
+        .await?;
+    set.access_token.source = Some(source);
+    Ok(set.access_token)
+}
 /// Assertion lifetime (MSAL: 10 minutes).
 pub const ASSERTION_LIFETIME_SECS: u64 = 600;
 
@@ -88,19 +112,7 @@ impl ClientCertificateCredential {
             entra.clock.now_unix(),
             &jti,
         )?;
-        let scope = scopes.to_request();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion.expose()),
-            ("scope", scope.as_str()),
-        ];
-        let mut set = entra
-            .request_token(&form, &scopes.resource(), &[assertion.expose()])
-            .await?;
-        set.access_token.source = Some(SOURCE);
-        Ok(set.access_token)
+        client_assertion_grant(entra, &self.client_id, &assertion, &scopes, SOURCE).await
     }
 }
 

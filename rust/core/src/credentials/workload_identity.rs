@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::client_certificate::JWT_BEARER;
+use super::client_certificate::client_assertion_grant;
 use super::entra::{validate_client_id, EntraClient};
 use super::scopes::Scopes;
 use crate::error::{Error, ErrorKind, Result};
@@ -122,25 +122,14 @@ impl WorkloadIdentityCredential {
     pub async fn get_token(&self, entra: &EntraClient, resource: &str) -> Result<AccessToken> {
         let scopes = Scopes::app_only(resource)?;
         let assertion = self.file.read()?;
-        let scope = scopes.to_request();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion.expose()),
-            ("scope", scope.as_str()),
-        ];
-        let mut set = entra
-            .request_token(&form, &scopes.resource(), &[assertion.expose()])
-            .await?;
-        set.access_token.source = Some(SOURCE);
-        Ok(set.access_token)
+        client_assertion_grant(entra, &self.client_id, &assertion, &scopes, SOURCE).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::client_certificate::JWT_BEARER;
     use crate::credentials::entra::test_support::*;
     use crate::http::transport::testing::response;
     use serde_json::json;

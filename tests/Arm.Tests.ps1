@@ -224,6 +224,8 @@ Describe 'Seed replay with real admin sign-ins' {
         $arm = Connect-Identity @common -Resource $Arm
         $graph = Connect-Identity @common -Resource $GraphResource
         $arm.AuthType | Should -Be 'ClientSecret'
+        $arm.ResourceManagerEndpoint | Should -Be $Base.TrimEnd('/') -Because 'the context names where the ARM commands go'
+        (Connect-Identity @common -Resource $arm.Resource -SubscriptionId '3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d').SubscriptionId | Should -Be '3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d'
         $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell-Secret' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $arm
         $mi.Status | Should -Be 'Created'
         $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graph -Confirm:$false)

@@ -48,3 +48,36 @@ Describe 'ManagedIdentity.Interop.Json' {
         $err.Exception.InnerException.Message | Should -Match 'not valid JSON at offset'
     }
 }
+
+Describe 'The interop layer''s own reading of engine answers' {
+    It 'keeps objects it reads itself as JsonObject (no PowerShell member resolution) and turns them into the same PSCustomObjects on the way out' {
+        $text = '{"b":1,"a":{"x":[{"y":"z"}],"n":null},"b":2}'
+        $tree = [ManagedIdentity.Interop.Json]::ParseTree($text)
+        $tree | Should -BeOfType [ManagedIdentity.Interop.JsonObject]
+        @($tree.Names) | Should -Be @('b', 'a') -Because 'names keep their first position'
+        $tree['b'] | Should -Be 2 -Because 'a repeated name keeps its last value'
+        $tree['a'].Contains('n') | Should -BeTrue
+        $tree['a']['n'] | Should -BeNullOrEmpty
+        $tree['missing'] | Should -BeNullOrEmpty
+        $shown = [ManagedIdentity.Interop.Json]::ToPowerShell($tree)
+        $shown | Should -BeOfType [System.Management.Automation.PSCustomObject]
+        @($shown.psobject.Properties.Name) | Should -Be @('b', 'a')
+        $shown.a.x[0] | Should -BeOfType [System.Management.Automation.PSCustomObject]
+        $shown.a.x[0].y | Should -Be 'z'
+        ([ManagedIdentity.Interop.Json]::Parse($text) | ConvertTo-Json -Depth 5 -Compress) | Should -Be ($shown | ConvertTo-Json -Depth 5 -Compress)
+    }
+
+    It 'reads the engine''s UTC timestamps exactly as DateTimeOffset.Parse does, and leaves other forms to it' {
+        $parse = [ManagedIdentity.Context].GetMethod('ParseUtc', [Reflection.BindingFlags]'NonPublic,Static')
+        $random = [Random]::new(20261130)
+        $samples = @('0001-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '2024-02-29T12:34:56Z', '2026-11-30T10:00:00+01:00', '2026-11-30T10:00:00.5Z')
+        $samples += 1..200 | ForEach-Object { [DateTimeOffset]::FromUnixTimeSeconds($random.Next(0, [int]::MaxValue) * 4L).ToString('yyyy-MM-ddTHH:mm:ssZ', [Globalization.CultureInfo]::InvariantCulture) }
+        foreach ($text in $samples) {
+            $expected = [DateTimeOffset]::Parse($text, [Globalization.CultureInfo]::InvariantCulture, [Globalization.DateTimeStyles]::RoundtripKind)
+            $parse.Invoke($null, @($text)) | Should -Be $expected -Because $text
+        }
+        foreach ($bad in '2026-02-30T00:00:00Z', '2026-13-01T00:00:00Z', '2026-1a-01T00:00:00Z', '2026-11-30T24:00:00Z') {
+            { $parse.Invoke($null, @($bad)) } | Should -Throw -Because "$bad is not a date"
+        }
+    }
+}

@@ -188,6 +188,25 @@ try { `$null = Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals' -ErrorActio
         $out | Should -Contain 'afterHttps=True'
     }
 
+    It 'reports the engine version, the Cargo workspace version, in Get-IdentityContext, Test-IdentityEndpoint and engine.info (issue 13)' {
+        . (Join-Path $PSScriptRoot '../powershell/build/Package.ps1')
+        $version = Get-WorkspaceVersion (Join-Path $PSScriptRoot '..')
+        $version | Should -Match '^\d+\.\d+\.\d+'
+        (Get-EngineInfo).version | Should -Be $version
+        Set-IdentityEnvironment $Emulator 'Automation'
+        try {
+            $context = Connect-Identity -Identity -GraphEndpoint $GraphUrl
+            $context.EngineVersion | Should -Be $version
+            (Get-IdentityContext).EngineVersion | Should -Be $version
+            $context.ResourceManagerEndpoint | Should -Be 'https://management.azure.com' -Because 'the context names where the ARM commands go'
+            $context.SubscriptionId | Should -BeNullOrEmpty
+            $rows = @(Test-IdentityEndpoint -TimeoutSec 2)
+            $rows.Count | Should -BeGreaterThan 1
+            foreach ($row in $rows) { $row.EngineVersion | Should -Be $version -Because $row.Source }
+        }
+        finally { Disconnect-Identity -ErrorAction SilentlyContinue; Clear-IdentityEnvironment }
+    }
+
     It 'the wording table (parameterNames) names only parameters the cmdlets have' {
         $names = @((Get-EngineInfo).parameterNames)
         $names.Count | Should -BeGreaterThan 0

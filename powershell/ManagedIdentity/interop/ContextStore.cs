@@ -2,7 +2,7 @@
 // another's identity): the current context and every engine context the runspace created,
 // freed in the engine when the runspace closes.
 using System;
-using System.Collections.Generic;
+using System.Collections;
 using System.Management.Automation.Runspaces;
 using System.Runtime.CompilerServices;
 
@@ -13,7 +13,9 @@ namespace ManagedIdentity.Interop
         private sealed class RunspaceContexts
         {
             public Context Current;
-            public readonly HashSet<ulong> Handles = new HashSet<ulong>();
+            // Boxed ulongs: a few per runspace, and ArrayList is precompiled in the framework
+            // where HashSet<ulong> would be compiled on the first connect of every process.
+            public readonly ArrayList Handles = new ArrayList();
         }
 
         private static readonly ConditionalWeakTable<Runspace, RunspaceContexts> Table = new ConditionalWeakTable<Runspace, RunspaceContexts>();
@@ -45,12 +47,15 @@ namespace ManagedIdentity.Interop
         }
 
         /// <summary>A new context object for an engine handle, owned by the calling runspace.</summary>
-        internal static Context Create(ulong handle, System.Management.Automation.PSObject description)
+        internal static Context Create(ulong handle, JsonObject description)
         {
             var runspace = Runspace.DefaultRunspace;
             if (runspace == null) throw new InvalidOperationException("There is no runspace on this thread.");
             RunspaceContexts state = StateOf(runspace);
-            lock (state) state.Handles.Add(handle);
+            lock (state)
+            {
+                if (!state.Handles.Contains(handle)) state.Handles.Add(handle);
+            }
             return new Context(handle, runspace.InstanceId, description);
         }
 
@@ -92,8 +97,7 @@ namespace ManagedIdentity.Interop
             ulong[] handles;
             lock (contexts)
             {
-                handles = new ulong[contexts.Handles.Count];
-                contexts.Handles.CopyTo(handles);
+                handles = (ulong[])contexts.Handles.ToArray(typeof(ulong));
                 contexts.Handles.Clear();
                 contexts.Current = null;
             }

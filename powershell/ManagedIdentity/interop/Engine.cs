@@ -18,7 +18,7 @@ namespace ManagedIdentity.Interop
     internal static class Engine
     {
         /// <summary>The ABI version this assembly was built for (rust/ffi ABI_VERSION).</summary>
-        public const uint AbiVersion = 1;
+        public const uint AbiVersion = 2;
 
         private static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
 
@@ -123,8 +123,8 @@ namespace ManagedIdentity.Interop
         }
 
         /// <summary>Snapshot of the environment variables the engine reads, from this process's
-        /// .NET environment (which is where $env: changes live), without the secret ones
-        /// (engine.info secretEnvironmentVariables: they go into the secret object, issue 8.9).</summary>
+        /// .NET environment (which is where $env: changes live), without the secret ones (they
+        /// go into the secret object, issue 8.9).</summary>
         public static Hashtable EnvironmentSnapshot()
         {
             var snapshot = new Hashtable(StringComparer.Ordinal);
@@ -150,43 +150,36 @@ namespace ManagedIdentity.Interop
 
         private static string[] secretVariableNames;
 
-        /// <summary>engine.info's secretEnvironmentVariables (asked once per process).</summary>
+        /// <summary>The names of the environment variables whose values are secrets (asked once
+        /// per process, through a plain export: no operation, no JSON).</summary>
         private static string[] SecretVariableNames()
         {
-            if (secretVariableNames != null) return secretVariableNames;
-            using (EngineOperation operation = Start("{\"op\":\"engine.info\"}", null))
-            {
-                for (int i = 0; i < 100; i++)
-                {
-                    string chunk = operation.Poll(100);
-                    if (chunk == null) continue;
-                    var root = Json.Parse(chunk) as System.Management.Automation.PSObject;
-                    if (root == null || !(root.Properties["done"] != null && root.Properties["done"].Value is bool && (bool)root.Properties["done"].Value)) continue;
-                    var result = root.Properties["result"] == null ? null : root.Properties["result"].Value as System.Management.Automation.PSObject;
-                    var names = result == null || result.Properties["SecretEnvironmentVariables"] == null ? null : result.Properties["SecretEnvironmentVariables"].Value as object[];
-                    if (names == null) break;
-                    secretVariableNames = Array.ConvertAll(names, n => Convert.ToString(n, System.Globalization.CultureInfo.InvariantCulture));
-                    return secretVariableNames;
-                }
-            }
-            throw new EngineException(EngineStatus.EngineUnavailable, "The ManagedIdentity engine did not list its secret environment variables.");
+            if (secretVariableNames == null) secretVariableNames = ReadNames(NativeMethods.mi_secret_environment_variable_names, "list the secret environment variables");
+            return secretVariableNames;
         }
 
         private static string[] environmentVariableNames;
 
         private static string[] EnvironmentVariableNames()
         {
-            if (environmentVariableNames != null) return environmentVariableNames;
+            if (environmentVariableNames == null) environmentVariableNames = ReadNames(NativeMethods.mi_environment_variable_names, "list environment variables");
+            return environmentVariableNames;
+        }
+
+        private delegate EngineStatus NameListExport(byte[] buffer, out ulong length);
+
+        /// <summary>A newline-separated UTF-8 list from an engine export.</summary>
+        private static string[] ReadNames(NameListExport export, string what)
+        {
             NativeLoader.EnsureLoaded();
             byte[] buffer = new byte[1024];
             while (true)
             {
                 ulong length;
-                EngineStatus status = NativeMethods.mi_environment_variable_names(buffer, out length);
+                EngineStatus status = export(buffer, out length);
                 if (status == EngineStatus.BufferTooSmall) { buffer = new byte[(int)length]; continue; }
-                Check(status, "list environment variables");
-                environmentVariableNames = Utf8.GetString(buffer, 0, (int)length).Split('\n');
-                return environmentVariableNames;
+                Check(status, what);
+                return Utf8.GetString(buffer, 0, (int)length).Split('\n');
             }
         }
 

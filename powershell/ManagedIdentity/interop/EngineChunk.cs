@@ -10,7 +10,10 @@ namespace ManagedIdentity.Interop
     public sealed class EngineChunk
     {
         public bool Done { get; private set; }
-        public object Result { get; private set; }
+        /// <summary>The result as parsed (JsonObject for an object); see Result.</summary>
+        public object RawResult { get; private set; }
+        /// <summary>The result as PowerShell shows it (PSCustomObject for an object).</summary>
+        public object Result { get { return Json.ToPowerShell(RawResult); } }
         public PSObject Error { get; private set; }
         public List<object> Items { get; private set; }
         public List<PSObject> FailedItems { get; private set; }
@@ -33,52 +36,47 @@ namespace ManagedIdentity.Interop
         public static EngineChunk Parse(string json, string itemTypeName)
         {
             var chunk = new EngineChunk();
-            var root = Json.Parse(json) as PSObject;
+            var root = Json.ParseTree(json) as JsonObject;
             if (root == null) throw new System.FormatException("The engine's answer is not a JSON object.");
-            chunk.Done = Value(root, "done") is bool && (bool)Value(root, "done");
-            chunk.Result = Value(root, "result");
-            chunk.Error = Value(root, "error") as PSObject;
-            var events = Value(root, "events") as object[];
+            chunk.Done = root["done"] is bool && (bool)root["done"];
+            chunk.RawResult = root["result"];
+            chunk.Error = Json.ToPowerShell(root["error"]) as PSObject;
+            var events = root["events"] as object[];
             if (events == null) return chunk;
             foreach (object entry in events)
             {
-                var e = entry as PSObject;
+                var e = entry as JsonObject;
                 if (e == null) continue;
-                switch (Value(e, "type") as string)
+                switch (e["type"] as string)
                 {
                     case "item":
-                        object item = Value(e, "item");
+                        object raw = e["item"];
+                        object item = Json.ToPowerShell(raw);
                         var typed = item as PSObject;
                         if (typed != null && !string.IsNullOrEmpty(itemTypeName))
                         {
                             typed.TypeNames.Insert(0, itemTypeName);
                             DisplayProperties.Attach(typed, itemTypeName);
-                            if (Value(typed, "Error") != null) chunk.FailedItems.Add(typed);
+                            if (((JsonObject)raw)["Error"] != null) chunk.FailedItems.Add(typed);
                         }
                         chunk.Items.Add(item);
                         break;
                     case "warning":
-                        chunk.Warnings.Add(Value(e, "message") as string);
+                        chunk.Warnings.Add(e["message"] as string);
                         break;
                     case "verbose":
-                        chunk.Verbose.Add(Value(e, "message") as string);
+                        chunk.Verbose.Add(e["message"] as string);
                         break;
                     case "progress":
-                        var record = new ProgressRecord(1, (Value(e, "activity") as string) ?? "ManagedIdentity", (Value(e, "status") as string) ?? " ");
-                        object percent = Value(e, "percent");
+                        var record = new ProgressRecord(1, (e["activity"] as string) ?? "ManagedIdentity", (e["status"] as string) ?? " ");
+                        object percent = e["percent"];
                         if (percent is long && (long)percent >= 0) record.PercentComplete = (int)System.Math.Min(100L, (long)percent);
-                        if (Value(e, "completed") is bool && (bool)Value(e, "completed")) record.RecordType = ProgressRecordType.Completed;
+                        if (e["completed"] is bool && (bool)e["completed"]) record.RecordType = ProgressRecordType.Completed;
                         chunk.Progress.Add(record);
                         break;
                 }
             }
             return chunk;
-        }
-
-        private static object Value(PSObject o, string name)
-        {
-            PSPropertyInfo property = o.Properties[name];
-            return property == null ? null : property.Value;
         }
     }
 }

@@ -1,7 +1,8 @@
 // JSON between the module and the engine, identical in Windows PowerShell 5.1 and PowerShell 7
 // (5.1's ConvertFrom-Json caps input at 2 MB and unrolls arrays differently; both editions'
-// cmdlets also cost a module auto-load on first use). Objects parse into PSCustomObjects, as
-// ConvertFrom-Json makes them; arrays into object[]; numbers into long or double.
+// cmdlets also cost a module auto-load on first use). Objects parse into JsonObject for the
+// interop layer (ParseTree) or into PSCustomObjects, as ConvertFrom-Json makes them (Parse);
+// arrays into object[]; numbers into long or double.
 using System;
 using System.Collections;
 using System.Globalization;
@@ -20,8 +21,15 @@ namespace ManagedIdentity.Interop
             return text.ToString();
         }
 
-        /// <summary>Parses one JSON document.</summary>
+        /// <summary>Parses one JSON document into PowerShell values (objects as PSCustomObjects).</summary>
         public static object Parse(string text)
+        {
+            return ToPowerShell(ParseTree(text));
+        }
+
+        /// <summary>Parses one JSON document for the interop layer's own reading: objects as
+        /// JsonObject, arrays as object[], numbers as long or double.</summary>
+        public static object ParseTree(string text)
         {
             if (text == null) throw new ArgumentNullException("text");
             int position = 0;
@@ -29,6 +37,24 @@ namespace ManagedIdentity.Interop
             SkipWhitespace(text, ref position);
             if (position != text.Length) throw Malformed(position, "trailing characters");
             return value;
+        }
+
+        /// <summary>A parsed value as PowerShell shows it: every JsonObject, also inside arrays,
+        /// becomes a PSCustomObject with its properties in document order.</summary>
+        public static object ToPowerShell(object value)
+        {
+            var json = value as JsonObject;
+            if (json != null)
+            {
+                var result = new PSObject();
+                foreach (string name in json.Names) result.Properties.Add(new PSNoteProperty(name, ToPowerShell(json[name])));
+                return result;
+            }
+            var array = value as object[];
+            if (array == null) return value;
+            var converted = new object[array.Length];
+            for (int i = 0; i < array.Length; i++) converted[i] = ToPowerShell(array[i]);
+            return converted;
         }
 
         private const int MaxDepth = 64;
@@ -145,9 +171,9 @@ namespace ManagedIdentity.Interop
             }
         }
 
-        private static PSObject ReadObject(string text, ref int position, int depth)
+        private static JsonObject ReadObject(string text, ref int position, int depth)
         {
-            var result = new PSObject();
+            var result = new JsonObject();
             position++; // {
             SkipWhitespace(text, ref position);
             if (position < text.Length && text[position] == '}') { position++; return result; }
@@ -160,8 +186,7 @@ namespace ManagedIdentity.Interop
                 if (position >= text.Length || text[position] != ':') throw Malformed(position, "expected ':'");
                 position++;
                 object value = ReadValue(text, ref position, depth + 1);
-                if (result.Properties[name] != null) result.Properties.Remove(name);
-                result.Properties.Add(new PSNoteProperty(name, value));
+                result.Set(name, value);
                 SkipWhitespace(text, ref position);
                 if (position >= text.Length) throw Malformed(position, "unexpected end in an object");
                 if (text[position] == ',') { position++; continue; }

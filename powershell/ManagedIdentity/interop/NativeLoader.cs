@@ -1,5 +1,5 @@
 // Loads the Rust engine from the module folder: runtimes/<rid>/native/<lib>, on the first engine
-// call (importing the module only registers the resolver).
+// call (importing the module runs no code of this assembly).
 // .NET Core (PowerShell 7): NativeLibrary.SetDllImportResolver, reached by reflection because
 // this assembly targets netstandard2.0. .NET Framework (Windows PowerShell 5.1): LoadLibraryW of
 // the full path before the first P/Invoke, so DllImport finds the already-mapped module by name.
@@ -16,7 +16,8 @@ namespace ManagedIdentity.Interop
         private static string root;
         private static string libraryPath;
         private static volatile bool loaded;
-        private static MethodInfo nativeLibraryLoad;
+        // The engine's handle from NativeLibrary.Load (.NET Core), handed to every DllImport.
+        private static IntPtr handle;
 
         /// <summary>The full path of the engine library this process uses.</summary>
         public static string LibraryPath { get { return libraryPath; } }
@@ -50,29 +51,13 @@ namespace ManagedIdentity.Interop
             }
         }
 
-        /// <summary>Module import: remembers where the engine lives and, on .NET Core, registers
-        /// the DllImport resolver. Loads nothing: the engine is loaded by the first engine call.</summary>
+        /// <summary>Remembers where the module lives (the folder holding runtimes/); loads
+        /// nothing. Without it the first engine call uses the folder above this assembly's bin/.</summary>
         public static void Register(string moduleRoot)
         {
             lock (Gate)
             {
-                if (root != null) return;
-                root = moduleRoot;
-                Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
-                if (nativeLibrary == null) return;
-                nativeLibraryLoad = nativeLibrary.GetMethod("Load", new[] { typeof(string) });
-                Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", true);
-                MethodInfo resolve = typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static);
-                Delegate resolver = Delegate.CreateDelegate(resolverType, resolve);
-                try
-                {
-                    nativeLibrary.GetMethod("SetDllImportResolver").Invoke(null, new object[] { typeof(NativeMethods).Assembly, resolver });
-                }
-                catch (TargetInvocationException e)
-                {
-                    // A resolver already set for this assembly (e.g. the module was re-imported) is fine.
-                    if (!(e.InnerException is InvalidOperationException)) throw;
-                }
+                if (root == null) root = moduleRoot;
             }
         }
 
@@ -83,18 +68,17 @@ namespace ManagedIdentity.Interop
             EnsureLoaded();
         }
 
-        /// <summary>Loads the engine on first use and checks its ABI version. Idempotent.</summary>
+        /// <summary>Loads the engine on first use and checks its ABI version. Idempotent.
+        /// Importing the module runs none of this (no module initializer): the first engine
+        /// call pays for the resolver, the library load and the ABI check.</summary>
         internal static void EnsureLoaded()
         {
             if (loaded) return;
             lock (Gate)
             {
                 if (loaded) return;
-                if (root == null)
-                {
-                    // The assembly lives in <module>/bin.
-                    Register(Path.GetDirectoryName(Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location)));
-                }
+                // The assembly lives in <module>/bin.
+                if (root == null) root = Path.GetDirectoryName(Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location));
                 string folder = Path.Combine(Path.Combine(Path.Combine(root, "runtimes"), RuntimeIdentifier), "native");
                 string path = Path.Combine(folder, FileName);
                 if (!File.Exists(path))
@@ -102,7 +86,7 @@ namespace ManagedIdentity.Interop
                     throw new PlatformNotSupportedException(
                         "The ManagedIdentity engine for " + RuntimeIdentifier + " is not in this module: " + FileName + " was not found in " + folder + ".");
                 }
-                if (nativeLibraryLoad == null && LoadLibraryW(path) == IntPtr.Zero)
+                if (!LoadWithNativeLibrary(path) && LoadLibraryW(path) == IntPtr.Zero)
                 {
                     throw new DllNotFoundException("Cannot load the ManagedIdentity engine from " + path + " (error " + Marshal.GetLastWin32Error() + ").");
                 }
@@ -117,10 +101,32 @@ namespace ManagedIdentity.Interop
             }
         }
 
+        /// <summary>.NET Core: loads the library by its full path and points this assembly's
+        /// DllImports at it (NativeLibrary, reached by reflection because this assembly targets
+        /// netstandard2.0). False on .NET Framework, which has no NativeLibrary.</summary>
+        private static bool LoadWithNativeLibrary(string path)
+        {
+            if (handle != IntPtr.Zero) return true;
+            Type nativeLibrary = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
+            if (nativeLibrary == null) return false;
+            handle = (IntPtr)nativeLibrary.GetMethod("Load", new[] { typeof(string) }).Invoke(null, new object[] { path });
+            Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", true);
+            MethodInfo resolve = typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static);
+            try
+            {
+                nativeLibrary.GetMethod("SetDllImportResolver").Invoke(null, new object[] { typeof(NativeMethods).Assembly, Delegate.CreateDelegate(resolverType, resolve) });
+            }
+            catch (TargetInvocationException e)
+            {
+                // A resolver already set for this assembly (e.g. the module was re-imported) is fine.
+                if (!(e.InnerException is InvalidOperationException)) throw;
+            }
+            return true;
+        }
+
         private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
         {
-            if (name != NativeMethods.NativeLib || libraryPath == null) return IntPtr.Zero;
-            return (IntPtr)nativeLibraryLoad.Invoke(null, new object[] { libraryPath });
+            return name == NativeMethods.NativeLib ? handle : IntPtr.Zero;
         }
 
         [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]

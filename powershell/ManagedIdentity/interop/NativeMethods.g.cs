@@ -127,6 +127,31 @@ namespace ManagedIdentity.Interop
             }
         }
 
+        /// Writes the names of the environment variables whose values are secrets (one per line,
+        /// UTF-8): the host leaves them out of the JSON snapshot and sends them through the operation's
+        /// secret channel. A plain export rather than `engine.info`, so the first engine call needs no
+        /// operation and no JSON to learn them.
+        [DllImport(NativeLib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "mi_secret_environment_variable_names")]
+        public static extern EngineStatus mi_secret_environment_variable_names(SliceMutu8 buffer, out ulong out_len);
+
+        /// Writes the names of the environment variables whose values are secrets (one per line,
+        /// UTF-8): the host leaves them out of the JSON snapshot and sends them through the operation's
+        /// secret channel. A plain export rather than `engine.info`, so the first engine call needs no
+        /// operation and no JSON to learn them.
+        public static EngineStatus mi_secret_environment_variable_names(byte[] buffer, out ulong out_len)
+        {
+            var buffer_pinned = GCHandle.Alloc(buffer, GCHandleType.Pinned);
+            var buffer_slice = new SliceMutu8(buffer_pinned, (ulong) buffer.Length);
+            try
+            {
+                return mi_secret_environment_variable_names(buffer_slice, out out_len);;
+            }
+            finally
+            {
+                buffer_pinned.Free();
+            }
+        }
+
     }
 
     /// Outcome of every export. Business errors (identity not found, throttled…) are not statuses:

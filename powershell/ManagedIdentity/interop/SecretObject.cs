@@ -75,14 +75,24 @@ namespace ManagedIdentity.Interop
         }
 
         /// <summary>The object as a read-only SecureString (null when it has no field).</summary>
-        public SecureString ToSecureString()
+        public unsafe SecureString ToSecureString()
         {
             if (empty) return null;
-            var secure = new SecureString();
-            for (int i = 0; i < length; i++) secure.AppendChar(buffer[i]);
-            secure.AppendChar('}');
-            secure.MakeReadOnly();
-            return secure;
+            Append('}');
+            try
+            {
+                // One copy: AppendChar per character re-protects the whole buffer every time.
+                fixed (char* start = buffer)
+                {
+                    var secure = new SecureString(start, length);
+                    secure.MakeReadOnly();
+                    return secure;
+                }
+            }
+            finally
+            {
+                length--;
+            }
         }
 
         public void Dispose()

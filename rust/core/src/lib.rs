@@ -26,3 +26,7 @@ pub mod sources;
 pub mod token;
 
 pub use error::{Error, ErrorKind, Result};
+
+/// The engine's version: the Cargo workspace version, the same one the module manifest carries
+/// (issue 13). Reported by `Get-IdentityContext`, `Test-IdentityEndpoint` and `engine.info`.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,7 +15,7 @@ use interoptopus::patterns::slice::{FFISlice, FFISliceMut};
 use interoptopus::{ffi_function, ffi_type, function, Inventory, InventoryBuilder};
 
 /// Version of this ABI; the C# side refuses to run against a different one.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Outcome of every export. Business errors (identity not found, throttled…) are not statuses:
 /// they travel inside the operation's JSON result with a stable error id.
@@ -119,6 +119,22 @@ pub extern "C" fn mi_environment_variable_names(
     })
 }
 
+/// Writes the names of the environment variables whose values are secrets (one per line,
+/// UTF-8): the host leaves them out of the JSON snapshot and sends them through the operation's
+/// secret channel. A plain export rather than `engine.info`, so the first engine call needs no
+/// operation and no JSON to learn them.
+#[ffi_function]
+#[no_mangle]
+pub extern "C" fn mi_secret_environment_variable_names(
+    mut buffer: FFISliceMut<u8>,
+    out_len: &mut u64,
+) -> EngineStatus {
+    panic_guard::guard(|| {
+        let names = managed_identity_core::env::SECRET_VARIABLES.join("\n");
+        operation::copy_out(names.as_bytes(), buffer.as_slice_mut(), out_len)
+    })
+}
+
 /// Everything the C# generator needs to know.
 pub fn ffi_inventory() -> Inventory {
     InventoryBuilder::new()
@@ -129,5 +145,49 @@ pub fn ffi_inventory() -> Inventory {
         .register(function!(mi_operation_release))
         .register(function!(mi_cached_token))
         .register(function!(mi_environment_variable_names))
+        .register(function!(mi_secret_environment_variable_names))
         .inventory()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(export: extern "C" fn(FFISliceMut<u8>, &mut u64) -> EngineStatus) -> Vec<String> {
+        let mut small = [0u8; 4];
+        let mut needed = 0u64;
+        assert_eq!(
+            export(FFISliceMut::from_slice(&mut small), &mut needed),
+            EngineStatus::BufferTooSmall
+        );
+        let mut buffer = vec![0u8; needed as usize];
+        let mut written = 0u64;
+        assert_eq!(
+            export(FFISliceMut::from_slice(&mut buffer), &mut written),
+            EngineStatus::Ok
+        );
+        assert_eq!(written, needed);
+        String::from_utf8(buffer)
+            .expect("UTF-8")
+            .split('\n')
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The host snapshots the first list and moves the second into the secret channel, so every
+    /// secret name must also be a name the engine reads, and IDENTITY_HEADER must be secret.
+    #[test]
+    fn secret_variable_names_are_a_subset_of_the_variable_names() {
+        let all = names(mi_environment_variable_names);
+        let secret = names(mi_secret_environment_variable_names);
+        assert!(secret.iter().any(|n| n == "IDENTITY_HEADER"), "{secret:?}");
+        assert!(
+            secret.iter().any(|n| n == "AZURE_CLIENT_SECRET"),
+            "{secret:?}"
+        );
+        for name in &secret {
+            assert!(all.contains(name), "{name} is secret but not snapshotted");
+        }
+        assert!(!secret.iter().any(|n| n == "IDENTITY_ENDPOINT"));
+    }
 }

@@ -170,10 +170,10 @@ public sealed class Connect_Identity : EngineCmdlet
         if (CertificatePath != null) arguments["certificatePath"] = GetUnresolvedProviderPathFromPSPath(CertificatePath);
         if (Credential != null) arguments["clientId"] = Credential.UserName;
 
-        PSObject description;
+        JsonObject description;
         if (ParameterSetName == AccessTokenSet)
         {
-            description = InvokeEngine("identity.connect", arguments, AccessToken) as PSObject;
+            description = InvokeEngineRaw("identity.connect", arguments, AccessToken) as JsonObject;
         }
         else
         {
@@ -182,11 +182,12 @@ public sealed class Connect_Identity : EngineCmdlet
                 Call(() => { Engine.AddSecretVariables(secret); return true; });
                 secret.Add("clientSecret", ClientSecret ?? (Credential == null ? null : Credential.Password));
                 secret.Add("certificatePassword", CertificatePassword);
-                X509Certificate2 certificate = Certificate ?? FromStore(CertificateThumbprint);
+                // FromStore only when asked: compiling it loads the certificate-store types.
+                X509Certificate2 certificate = Certificate ?? (CertificateThumbprint == null ? null : FromStore(CertificateThumbprint));
                 if (certificate != null) AddCertificate(secret, certificate);
                 using (SecureString secure = secret.ToSecureString())
                 {
-                    description = InvokeEngine("identity.connect", arguments, secure) as PSObject;
+                    description = InvokeEngineRaw("identity.connect", arguments, secure) as JsonObject;
                 }
             }
         }

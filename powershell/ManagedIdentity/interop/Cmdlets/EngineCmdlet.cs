@@ -48,6 +48,13 @@ namespace ManagedIdentity.Interop.Commands
         /// error is terminating.</summary>
         internal object InvokeEngine(string operation, IDictionary arguments, SecureString secret = null, string itemTypeName = null, object target = null, List<object> collect = null)
         {
+            return Json.ToPowerShell(InvokeEngineRaw(operation, arguments, secret, itemTypeName, target, collect));
+        }
+
+        /// <summary>As InvokeEngine, but the result as parsed (JsonObject for an object), for
+        /// results this layer reads itself rather than writes to the pipeline.</summary>
+        internal object InvokeEngineRaw(string operation, IDictionary arguments, SecureString secret = null, string itemTypeName = null, object target = null, List<object> collect = null)
+        {
             var request = new Hashtable(2);
             request["op"] = operation;
             request["args"] = arguments ?? new Hashtable();
@@ -89,7 +96,7 @@ namespace ManagedIdentity.Interop.Commands
                             if (stopRequested || Stopping) throw new PipelineStoppedException();
                             ThrowTerminatingError(ErrorRecords.FromEngine(chunk.Error, target));
                         }
-                        return chunk.Result;
+                        return chunk.RawResult;
                     }
                 }
             }
@@ -143,9 +150,9 @@ namespace ManagedIdentity.Interop.Commands
 
         /// <summary>A context object, owned by this runspace, for an engine description
         /// (identity.connect / identity.context result).</summary>
-        internal static Context ContextFromDescription(PSObject description)
+        internal static Context ContextFromDescription(JsonObject description)
         {
-            object handle = description.Properties["Handle"].Value;
+            object handle = description["Handle"];
             return ContextStore.Create(Convert.ToUInt64(handle, System.Globalization.CultureInfo.InvariantCulture), description);
         }
 

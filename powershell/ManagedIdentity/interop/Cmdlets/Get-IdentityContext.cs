@@ -18,7 +18,7 @@ public sealed class Get_IdentityContext : EngineCmdlet
         if (context == null) return;
         var arguments = new Hashtable();
         arguments["context"] = context.Handle;
-        var description = InvokeEngine("identity.context", arguments, target: context) as PSObject;
+        var description = InvokeEngineRaw("identity.context", arguments, target: context) as JsonObject;
         WriteObject(ContextFromDescription(description));
     }
 }

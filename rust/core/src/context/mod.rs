@@ -83,6 +83,11 @@ pub struct ContextDescription {
     pub account: Option<String>,
     /// The cloud (`-Environment`) of a sign-in.
     pub environment: Option<&'static str>,
+    /// Where the Azure Resource Manager commands go, and their default subscription (issue 11).
+    pub resource_manager_endpoint: String,
+    pub subscription_id: Option<String>,
+    /// The engine's version (issue 13).
+    pub engine_version: &'static str,
 }
 
 /// Which id selected a user-assigned identity.
@@ -229,6 +234,9 @@ impl Context {
             scopes: principal.scopes,
             account: principal.account,
             environment: sign_in.map(|s| s.cloud().name()),
+            resource_manager_endpoint: self.arm.endpoint.as_str().trim_end_matches('/').to_string(),
+            subscription_id: self.arm.subscription_id.clone(),
+            engine_version: crate::ENGINE_VERSION,
         })
     }
 
@@ -395,6 +403,9 @@ mod tests {
         assert_eq!(d["roles"], json!(["User.Read.All"]));
         assert_eq!(d["expiresOn"], format_iso8601(NOW + 3600));
         assert_eq!(d["graphEndpoint"], "https://graph.microsoft.com");
+        assert_eq!(d["engineVersion"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(d["resourceManagerEndpoint"], "https://management.azure.com");
+        assert_eq!(d["subscriptionId"], Value::Null);
         assert!(sink.events().is_empty(), "{:?}", sink.events());
         assert_eq!(
             ctx.cached_token(None, &svc).map(|s| s.expose() == jwt),

@@ -166,7 +166,7 @@ impl Engine {
         let svc = &*self.services;
         match request.op.as_str() {
             ops::ENGINE_INFO => Ok(json!({
-                "version": env!("CARGO_PKG_VERSION"),
+                "version": crate::ENGINE_VERSION,
                 "environmentVariables": crate::env::VARIABLES,
                 "secretEnvironmentVariables": crate::env::SECRET_VARIABLES,
                 "parameterNames": params::all(),
@@ -234,6 +234,7 @@ impl Engine {
                 for row in &report.reports {
                     let mut item = source_report_json(row);
                     item["selected"] = json!(selected == Some(row.source.name()));
+                    item["engineVersion"] = json!(crate::ENGINE_VERSION);
                     sink.emit(Event::Item { item });
                 }
                 Ok(json!({ "selected": selected }))

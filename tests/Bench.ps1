@@ -12,6 +12,7 @@
     - bare:           pwsh -NoProfile -NonInteractive -c 1
     - empty module:   Import-Module of a module that does nothing (PowerShell's own floor)
     - import:         Import-Module ManagedIdentity
+    - dot-source:     . ManagedIdentity.ps1 (imports the same assembly without reading a manifest)
     - cold token:     import -> Connect-Identity -Identity -> Get-IdentityToken (Automation endpoint)
     - Azure.Identity: its assemblies loaded into pwsh, ManagedIdentityCredential.GetToken (what
                       Connect-MgGraph -Identity runs underneath); only when the env var
@@ -141,6 +142,8 @@ try {
         bare   = '1'
         empty  = "Import-Module '$(Join-Path $emptyModule 'EmptyModule.psd1')'"
         import = "Import-Module '$ModulePath'"
+        # What `. ./ManagedIdentity/ManagedIdentity.ps1` costs: the same assembly, no manifest.
+        dotsource = ". '$(Join-Path $ModulePath 'ManagedIdentity.ps1')'"
         cold   = @"
 `$ErrorActionPreference = 'Stop'
 `$w = [Diagnostics.Stopwatch]::StartNew()
@@ -174,6 +177,7 @@ foreach (`$a in 'System.ClientModel', 'Azure.Core', 'Microsoft.Identity.Client',
         bare   = 'bare pwsh -NoProfile -NonInteractive -c 1'
         empty  = 'Import-Module of an empty module (PowerShell''s floor)'
         import = 'Import-Module ManagedIdentity'
+        dotsource = 'dot-source ManagedIdentity.ps1 (the same assembly without the manifest)'
         cold   = 'import -> Connect-Identity -Identity -> Get-IdentityToken'
         azure  = 'Azure.Identity + MSAL in pwsh, ManagedIdentityCredential.GetToken'
     }
@@ -207,7 +211,7 @@ foreach (`$a in 'System.ClientModel', 'Azure.Core', 'Microsoft.Identity.Client',
     Add-Row 'in-process: first engine call after import (first Connect-Identity)' (Format-Range $firstCall '{0:N0} ms') ('{0:N0} ms a second Connect-Identity (engine warm)' -f $warmConnect.Median) ('{0:N0} ms engine start-up' -f ($firstCall.Median - $warmConnect.Median)) '<= 30 ms'
     Add-Row 'in-process: first token (Get-IdentityToken)' (Format-Range $firstToken '{0:N0} ms') '' '' ''
 
-    Add-Goal 'Import adds <= 5 % of bare pwsh''s wall time' ('{0:+0.0;-0.0} % ({1:N0} ms of {2:N0} ms)' -f (100 * $added.import.Wall / $bare.Wall.Median), $added.import.Wall, $bare.Wall.Median) ($added.import.Wall -le 0.05 * $bare.Wall.Median)
+    Add-Goal 'Import adds <= 5 % of bare pwsh''s wall time' ('{0:+0.0;-0.0} % ({1:N0} ms of {2:N0} ms; an empty script module adds {3:N0} ms, dot-sourcing {4:N0} ms)' -f (100 * $added.import.Wall / $bare.Wall.Median), $added.import.Wall, $bare.Wall.Median, $added.empty.Wall, $added.dotsource.Wall) ($added.import.Wall -le 0.05 * $bare.Wall.Median)
     Add-Goal 'Import adds <= 5 MiB peak RSS' ('{0:+0.0;-0.0} MiB' -f $added.import.Peak) ($added.import.Peak -le 5)
     if ($added.ContainsKey('azure')) {
         Add-Goal 'Cold token adds <= 0.25x the wall time Azure.Identity adds' ('{0:N2}x ({1:N0} ms vs {2:N0} ms)' -f ($added.cold.Wall / $added.azure.Wall), $added.cold.Wall, $added.azure.Wall) ($added.cold.Wall -le 0.25 * $added.azure.Wall)

@@ -226,9 +226,11 @@ Get-GraphAppRoleAssignment -Identity 'uami-reports', 'uami-empty' |
         Synopsis    = 'Shows the current (or given) context: who you are, from which source, and the roles your token carries.'
         Description = @'
 Returns auth type, detected source, client id, object id, tenant id, ARM resource id, the
-Roles claim of the token and its expiry. Warns when the token carries no roles: new app
-role grants only appear in a newly issued token, and managed-identity endpoints may serve
-a cached token for up to 24 hours. Returns nothing when not connected.
+Roles claim of the token and its expiry, where the Azure Resource Manager commands go
+(ResourceManagerEndpoint, SubscriptionId) and the engine's version (EngineVersion). Warns
+when a Graph token carries no roles: new app role grants only appear in a newly issued
+token, and managed-identity endpoints may serve a cached token for up to 24 hours. Returns
+nothing when not connected.
 '@
         Parameters  = @{
             Context = @'
@@ -515,7 +517,8 @@ Set-GraphAppRole -Identity 'uami-reports' -Permission $wanted -Confirm:$false |
         Description = @'
 Checks every source in the order the Azure SDKs use (Service Fabric, App Service /
 Azure Automation, Azure ML, Cloud Shell, Azure Arc, workload identity, IMDS) from the
-environment, probes IMDS with a short timeout, and returns one row per source.
+environment, probes IMDS with a short timeout, and returns one row per source. Each row
+also carries the engine's version (EngineVersion), for support requests.
 '@
         Parameters  = @{
             TimeoutSec = 'How long the IMDS probe may take (default 1).'

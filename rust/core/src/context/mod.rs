@@ -196,14 +196,30 @@ impl Context {
                 .and_then(|s| s.value())
                 .map(str::to_string)
         };
-        if token.claims.is_some() && claims.roles.is_empty() && principal_type != Some("Delegated")
+        // Only Graph's roles are ours to explain: a token for ARM or another API without
+        // application roles is normal.
+        if token.claims.is_some()
+            && claims.roles.is_empty()
+            && principal_type != Some("Delegated")
+            && same_resource(&token.resource, &self.graph_resource)
         {
+            let why = match &self.credential {
+                Credential::Managed { .. } => {
+                    "Roles granted recently only appear once a new token is issued, and the managed-identity \
+                     endpoint may serve a cached token for up to 24 hours."
+                }
+                Credential::SignIn(_) => {
+                    "Roles granted recently only appear once a new token is issued: run Connect-Identity again."
+                }
+                Credential::Static(_) => {
+                    "Roles granted recently only appear in a newly issued token: get a new one and reconnect."
+                }
+            };
             warn(
                 sink,
                 format!(
-                    "The token for {} carries no application roles. Roles granted recently only appear once a new token \
-                     is issued, and the managed-identity endpoint may serve a cached token for up to 24 hours. Check the \
-                     grants with Get-GraphAppRoleAssignment.",
+                    "The token for {} carries no application roles. {why} Check the grants with \
+                     Get-GraphAppRoleAssignment.",
                     token.resource
                 ),
             );
@@ -430,6 +446,44 @@ mod tests {
             serde_json::to_value(meta).unwrap(),
             json!({"resource": "https://graph.microsoft.com", "expiresOn": format_iso8601(NOW + 3600), "tokenType": "Bearer", "source": null})
         );
+    }
+
+    /// Only a Graph token without roles is worth a warning, and the remedy it names fits the
+    /// credential: an access token is renewed by its owner, not by the managed-identity endpoint.
+    #[tokio::test]
+    async fn the_no_roles_warning_is_for_graph_tokens_and_names_the_credential_s_remedy() {
+        let svc = services();
+        for (aud, warns) in [
+            ("https://graph.microsoft.com", true),
+            ("https://management.azure.com", false),
+        ] {
+            let sink = VecSink::default();
+            let jwt = crate::jwt::unsigned(&json!({"aud": aud, "appid": "a", "exp": NOW + 3600}));
+            let options = ConnectOptions {
+                resource: Some(aud.to_string()),
+                ..access_token()
+            };
+            let ctx = connect(options, Some(Secret::new(jwt)), &svc, &sink)
+                .await
+                .expect("connects");
+            ctx.describe(&svc, &sink).await.expect("describe");
+            let warnings: Vec<String> = sink
+                .events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Warning { message } => Some(message),
+                    _ => None,
+                })
+                .collect();
+            if warns {
+                assert_eq!(warnings.len(), 1, "{warnings:?}");
+                assert!(warnings[0].contains("carries no application roles"));
+                assert!(warnings[0].contains("get a new one"), "{}", warnings[0]);
+                assert!(!warnings[0].contains("24 hours"), "{}", warnings[0]);
+            } else {
+                assert!(warnings.is_empty(), "{aud}: {warnings:?}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -12,7 +12,7 @@
 //!
 //! | op | args | result |
 //! |---|---|---|
-//! | `engine.info` | – | `{version, environmentVariables, parameterNames, httpsClientCreated}` |
+//! | `engine.info` | – | `{version, environmentVariables, secretEnvironmentVariables, parameterNames, httpsClientCreated}` (diagnostics and tests; the host reads the variable names through plain exports) |
 //! | `identity.connect` | see [`args::connect_options`]; secret = access token for `AccessToken`, else the secret object of [`secret_fields`] | context description + `handle` |
 //! | `identity.context` | `{context}` | context description |
 //! | `identity.disconnect` | `{context}` | `{}` (the identity's cached tokens are dropped) |

@@ -251,7 +251,7 @@ Describe '<Rid> engine (ELF headers)' -ForEach $LinuxEngines {
         if (-not $Image) { Set-ItResult -Skipped -Because "the $Rid engine is absent: it is made $Made" }
     }
 
-    It 'is a 64-bit <Machine> shared object' {
+    It 'is a 64-bit shared object for its architecture' {
         $Image.Machine | Should -Be $Machine
         $Image.IsSharedObject | Should -BeTrue
     }

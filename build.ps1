@@ -10,10 +10,11 @@
             and print one closing line "N passed, N failed" counting both.
     Bench   Build, then run tests/Bench.ps1 (figures printed as a table and written to
             out/bench/results.md).
-    Package Build, add the win-x64 engine (cross-built on Linux when a MinGW toolchain and a
-            rustc with standard-library sources are installed; see Build-WindowsEngine) and any
-            engines under -EnginePath, then write out/ManagedIdentity-<version>.nupkg (Gallery)
-            and out/ManagedIdentity.zip (Azure Automation import); see powershell/build/Package.ps1.
+    Package Build, add the engines this machine can cross-build (win-x64 and linux-arm64 on
+            Linux x64 when their gcc cross compilers and Rust targets are installed; see
+            $CrossEngines) and any engines under -EnginePath, then write
+            out/ManagedIdentity-<version>.nupkg (Gallery) and out/ManagedIdentity.zip (Azure
+            Automation import); see powershell/build/Package.ps1.
     Assemble  Build, then add the engines found under -EnginePath (runtimes/<rid>/native/*, as
             other machines built them) to out/ManagedIdentity: one module for every runtime.
 .EXAMPLE
@@ -258,50 +259,82 @@ function Build-Help {
     Copy-Item $output (Join-Path $ModuleOut 'bin/en-US') -Force
 }
 
-function Build-WindowsEngine {
-    # Azure Automation cloud sandboxes are Windows. On Windows the normal build already made the
-    # win-x64 engine; on Linux it is cross-built with MinGW (rustls uses the ring provider, so no
-    # Windows SDK, cmake or nasm is needed). Needs x86_64-w64-mingw32-gcc and either the rustup
-    # target (`rustup target add x86_64-pc-windows-gnu`) or a rustc whose sysroot has the
-    # standard-library sources for `-Z build-std`, e.g. Debian's `rustc-web rust-web-src`
-    # (/usr/bin/rustc, or set MANAGEDIDENTITY_WINDOWS_RUSTC to such a rustc).
-    if ($IsWindows) { return $true }
-    $target = 'x86_64-pc-windows-gnu'
-    $linker = Get-Command x86_64-w64-mingw32-gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+# The engines the Package task cross-builds on this machine, each with its Rust target and the C
+# cross compiler (Debian package) that links it and compiles ring's C and assembly. rustls uses the
+# ring provider, so no Windows SDK, cmake or nasm is needed. macOS is not here: linking needs
+# Apple's SDK (CI builds osx-* natively).
+$CrossEngines = @(
+    # Azure Automation cloud sandboxes are Windows (the engine imports only system DLLs:
+    # tests/Package.Tests.ps1 checks its PE import table).
+    [pscustomobject]@{ Rid = 'win-x64'; Target = 'x86_64-pc-windows-gnu'; Gcc = 'x86_64-w64-mingw32-gcc'; Debian = 'gcc-mingw-w64-x86-64'; Library = 'managedidentity_engine.dll' }
+    [pscustomobject]@{ Rid = 'linux-arm64'; Target = 'aarch64-unknown-linux-gnu'; Gcc = 'aarch64-linux-gnu-gcc'; Debian = 'gcc-aarch64-linux-gnu'; Library = 'libmanagedidentity_engine.so' }
+    [pscustomobject]@{ Rid = 'linux-x64'; Target = 'x86_64-unknown-linux-gnu'; Gcc = 'x86_64-linux-gnu-gcc'; Debian = 'gcc-x86-64-linux-gnu'; Library = 'libmanagedidentity_engine.so' }
+)
+
+function Build-CrossEngine {
+    # Cross-builds one engine of $CrossEngines into out/ManagedIdentity/runtimes/<rid>/native.
+    # Needs the C cross compiler and either the rustup target (`rustup target add <target>`) or a
+    # rustc whose sysroot has the standard-library sources for `-Z build-std`, e.g. Debian's
+    # `rustc-web rust-web-src` (/usr/bin/rustc, or set MANAGEDIDENTITY_CROSS_RUSTC to such a rustc).
+    # Returns why it could not build ('' when it did); a failing cargo build throws.
+    param([Parameter(Mandatory)] $Engine)
+    $target = $Engine.Target
+    $gcc = Get-Command $Engine.Gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if (-not $gcc) { return "no $($Engine.Gcc) (Debian: apt-get install $($Engine.Debian))" }
     $rustup = Get-Command rustup -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
     $hasTarget = $rustup -and (@(& $rustup.Source target list --installed 2>$null) -contains $target)
+    $key = $target.Replace('-', '_')
     $variables = @{
-        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $null
-        CC_x86_64_pc_windows_gnu = $null
-        AR_x86_64_pc_windows_gnu = 'x86_64-w64-mingw32-ar'
+        "CARGO_TARGET_$($key.ToUpperInvariant())_LINKER" = $gcc.Source
+        "CC_$key"                                        = $gcc.Source
+        "AR_$key"                                        = $gcc.Source -replace 'gcc$', 'ar'
     }
     $cargoArguments = @('build', '--release', '-p', 'managed-identity-ffi', '--lib', '--target', $target)
     if (-not $hasTarget) {
-        $rustc = if ($env:MANAGEDIDENTITY_WINDOWS_RUSTC) { $env:MANAGEDIDENTITY_WINDOWS_RUSTC } else { '/usr/bin/rustc' }
+        $rustc = if ($env:MANAGEDIDENTITY_CROSS_RUSTC) { $env:MANAGEDIDENTITY_CROSS_RUSTC } else { '/usr/bin/rustc' }
         $sysroot = if (Test-Path $rustc) { (& $rustc --print sysroot).Trim() } else { $null }
-        if (-not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) { $linker = $null }
+        if (-not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) {
+            return "no Rust standard library for $target (rustup target add $target, or a rustc with standard-library sources in MANAGEDIDENTITY_CROSS_RUSTC)"
+        }
         $variables.RUSTC = $rustc; $variables.RUSTC_BOOTSTRAP = '1'
         $cargoArguments += @('-Z', 'build-std=std,panic_unwind')
     }
-    if (-not $linker) {
-        Write-Warning "The win-x64 engine was not built: install a MinGW-w64 gcc and either the rustup target $target or a rustc with standard-library sources (see Build-WindowsEngine in build.ps1)."
-        return $false
-    }
-    $variables.CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER = $linker.Source
-    $variables.CC_x86_64_pc_windows_gnu = $linker.Source
     $saved = @{}
     foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
-    try {
-        $targetDir = Join-Path $CargoTarget 'win-x64'
-        Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir))
-    }
+    $targetDir = Join-Path $CargoTarget $Engine.Rid
+    # cargo's own output goes to the host: this function's output is its answer.
+    try { Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir)) | Out-Host }
     finally {
         foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
     }
-    $native = Join-Path $ModuleOut 'runtimes/win-x64/native'
+    $native = Join-Path $ModuleOut "runtimes/$($Engine.Rid)/native"
     New-Item -ItemType Directory -Force $native | Out-Null
-    Publish-File (Join-Path $targetDir "$target/release/managedidentity_engine.dll") (Join-Path $native 'managedidentity_engine.dll') -Copy
-    return $true
+    Publish-File (Join-Path $targetDir "$target/release/$($Engine.Library)") (Join-Path $native $Engine.Library) -Copy
+    return ''
+}
+
+function Build-CrossEngineSet {
+    # Package: cross-builds every engine of $CrossEngines but the one the build made natively and
+    # those -EnginePath supplies, best effort. Prints what it built and what it skipped and why; a
+    # skipped engine's copy from an earlier run is removed, so the packages carry only this run's.
+    param([string[]] $Supplied = @())
+    $native = Get-RuntimeIdentifier
+    $built = @(); $skipped = @()
+    foreach ($engine in $CrossEngines) {
+        if ($engine.Rid -eq $native -or $Supplied -contains $engine.Rid) { continue }
+        # A toolchain that is present but cannot build (e.g. a rustc older than a locked
+        # dependency needs) leaves the engine out with a warning, as a missing one does.
+        $reason = try { Build-CrossEngine $engine } catch { "the cross build failed: $_" }
+        if ($reason) {
+            Write-Warning "The $($engine.Rid) engine was not built: $reason"
+            Remove-Item (Join-Path $ModuleOut "runtimes/$($engine.Rid)") -Recurse -Force -ErrorAction SilentlyContinue
+            $skipped += $engine.Rid
+        }
+        else { $built += $engine.Rid }
+    }
+    $builtText = if ($built.Count -gt 0) { $built -join ', ' } else { 'none' }
+    Write-Host "Cross-built engines: $builtText" -ForegroundColor Green
+    if ($skipped.Count -gt 0) { Write-Host "Skipped engines: $($skipped -join ', ') (why: the warnings above)" -ForegroundColor Yellow }
 }
 
 function Get-RuntimeIdentifier {
@@ -377,9 +410,9 @@ switch ($Task) {
     }
     'Package' {
         Invoke-Build
-        # A cross toolchain that is present but cannot build (e.g. a rustc older than a locked
-        # dependency needs) leaves win-x64 out with a warning, as a missing one does.
-        try { $null = Build-WindowsEngine } catch { Write-Warning "The win-x64 engine was not built: $_" }
+        # Engines built elsewhere (-EnginePath) are taken as they are; the others are cross-built here.
+        $supplied = if ($EnginePath) { @(Find-EngineFile $EnginePath | ForEach-Object Rid) } else { @() }
+        Build-CrossEngineSet -Supplied $supplied
         if ($EnginePath) { Add-ModuleEngine -ModuleFolder $ModuleOut -EnginePath $EnginePath }
         $null = Invoke-Package -Root $Root -ModuleFolder $ModuleOut -Out $Out
     }

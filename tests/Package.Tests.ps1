@@ -1,9 +1,10 @@
 # The Gallery package and the Azure Automation zip (issue 13 items 2-3): layout, engines, Azure
 # Automation's limits, nuspec and manifest metadata, installing through PSResourceGet from a local
 # folder repository, importing and using the module from each unpacked copy in a fresh process,
-# and the win-x64 engine's PE export/import tables. The packages are built once per run, from the
-# built module folder (out/ManagedIdentity, which carries win-x64 once `build.ps1 -Task Package`
-# has cross-built it), into a temporary folder.
+# the win-x64 engine's PE export/import tables and the Linux engines' ELF headers (machine, dynamic
+# exports, needed libraries). The packages are built once per run, from the built module folder
+# (out/ManagedIdentity, which carries win-x64 and linux-arm64 once `build.ps1 -Task Package` has
+# cross-built them), into a temporary folder.
 
 BeforeDiscovery {
     $repoRoot = Split-Path $PSScriptRoot -Parent
@@ -11,13 +12,21 @@ BeforeDiscovery {
     $script:CanPackage = [bool](Get-Command Compress-PSResource -ErrorAction SilentlyContinue)
     $script:Rids = @(Get-ChildItem (Join-Path $moduleFolder 'runtimes') -Directory -ErrorAction SilentlyContinue | ForEach-Object { @{ Rid = $_.Name } })
     $script:Copies = @(@{ Copy = 'Automation zip' }, @{ Copy = 'nupkg, unpacked' }, @{ Copy = 'Save-PSResource' })
+    $script:LinuxEngines = @(
+        @{ Rid = 'linux-x64'; Machine = 'X86_64'; Made = 'by the build on Linux x64 (CI: ubuntu-latest)' }
+        @{ Rid = 'linux-arm64'; Machine = 'AArch64'; Made = 'by the build on Linux arm64 (CI: ubuntu-24.04-arm), or cross-built by `build.ps1 -Task Package` on Linux x64 when gcc-aarch64-linux-gnu and the rustup target aarch64-unknown-linux-gnu are installed' }
+    )
 }
 
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Join-Path $PSScriptRoot 'PeImage.psm1') -Force
+    Import-Module (Join-Path $PSScriptRoot 'ElfImage.psm1') -Force
     $script:RepoRoot = Split-Path $PSScriptRoot -Parent
     $script:ModuleFolder = Get-TestModulePath
+    # Every native entry point the interop assembly calls (its generated DllImports).
+    $bindings = Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity') -Recurse -Filter NativeMethods.g.cs | Select-Object -First 1
+    $script:EntryPoints = @([regex]::Matches((Get-Content -Raw $bindings.FullName), 'DllImport\(\s*NativeLib[^)]*EntryPoint\s*=\s*"([^"]+)"') | ForEach-Object { $_.Groups[1].Value })
     $script:WinEngine = Join-Path $ModuleFolder 'runtimes/win-x64/native/managedidentity_engine.dll'
     $script:NoWinEngine = 'the win-x64 engine is absent: it is cross-built by `build.ps1 -Task Package` when a MinGW-w64 gcc and a rustc with standard-library sources are installed (or built natively on Windows)'
     $script:NoPackaging = 'packaging needs Compress-PSResource (PSResourceGet 1.1+, PowerShell 7.4+)'
@@ -217,11 +226,9 @@ Describe 'win-x64 engine (PE headers)' {
     }
 
     It 'exports every entry point the interop assembly imports' {
-        $bindings = Get-ChildItem (Join-Path $RepoRoot 'powershell/ManagedIdentity') -Recurse -Filter NativeMethods.g.cs | Select-Object -First 1
-        $entryPoints = @([regex]::Matches((Get-Content -Raw $bindings.FullName), 'DllImport\(\s*NativeLib[^)]*EntryPoint\s*=\s*"([^"]+)"') | ForEach-Object { $_.Groups[1].Value })
-        $entryPoints.Count | Should -BeGreaterThan 3
+        $EntryPoints.Count | Should -BeGreaterThan 3
         $exports = (Read-PeImage $WinEngine).Exports
-        $entryPoints | Where-Object { $exports -cnotcontains $_ } | Should -BeNullOrEmpty
+        $EntryPoints | Where-Object { $exports -cnotcontains $_ } | Should -BeNullOrEmpty
     }
 
     It 'imports only DLLs that every Windows Server 2016+ has' {
@@ -231,5 +238,39 @@ Describe 'win-x64 engine (PE headers)' {
             Test-WindowsSystemDll $foreign | Should -BeFalse -Because "$foreign is not part of Windows"
         }
         $imports | Where-Object { -not (Test-WindowsSystemDll $_) } | Should -BeNullOrEmpty
+    }
+}
+
+Describe '<Rid> engine (ELF headers)' -ForEach $LinuxEngines {
+    BeforeAll {
+        $Engine = Join-Path $ModuleFolder "runtimes/$Rid/native/libmanagedidentity_engine.so"
+        $Image = if (Test-Path $Engine) { Read-ElfImage $Engine } else { $null }
+    }
+
+    BeforeEach {
+        if (-not $Image) { Set-ItResult -Skipped -Because "the $Rid engine is absent: it is made $Made" }
+    }
+
+    It 'is a 64-bit shared object for its architecture' {
+        $Image.Machine | Should -Be $Machine
+        $Image.IsSharedObject | Should -BeTrue
+    }
+
+    It 'exports every entry point the interop assembly imports, from its dynamic symbol table' {
+        $EntryPoints.Count | Should -BeGreaterThan 3
+        $Image.Imports | Should -Contain 'malloc' -Because 'the reader tells the symbols it imports from libc'
+        $Image.Exports | Should -Not -Contain 'malloc' -Because 'from the ones it exports'
+        $EntryPoints | Where-Object { $Image.Exports -cnotcontains $_ } | Should -BeNullOrEmpty
+    }
+
+    It 'needs only libraries that every glibc-based Linux has' {
+        $Image.Needed | Should -Contain 'libc.so.6' -Because 'a reader that found no DT_NEEDED entries would pass anything'
+        foreach ($foreign in 'libssl.so.3', 'libcrypto.so.3', 'libstdc++.so.6', 'libz.so.1', 'ld-linux.so') {
+            Test-LinuxSystemLibrary $foreign | Should -BeFalse -Because "$foreign is not part of every glibc system"
+        }
+        $Image.Needed | Where-Object { -not (Test-LinuxSystemLibrary $_) } | Should -BeNullOrEmpty
+        # Versioned symbols come only from those libraries, too.
+        $Image.RequiredVersions.Count | Should -BeGreaterThan 0
+        $Image.RequiredVersions | Where-Object { $Image.Needed -cnotcontains $_.Library } | Should -BeNullOrEmpty
     }
 }

@@ -64,21 +64,26 @@ function Get-ModuleEngine {
     }
 }
 
-function Add-ModuleEngine {
-    # Copies engines built elsewhere (CI runners) into the module folder. $EnginePath holds, at any
-    # depth, runtimes/<rid>/native/<library> trees (how each runner uploads its build).
-    param([Parameter(Mandatory)] [string] $ModuleFolder, [Parameter(Mandatory)] [string] $EnginePath)
+function Find-EngineFile {
+    # The engines built elsewhere (CI runners) under $EnginePath: at any depth,
+    # runtimes/<rid>/native/<library> trees (how each runner uploads its build).
+    param([Parameter(Mandatory)] [string] $EnginePath)
     if (-not (Test-Path $EnginePath)) { throw "The engine folder '$EnginePath' does not exist." }
     $found = @(Get-ChildItem $EnginePath -Recurse -File | Where-Object {
             $_.Extension -in '.dll', '.so', '.dylib' -and $_.Directory.Name -eq 'native' -and $_.Directory.Parent.Parent.Name -eq 'runtimes'
         })
     if ($found.Count -eq 0) { throw "No runtimes/<rid>/native/<library> found under '$EnginePath'." }
-    foreach ($file in $found) {
-        $rid = $file.Directory.Parent.Name
-        $target = Join-Path $ModuleFolder "runtimes/$rid/native"
+    foreach ($file in $found) { [pscustomobject]@{ Rid = $file.Directory.Parent.Name; File = $file } }
+}
+
+function Add-ModuleEngine {
+    # Copies the engines found under $EnginePath (Find-EngineFile) into the module folder.
+    param([Parameter(Mandatory)] [string] $ModuleFolder, [Parameter(Mandatory)] [string] $EnginePath)
+    foreach ($engine in Find-EngineFile $EnginePath) {
+        $target = Join-Path $ModuleFolder "runtimes/$($engine.Rid)/native"
         New-Item -ItemType Directory -Force $target | Out-Null
-        Copy-Item $file.FullName (Join-Path $target $file.Name) -Force
-        Write-Host "Engine added: $rid/$($file.Name)"
+        Copy-Item $engine.File.FullName (Join-Path $target $engine.File.Name) -Force
+        Write-Host "Engine added: $($engine.Rid)/$($engine.File.Name)"
     }
 }
 

@@ -110,13 +110,10 @@ pub extern "C" fn mi_cached_token(
 #[ffi_function]
 #[no_mangle]
 pub extern "C" fn mi_environment_variable_names(
-    mut buffer: FFISliceMut<u8>,
+    buffer: FFISliceMut<u8>,
     out_len: &mut u64,
 ) -> EngineStatus {
-    panic_guard::guard(|| {
-        let names = managed_identity_core::env::VARIABLES.join("\n");
-        operation::copy_out(names.as_bytes(), buffer.as_slice_mut(), out_len)
-    })
+    write_lines(managed_identity_core::env::VARIABLES, buffer, out_len)
 }
 
 /// Writes the names of the environment variables whose values are secrets (one per line,
@@ -126,12 +123,20 @@ pub extern "C" fn mi_environment_variable_names(
 #[ffi_function]
 #[no_mangle]
 pub extern "C" fn mi_secret_environment_variable_names(
-    mut buffer: FFISliceMut<u8>,
+    buffer: FFISliceMut<u8>,
     out_len: &mut u64,
 ) -> EngineStatus {
+    write_lines(
+        managed_identity_core::env::SECRET_VARIABLES,
+        buffer,
+        out_len,
+    )
+}
+
+/// `lines` joined by newlines into the caller's buffer (or the size needed), panic-safe.
+fn write_lines(lines: &[&str], mut buffer: FFISliceMut<u8>, out_len: &mut u64) -> EngineStatus {
     panic_guard::guard(|| {
-        let names = managed_identity_core::env::SECRET_VARIABLES.join("\n");
-        operation::copy_out(names.as_bytes(), buffer.as_slice_mut(), out_len)
+        operation::copy_out(lines.join("\n").as_bytes(), buffer.as_slice_mut(), out_len)
     })
 }
 

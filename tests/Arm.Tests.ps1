@@ -51,6 +51,20 @@ BeforeAll {
         finally { Clear-IdentityEnvironment }
     }
 
+    function Invoke-SeedReplay {
+        # The seed's steps: create the identity, grant it the three roles, attach it to the
+        # Automation account; the runbook then gets exactly those roles.
+        param([string] $Name, [string] $Location, $ArmContext, $GraphContext)
+        $mi = New-UserAssignedIdentity -Name $Name -ResourceGroupName 'rg-automation' -Location $Location -Context $ArmContext
+        $mi.Status | Should -Be 'Created'
+        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $GraphContext -Confirm:$false)
+        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
+        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $ArmContext -Confirm:$false
+        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
+        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+        [pscustomobject]@{ Identity = $mi; State = $state }
+    }
+
     $script:ArmCtx = Connect-Admin $Arm
     $script:GraphCtx = Connect-Admin $GraphResource
 }
@@ -62,17 +76,11 @@ AfterAll {
 
 Describe 'Seed replay' {
     It 'creates MI-AA-MgPowerShell1, grants the three roles, attaches it; the runbook gets exactly those roles' {
-        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell1' -ResourceGroupName 'rg-automation' -Location 'UK South' -Context $ArmCtx
-        $mi.Status | Should -Be 'Created'
-        $mi.Location | Should -Be 'uksouth'
-        $mi.PSObject.TypeNames | Should -Contain 'ManagedIdentity.UserAssignedIdentity'
-        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $GraphCtx -Confirm:$false)
-        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
-        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $ArmCtx -Confirm:$false
-        $state.Status | Should -Be 'Updated'
-        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
-        $state.SystemAssigned | Should -BeTrue
-        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+        $replay = Invoke-SeedReplay -Name 'MI-AA-MgPowerShell1' -Location 'UK South' -ArmContext $ArmCtx -GraphContext $GraphCtx
+        $replay.Identity.Location | Should -Be 'uksouth'
+        $replay.Identity.PSObject.TypeNames | Should -Contain 'ManagedIdentity.UserAssignedIdentity'
+        $replay.State.Status | Should -Be 'Updated'
+        $replay.State.SystemAssigned | Should -BeTrue
     }
 
     It 'does the same for the system-assigned identity after -SystemAssigned $true' {
@@ -226,13 +234,7 @@ Describe 'Seed replay with real admin sign-ins' {
         $arm.AuthType | Should -Be 'ClientSecret'
         $arm.ResourceManagerEndpoint | Should -Be $Base.TrimEnd('/') -Because 'the context names where the ARM commands go'
         (Connect-Identity @common -Resource $arm.Resource -SubscriptionId '3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d').SubscriptionId | Should -Be '3c5e7a9b-1d2f-4a6b-8c0d-2e4f6a8b0c1d'
-        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell-Secret' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $arm
-        $mi.Status | Should -Be 'Created'
-        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graph -Confirm:$false)
-        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
-        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $arm -Confirm:$false
-        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
-        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+        $null = Invoke-SeedReplay -Name 'MI-AA-MgPowerShell-Secret' -Location 'uksouth' -ArmContext $arm -GraphContext $graph
     }
 }
 
@@ -271,12 +273,6 @@ Describe 'Seed replay with a delegated admin sign-in' {
         $arm = Connect-DeviceUser 'https://management.azure.com/user_impersonation'
         $graph = Connect-DeviceUser 'AppRoleAssignment.ReadWrite.All', 'Application.Read.All'
         $arm.AuthType | Should -Be 'DeviceCode'
-        $mi = New-UserAssignedIdentity -Name 'MI-AA-MgPowerShell-User' -ResourceGroupName 'rg-automation' -Location 'uksouth' -Context $arm
-        $mi.Status | Should -Be 'Created'
-        $grants = @($mi | Grant-GraphAppRole -Permission Mail.Send, AuditLog.Read.All, Application.Read.All -Context $graph -Confirm:$false)
-        @($grants.Status | Select-Object -Unique) | Should -Be @('Granted')
-        $state = $mi | Set-AutomationAccountIdentity -AutomationAccountName 'aa-runbooks' -ResourceGroupName 'rg-automation' -Context $arm -Confirm:$false
-        $state.UserAssigned.ClientId | Should -Contain $mi.ClientId
-        Get-RunbookRoles -ClientId $mi.ClientId | Should -Be $Seed3
+        $null = Invoke-SeedReplay -Name 'MI-AA-MgPowerShell-User' -Location 'uksouth' -ArmContext $arm -GraphContext $graph
     }
 }

@@ -24,16 +24,10 @@ namespace ManagedIdentity.Interop.Commands
         private static readonly string[] PrincipalProperties = { "IdentityId", "PrincipalId", "ObjectId" };
 
         /// <summary>The identity strings of one -Identity value (null/empty entries skipped);
-        /// null and the offending object when something is not a principal.</summary>
-        public static List<string> Extract(object[] values, out object refused)
-        {
-            var ignored = new List<string>();
-            return Extract(values, out refused, ignored);
-        }
-
-        /// <summary>As above; also adds to <paramref name="created"/> each identity taken from an
-        /// object that reports it was just created (Status 'Created').</summary>
-        public static List<string> Extract(object[] values, out object refused, List<string> created)
+        /// null and the offending object when something is not a principal.
+        /// When <paramref name="created"/> is given, each identity taken from an object that
+        /// reports it was just created (Status 'Created', PrincipalCreated) is also added there.</summary>
+        public static List<string> Extract(object[] values, out object refused, List<string> created = null)
         {
             refused = null;
             var identities = new List<string>();
@@ -48,7 +42,7 @@ namespace ManagedIdentity.Interop.Commands
                 }
                 if (string.IsNullOrWhiteSpace(identity)) continue;
                 identities.Add(identity);
-                if (JustCreated(value)) created.Add(identity);
+                if (created != null && JustCreated(value)) created.Add(identity);
             }
             return identities;
         }

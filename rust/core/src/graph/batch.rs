@@ -482,7 +482,7 @@ fn clone_result(r: &Result<SubResponse>) -> Result<SubResponse> {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::graph::client::testing::{client, response, FakeTransport};
+    use crate::graph::client::testing::{batch_responses, client, response, FakeTransport};
     use crate::graph::client::{
         ClientOptions, HttpRequest, StaticToken, Transport, TransportError,
     };
@@ -500,23 +500,17 @@ mod tests {
         let attempts: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
         FakeTransport::new(move |req, _| {
             assert!(req.url.as_str().ends_with("/v1.0/$batch"), "{}", req.url);
-            let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
-            let reqs = body["requests"].as_array().unwrap();
-            assert!(reqs.len() <= MAX_BATCH);
-            let mut responses: Vec<Value> = reqs
-                .iter()
-                .map(|r| {
-                    let url = r["url"].as_str().unwrap().to_string();
-                    let n = {
-                        let mut a = attempts.lock().unwrap();
-                        let c = a.entry(url).or_default();
-                        *c += 1;
-                        *c
-                    };
-                    let (status, headers, body) = f(r, n);
-                    json!({"id": r["id"], "status": status, "headers": headers, "body": body})
-                })
-                .collect();
+            let mut responses = batch_responses(req, |r| {
+                let url = r["url"].as_str().unwrap().to_string();
+                let n = {
+                    let mut a = attempts.lock().unwrap();
+                    let c = a.entry(url).or_default();
+                    *c += 1;
+                    *c
+                };
+                f(r, n)
+            });
+            assert!(responses.len() <= MAX_BATCH);
             responses.reverse();
             Ok(response(200, json!({"responses": responses}), &[]))
         })

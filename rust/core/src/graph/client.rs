@@ -463,6 +463,37 @@ pub(crate) mod testing {
 
     use super::*;
     pub use crate::http::transport::testing::{response, FakeTransport};
+    use serde_json::json;
+
+    /// The answers to a `$batch` request: `answer(sub_request)` gives each sub-request's
+    /// `(status, headers, body)`; ids are echoed, order kept.
+    pub fn batch_responses(
+        request: &HttpRequest,
+        mut answer: impl FnMut(&Value) -> (u16, Value, Value),
+    ) -> Vec<Value> {
+        let body: Value = serde_json::from_slice(request.body.as_ref().unwrap()).unwrap();
+        body["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let (status, headers, body) = answer(r);
+                json!({"id": r["id"], "status": status, "headers": headers, "body": body})
+            })
+            .collect()
+    }
+
+    /// A `$batch` reply (200) carrying [`batch_responses`].
+    pub fn batch_reply(
+        request: &HttpRequest,
+        answer: impl FnMut(&Value) -> (u16, Value, Value),
+    ) -> HttpResponse {
+        response(
+            200,
+            json!({"responses": batch_responses(request, answer)}),
+            &[],
+        )
+    }
 
     pub fn client(
         transport: Arc<FakeTransport>,

@@ -337,7 +337,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::events::{Event, VecSink};
-    use crate::graph::client::testing::{client, response, FakeTransport};
+    use crate::graph::client::testing::{batch_reply, client, response, FakeTransport};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -365,26 +365,22 @@ mod tests {
                 ));
             }
             assert!(url.ends_with("/v1.0/$batch"), "unexpected {url}");
-            let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
-            let responses: Vec<Value> = body["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    let u = r["url"].as_str().unwrap();
-                    let (status, headers, body) = match r["method"].as_str().unwrap() {
-                        "GET" if u.contains("/appRoleAssignments") => (
-                            200,
-                            json!({}),
-                            json!({"value": [{"id": "asg-b", "appRoleId": ROLE_B, "resourceId": GRAPH_ID, "principalId": MI}]}),
-                        ),
-                        "GET" => (200, json!({}), json!({"id": MI, "displayName": "mi-1", "servicePrincipalType": "ManagedIdentity"})),
-                        m => write(m, &r["body"]),
-                    };
-                    json!({"id": r["id"], "status": status, "headers": headers, "body": body})
-                })
-                .collect();
-            Ok(response(200, json!({"responses": responses}), &[]))
+            Ok(batch_reply(req, |r| {
+                let u = r["url"].as_str().unwrap();
+                match r["method"].as_str().unwrap() {
+                    "GET" if u.contains("/appRoleAssignments") => (
+                        200,
+                        json!({}),
+                        json!({"value": [{"id": "asg-b", "appRoleId": ROLE_B, "resourceId": GRAPH_ID, "principalId": MI}]}),
+                    ),
+                    "GET" => (
+                        200,
+                        json!({}),
+                        json!({"id": MI, "displayName": "mi-1", "servicePrincipalType": "ManagedIdentity"}),
+                    ),
+                    m => write(m, &r["body"]),
+                }
+            }))
         })
     }
 

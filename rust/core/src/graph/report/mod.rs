@@ -200,7 +200,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::events::{Event, VecSink};
-    use crate::graph::client::testing::{client, response, FakeTransport};
+    use crate::graph::client::testing::{batch_reply, client, FakeTransport};
     use serde_json::{json, Value};
     use std::collections::HashMap;
     use std::sync::Mutex;
@@ -224,48 +224,56 @@ mod tests {
     /// once, C refused, the resource readable; counts requests per URL kind.
     fn tenant(counts: Arc<Mutex<HashMap<String, usize>>>) -> Arc<FakeTransport> {
         FakeTransport::new(move |req, _| {
-            let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
-            let responses: Vec<Value> = body["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    let url = r["url"].as_str().unwrap();
-                    let kind = if url.contains("skiptoken") {
-                        "page2".to_string()
-                    } else if url.starts_with("/servicePrincipals?") {
-                        assert!(url.contains("servicePrincipalType"), "{url}");
-                        "page1".to_string()
-                    } else if let Some(rest) = url.strip_prefix("/servicePrincipals/") {
-                        rest.split(['/', '?']).next().unwrap().to_string()
-                    } else {
-                        panic!("unexpected {url}")
-                    };
-                    let n = {
-                        let mut c = counts.lock().unwrap();
-                        let e = c.entry(kind.clone()).or_default();
-                        *e += 1;
-                        *e
-                    };
-                    let (status, headers, body) = match kind.as_str() {
-                        "page1" => (200, json!({}), json!({"value": [sp(A, "a"), sp(B, "b")],
-                            "@odata.nextLink": "https://graph.example/v1.0/servicePrincipals?$skiptoken=2"})),
-                        "page2" => (200, json!({}), json!({"value": [sp(C, "c")]})),
-                        k if k == A => (200, json!({}), json!({"value": [asg(A, 3), asg(A, 9)]})),
-                        k if k == B && n == 1 => (429, json!({"Retry-After": "1"}), json!({"error": {"code": "TooManyRequests"}})),
-                        k if k == B => (200, json!({}), json!({"value": [asg(B, 0x10)]})),
-                        k if k == C => (403, json!({}), json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}})),
-                        k if k == G => (200, json!({}), json!({"id": G, "appId": "00000003-0000-0000-c000-000000000000", "displayName": "Microsoft Graph",
+            Ok(batch_reply(req, |r| {
+                let url = r["url"].as_str().unwrap();
+                let kind = if url.contains("skiptoken") {
+                    "page2".to_string()
+                } else if url.starts_with("/servicePrincipals?") {
+                    assert!(url.contains("servicePrincipalType"), "{url}");
+                    "page1".to_string()
+                } else if let Some(rest) = url.strip_prefix("/servicePrincipals/") {
+                    rest.split(['/', '?']).next().unwrap().to_string()
+                } else {
+                    panic!("unexpected {url}")
+                };
+                let n = {
+                    let mut c = counts.lock().unwrap();
+                    let e = c.entry(kind.clone()).or_default();
+                    *e += 1;
+                    *e
+                };
+                match kind.as_str() {
+                    "page1" => (
+                        200,
+                        json!({}),
+                        json!({"value": [sp(A, "a"), sp(B, "b")],
+                            "@odata.nextLink": "https://graph.example/v1.0/servicePrincipals?$skiptoken=2"}),
+                    ),
+                    "page2" => (200, json!({}), json!({"value": [sp(C, "c")]})),
+                    k if k == A => (200, json!({}), json!({"value": [asg(A, 3), asg(A, 9)]})),
+                    k if k == B && n == 1 => (
+                        429,
+                        json!({"Retry-After": "1"}),
+                        json!({"error": {"code": "TooManyRequests"}}),
+                    ),
+                    k if k == B => (200, json!({}), json!({"value": [asg(B, 0x10)]})),
+                    k if k == C => (
+                        403,
+                        json!({}),
+                        json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}),
+                    ),
+                    k if k == G => (
+                        200,
+                        json!({}),
+                        json!({"id": G, "appId": "00000003-0000-0000-c000-000000000000", "displayName": "Microsoft Graph",
                             "appRoles": [
                                 {"id": "e1000001-0000-4000-8000-000000000003", "value": "AppRoleAssignment.ReadWrite.All", "allowedMemberTypes": ["Application"]},
                                 {"id": "e1000001-0000-4000-8000-000000000009", "value": "Mail.Send", "allowedMemberTypes": ["Application"]},
-                                {"id": "e1000001-0000-4000-8000-000000000010", "value": "Reports.Read.All", "allowedMemberTypes": ["Application"]}]})),
-                        other => panic!("unexpected {other}"),
-                    };
-                    json!({"id": r["id"], "status": status, "headers": headers, "body": body})
-                })
-                .collect();
-            Ok(response(200, json!({"responses": responses}), &[]))
+                                {"id": "e1000001-0000-4000-8000-000000000010", "value": "Reports.Read.All", "allowedMemberTypes": ["Application"]}]}),
+                    ),
+                    other => panic!("unexpected {other}"),
+                }
+            }))
         })
     }
 

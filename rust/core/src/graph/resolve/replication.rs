@@ -107,8 +107,8 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::events::VecSink;
-    use crate::graph::client::testing::{client, response, FakeTransport};
-    use serde_json::{json, Value};
+    use crate::graph::client::testing::{batch_reply, client, FakeTransport};
+    use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -120,24 +120,24 @@ mod tests {
         let lookups = Arc::new(AtomicUsize::new(0));
         let seen = lookups.clone();
         let t = FakeTransport::new(move |req, _| {
-            let body: Value = serde_json::from_slice(req.body.as_ref().unwrap()).unwrap();
-            let responses: Vec<Value> = body["requests"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    let u = r["url"].as_str().unwrap();
-                    let by_id = u.starts_with(&format!("/servicePrincipals/{NEW}"));
-                    let found = by_id && seen.fetch_add(1, Ordering::SeqCst) >= visible_after;
-                    let (status, body) = if found {
-                        (200, json!({"id": NEW, "displayName": "uai-1", "servicePrincipalType": "ManagedIdentity"}))
-                    } else {
-                        (404, json!({"error": {"code": "Request_ResourceNotFound", "message": "not found"}}))
-                    };
-                    json!({"id": r["id"], "status": status, "headers": {}, "body": body})
-                })
-                .collect();
-            Ok(response(200, json!({"responses": responses}), &[]))
+            Ok(batch_reply(req, |r| {
+                let u = r["url"].as_str().unwrap();
+                let by_id = u.starts_with(&format!("/servicePrincipals/{NEW}"));
+                let found = by_id && seen.fetch_add(1, Ordering::SeqCst) >= visible_after;
+                if found {
+                    (
+                        200,
+                        json!({}),
+                        json!({"id": NEW, "displayName": "uai-1", "servicePrincipalType": "ManagedIdentity"}),
+                    )
+                } else {
+                    (
+                        404,
+                        json!({}),
+                        json!({"error": {"code": "Request_ResourceNotFound", "message": "not found"}}),
+                    )
+                }
+            }))
         });
         (t, lookups)
     }

@@ -186,6 +186,16 @@ Describe 'The staged module' {
         $references | Sort-Object | Should -Be @('netstandard 2.0.0.0', 'System.Management.Automation 3.0.0.0')
     }
 
+    It 'has a manifest written with comma lists, which PowerShell evaluates without a pipeline or dynamic binder (issue 9)' {
+        $path = Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/ManagedIdentity.psd1'
+        $tokens = $null; $errors = $null
+        $ast = [System.Management.Automation.Language.Parser]::ParseFile($path, [ref]$tokens, [ref]$errors)
+        $errors | Should -BeNullOrEmpty
+        $filled = @($ast.FindAll({ param($node) $node -is [System.Management.Automation.Language.ArrayExpressionAst] -and $node.SubExpression.Statements.Count -gt 0 }, $true))
+        $filled.ForEach({ $_.Extent.Text }) | Should -BeNullOrEmpty -Because 'an @(...) holding items is evaluated through a pipeline at every import'
+        (Import-PowerShellDataFile $path).CmdletsToExport.Count | Should -Be 18
+    }
+
     It 'has a dot-sourceable entry file that imports the compiled cmdlets, in 5.1 syntax' {
         $entry = Get-Content -Raw (Join-Path (Split-Path $PSScriptRoot -Parent) 'out/ManagedIdentity/ManagedIdentity.ps1')
         $entry | Should -Match 'ManagedIdentity\.Interop\.dll'

@@ -6,39 +6,40 @@
     Copyright            = '(c) ManagedIdentity developers. MIT License.'
     Description          = 'Azure managed-identity tokens and Microsoft Graph app-role management from a small Rust engine: fast to import, no .NET assembly conflicts, idempotent and injection-proof.'
     PowerShellVersion    = '5.1'
-    CompatiblePSEditions = @('Desktop', 'Core')
+    # Lists are written as comma lists, not @(...): PowerShell evaluates an @(...) holding items
+    # through a pipeline and dynamic binders, which costs every import about 60 JIT-compiled
+    # methods on a pwsh that is not ReadyToRun-compiled (the Bench's JIT census counts them).
+    CompatiblePSEditions = 'Desktop', 'Core'
     DotNetFrameworkVersion = '4.7.2'
     # No FormatsToProcess: importing a format file rebuilds the session's whole format table.
     # The views in formats/ are loaded on the first ManagedIdentity-typed output instead
     # (interop/FormatLoader.cs); until then objects show their default display properties.
     FunctionsToExport    = @()
-    CmdletsToExport      = @(
-        'Connect-Identity'
-        'Disconnect-Identity'
-        'Get-IdentityContext'
-        'Get-IdentityToken'
-        'Test-IdentityEndpoint'
-        'Get-GraphAppRole'
-        'Grant-GraphAppRole'
-        'Revoke-GraphAppRole'
-        'Set-GraphAppRole'
-        'Get-GraphAppRoleAssignment'
-        'Invoke-GraphApiRequest'
-        'Get-GraphAppRoleReport'
-        'Export-GraphAppRoleReport'
-        'New-UserAssignedIdentity'
-        'Get-UserAssignedIdentity'
-        'Remove-UserAssignedIdentity'
-        'Get-AutomationAccountIdentity'
-        'Set-AutomationAccountIdentity'
-    )
+    CmdletsToExport      = 'Connect-Identity',
+                           'Disconnect-Identity',
+                           'Get-IdentityContext',
+                           'Get-IdentityToken',
+                           'Test-IdentityEndpoint',
+                           'Get-GraphAppRole',
+                           'Grant-GraphAppRole',
+                           'Revoke-GraphAppRole',
+                           'Set-GraphAppRole',
+                           'Get-GraphAppRoleAssignment',
+                           'Invoke-GraphApiRequest',
+                           'Get-GraphAppRoleReport',
+                           'Export-GraphAppRoleReport',
+                           'New-UserAssignedIdentity',
+                           'Get-UserAssignedIdentity',
+                           'Remove-UserAssignedIdentity',
+                           'Get-AutomationAccountIdentity',
+                           'Set-AutomationAccountIdentity'
     VariablesToExport    = @()
     AliasesToExport      = @()
     PrivateData          = @{
         PSData = @{
             # ProjectUri, LicenseUri and ReleaseNotes are written into the packaged manifest from
             # Cargo.toml's [workspace.package] repository (powershell/build/Package.ps1).
-            Tags       = @('Azure', 'ManagedIdentity', 'MicrosoftGraph', 'AzureAutomation', 'Runbook', 'AppRole')
+            Tags       = 'Azure', 'ManagedIdentity', 'MicrosoftGraph', 'AzureAutomation', 'Runbook', 'AppRole'
         }
     }
 }

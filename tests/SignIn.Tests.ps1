@@ -271,6 +271,89 @@ Describe 'Connect-Identity -EnvironmentVariable (Azure.Identity variables)' {
     }
 }
 
+Describe 'Connect-Identity -FederatedTokenFile (workload identity federation)' {
+    BeforeAll {
+        $script:App = New-PipelineApp
+        $script:Issuer = 'https://vstoken.dev.azure.com/00000000-1111-2222-3333-444444444444'
+        $script:Subject = 'sc://contoso/pipelines/deploy'
+        $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/federatedCredentials' -Body @{ clientId = $App.appId; issuer = $Issuer; subject = $Subject }
+        $script:TokenFile = Join-Path $Work 'oidc-token'
+        $script:Rotations = 0
+        function script:Set-TokenFile([long] $ExpiresIn) {
+            # What the issuer does: writes a new token over the old one.
+            $token = New-FederatedToken $Issuer $Subject ([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() + $ExpiresIn)
+            Set-Content -Path $TokenFile -Value $token -NoNewline
+            # A distinct modification time even on a coarse file system (the engine re-reads the
+            # file when its time or size changes).
+            $script:Rotations++
+            (Get-Item $TokenFile).LastWriteTimeUtc = [DateTime]::UtcNow.AddSeconds($script:Rotations)
+            $token
+        }
+    }
+
+    BeforeEach {
+        # Parameters alone: none of the Azure.Identity variables is set.
+        Clear-IdentityEnvironment
+    }
+
+    It 'makes -TenantId and -ClientId mandatory beside it' {
+        $parameters = (Get-Command Connect-Identity).Parameters
+        foreach ($name in 'FederatedTokenFile', 'TenantId', 'ClientId') {
+            $parameters[$name].ParameterSets['WorkloadIdentity'].IsMandatory | Should -BeTrue -Because "$name is mandatory in the WorkloadIdentity set"
+        }
+    }
+
+    It 'signs in from the file alone, with the app''s Roles, and no token in any stream' {
+        $assertion = Set-TokenFile 600
+        $text = Get-AllStreams { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $TokenFile -AuthorityHost $Base -GraphEndpoint $Base -Verbose -Debug }
+        $text | Should -Not -Match ([regex]::Escape($assertion))
+        $context = Get-IdentityContext
+        $context.AuthType | Should -Be 'WorkloadIdentity'
+        $context.PrincipalType | Should -Be 'AppOnly'
+        $context.ClientId | Should -Be $App.appId
+        $context.Roles | Should -Be @('Application.Read.All')
+    }
+
+    It 'reads the file again when its issuer rotates it' {
+        $null = Set-TokenFile 600
+        $null = Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $TokenFile -AuthorityHost $Base -GraphEndpoint $Base
+        # The issuer writes an expired token: the next new token request sends it and is refused.
+        $expired = Set-TokenFile -120
+        $text = Get-AllStreams { Get-IdentityToken -Resource 'https://vault.azure.net' -ErrorAction Stop }
+        $text | Should -Match 'AADSTS700024'
+        $text | Should -Not -Match ([regex]::Escape($expired))
+        # A fresh token in the file: the same context works again.
+        $null = Set-TokenFile 900
+        Get-IdentityToken -Resource 'https://vault.azure.net' -AsPlainText | Should -Not -BeNullOrEmpty
+    }
+
+    It 'resolves a relative path against the current PowerShell location' {
+        $null = Set-TokenFile 600
+        Push-Location $Work
+        try { $context = Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile ./oidc-token -AuthorityHost $Base -GraphEndpoint $Base }
+        finally { Pop-Location }
+        $context.AuthType | Should -Be 'WorkloadIdentity'
+    }
+
+    It 'names a missing file and the parameter with ManagedIdentity.InvalidArgument' {
+        $missing = Join-Path $Work 'no-such-token'
+        { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $missing -AuthorityHost $Base -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+        $text = Get-AllStreams { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $missing -AuthorityHost $Base -ErrorAction Stop }
+        $text | Should -Match ([regex]::Escape($missing))
+        $text | Should -Match '-FederatedTokenFile'
+    }
+
+    It 'refuses a token whose subject has no federated credential (AADSTS70021)' {
+        $other = New-FederatedToken $Issuer 'sc://contoso/pipelines/other' ([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() + 600)
+        $file = Join-Path $Work 'other-token'
+        Set-Content -Path $file -Value $other -NoNewline
+        $text = Get-AllStreams { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $file -AuthorityHost $Base -ErrorAction Stop }
+        $text | Should -Match 'AADSTS70021'
+        $text | Should -Not -Match ([regex]::Escape($other))
+    }
+}
+
 Describe 'Connect-Identity -UseDeviceCode (delegated)' {
     It 'prints the sign-in message, gets a token once approved and shows Scopes and the account' {
         $user = Start-DeviceUser 'approve'

@@ -63,6 +63,13 @@ Sign in as Azure.Identity's EnvironmentCredential / WorkloadIdentityCredential d
 AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH
 (+ _PASSWORD) or AZURE_FEDERATED_TOKEN_FILE (workload identity), with AZURE_AUTHORITY_HOST.
 '@
+            FederatedTokenFile = @'
+Workload identity federation (with -TenantId and -ClientId): a file holding the OIDC token your
+pipeline's issuer wrote (GitHub Actions, Azure DevOps, a Kubernetes projected service account
+token). Entra must have a federated credential on the application for the token's issuer and
+subject. The file is read again whenever it changes, so an issuer that rotates it keeps the
+context working; its contents never reach any output.
+'@
             UseAzureCli = @'
 Use the Azure CLI's signed-in account: tokens come from 'az account get-access-token' ('az'
 must be on PATH and logged in).
@@ -109,6 +116,13 @@ $context.Roles
             @{
                 Title = 'A pipeline signs in as a service principal with a certificate'
                 Code  = 'Connect-Identity -TenantId $tenantId -ClientId $appId -CertificatePath ./sp.pfx -CertificatePassword $pfxPassword'
+            }
+            @{
+                Title = 'A GitHub Actions job signs in with workload identity federation (no secret to store)'
+                Code  = @'
+# The job requests an OIDC token for the audience api://AzureADTokenExchange and writes it to a file.
+Connect-Identity -TenantId $tenantId -ClientId $appId -FederatedTokenFile $env:RUNNER_TEMP/oidc-token
+'@
             }
             @{
                 Title = 'A pipeline signs in from the Azure.Identity environment variables (secret, certificate or workload identity)'

@@ -26,6 +26,7 @@ public sealed class Connect_Identity : EngineCmdlet
     private const string CertificateSet = "Certificate";
     private const string CertificateThumbprintSet = "CertificateThumbprint";
     private const string EnvironmentVariableSet = "EnvironmentVariable";
+    private const string WorkloadIdentitySet = "WorkloadIdentity";
     private const string AzureCliSet = "AzureCli";
 
     [Parameter(Mandatory = true, ParameterSetName = ManagedIdentitySet)]
@@ -39,6 +40,7 @@ public sealed class Connect_Identity : EngineCmdlet
     [Parameter(Mandatory = true, ParameterSetName = CertificatePathSet)]
     [Parameter(Mandatory = true, ParameterSetName = CertificateSet)]
     [Parameter(Mandatory = true, ParameterSetName = CertificateThumbprintSet)]
+    [Parameter(Mandatory = true, ParameterSetName = WorkloadIdentitySet)]
     [Alias("ApplicationId", "AppId")]
     [ValidateNotNullOrEmpty]
     public string ClientId { get; set; }
@@ -85,6 +87,7 @@ public sealed class Connect_Identity : EngineCmdlet
     [Parameter(Mandatory = true, ParameterSetName = CertificatePathSet)]
     [Parameter(Mandatory = true, ParameterSetName = CertificateSet)]
     [Parameter(Mandatory = true, ParameterSetName = CertificateThumbprintSet)]
+    [Parameter(Mandatory = true, ParameterSetName = WorkloadIdentitySet)]
     [Parameter(ParameterSetName = AzureCliSet)]
     [Alias("Tenant")]
     [ValidateNotNullOrEmpty]
@@ -117,6 +120,13 @@ public sealed class Connect_Identity : EngineCmdlet
     [Parameter(Mandatory = true, ParameterSetName = AzureCliSet)]
     public SwitchParameter UseAzureCli { get; set; }
 
+    // Workload identity federation with the token file named here (GitHub Actions, Azure DevOps
+    // or any OIDC issuer that writes one), read again at every token request: the issuer
+    // rotates it. -EnvironmentVariable covers the same sign-in from AZURE_FEDERATED_TOKEN_FILE.
+    [Parameter(Mandatory = true, ParameterSetName = WorkloadIdentitySet)]
+    [ValidateNotNullOrEmpty]
+    public string FederatedTokenFile { get; set; }
+
     [Parameter(ParameterSetName = BrowserSet)]
     [Parameter(ParameterSetName = DeviceCodeSet)]
     [Parameter(ParameterSetName = ClientSecretSet)]
@@ -125,6 +135,7 @@ public sealed class Connect_Identity : EngineCmdlet
     [Parameter(ParameterSetName = CertificateSet)]
     [Parameter(ParameterSetName = CertificateThumbprintSet)]
     [Parameter(ParameterSetName = EnvironmentVariableSet)]
+    [Parameter(ParameterSetName = WorkloadIdentitySet)]
     [Parameter(ParameterSetName = AzureCliSet)]
     [ValidateSet("Global", "USGov", "USGovDoD", "China", IgnoreCase = true)]
     public string Environment { get; set; }
@@ -137,6 +148,7 @@ public sealed class Connect_Identity : EngineCmdlet
     [Parameter(ParameterSetName = CertificateSet)]
     [Parameter(ParameterSetName = CertificateThumbprintSet)]
     [Parameter(ParameterSetName = EnvironmentVariableSet)]
+    [Parameter(ParameterSetName = WorkloadIdentitySet)]
     [ValidateNotNullOrEmpty]
     public string AuthorityHost { get; set; }
 
@@ -168,6 +180,7 @@ public sealed class Connect_Identity : EngineCmdlet
 
         if (Environment != null) arguments["cloud"] = Environment;
         if (CertificatePath != null) arguments["certificatePath"] = GetUnresolvedProviderPathFromPSPath(CertificatePath);
+        if (FederatedTokenFile != null) arguments["federatedTokenFile"] = GetUnresolvedProviderPathFromPSPath(FederatedTokenFile);
         if (Credential != null) arguments["clientId"] = Credential.UserName;
 
         JsonObject description;

@@ -112,7 +112,7 @@ pub fn hint(aadsts: u64) -> Option<&'static str> {
         65001 => "the permissions were not consented: an administrator must grant consent for these scopes (or sign in once interactively).",
         90002 => "the tenant was not found: check -TenantId (a GUID or a verified domain) and -Environment.",
         700027 => "the certificate is not registered on this application (or the key does not match it): upload its public certificate under Certificates & secrets.",
-        700024 => "the federated token has expired or is not yet valid: the token file must be refreshed by its issuer (AZURE_FEDERATED_TOKEN_FILE).",
+        700024 => "the federated token has expired or is not yet valid: the token file must be refreshed by its issuer (-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE).",
         70021 => "no federated credential on the application matches the token's issuer, subject and audience (api://AzureADTokenExchange).",
         _ => return None,
     })

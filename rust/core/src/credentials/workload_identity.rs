@@ -51,7 +51,7 @@ impl FederatedTokenFile {
         let unreadable = |e: std::io::Error| {
             Error::new(
                 ErrorKind::InvalidArgument,
-                format!("the federated token file '{shown}' (AZURE_FEDERATED_TOKEN_FILE) cannot be read: {e}"),
+                format!("the federated token file '{shown}' (-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE) cannot be read: {e}"),
             )
         };
         let meta = std::fs::metadata(&self.path).map_err(unreadable)?;
@@ -206,7 +206,8 @@ mod tests {
             .read()
             .unwrap_err();
         assert!(
-            e.message.contains("AZURE_FEDERATED_TOKEN_FILE"),
+            e.message
+                .contains("-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE"),
             "{}",
             e.message
         );

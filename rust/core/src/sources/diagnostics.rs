@@ -111,13 +111,16 @@ fn host_noun(source: SourceKind) -> &'static str {
 
 pub(crate) fn unsupported(kind: SourceKind, reason: Option<&str>) -> Error {
     let hint = match kind {
-        SourceKind::WorkloadIdentity => " Unset AZURE_FEDERATED_TOKEN_FILE to fall back to IMDS.",
+        SourceKind::WorkloadIdentity => {
+            " Sign in with it through Connect-Identity -EnvironmentVariable (or -TenantId, -ClientId and \
+             -FederatedTokenFile), or unset AZURE_FEDERATED_TOKEN_FILE to fall back to IMDS."
+        }
         _ => "",
     };
     Error::new(
         ErrorKind::UnsupportedSource,
         format!(
-            "{} managed identity is detected ({}) but not supported yet by this version of ManagedIdentity.{hint} \
+            "{} is detected ({}) but -Identity does not support it yet.{hint} \
              Run Test-IdentityEndpoint for details.",
             kind.display(),
             reason.unwrap_or("from the environment")

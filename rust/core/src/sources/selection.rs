@@ -163,7 +163,7 @@ pub fn detect(env: &dyn Environment) -> Detection {
             match &source {
                 Ok(_) => r.reason.push_str("; this source is used"),
                 Err(e) if e.kind == ErrorKind::UnsupportedSource => {
-                    r.reason.push_str("; detected but not supported yet")
+                    r.reason.push_str("; detected, but -Identity does not support it yet (sign in with Connect-Identity -EnvironmentVariable)")
                 }
                 Err(e) => r.reason.push_str(&format!("; but {}", e.message)),
             }
@@ -305,7 +305,9 @@ mod tests {
                 let e = d.source.as_ref().expect_err("unsupported");
                 assert_eq!(e.kind, ErrorKind::UnsupportedSource);
                 assert!(
-                    e.message.contains("is detected") && e.message.contains("not supported yet"),
+                    e.message.contains("is detected")
+                        && e.message.contains("does not support it yet")
+                        && e.message.contains("-FederatedTokenFile"),
                     "{}",
                     e.message
                 );

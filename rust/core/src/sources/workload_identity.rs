@@ -1,6 +1,7 @@
 //! Workload identity federation (`AZURE_FEDERATED_TOKEN_FILE` + `AZURE_TENANT_ID` +
-//! `AZURE_CLIENT_ID`), checked before the IMDS fallback. Detected only; acquisition is not
-//! implemented yet.
+//! `AZURE_CLIENT_ID`), checked before the IMDS fallback. Detected only: `-Identity` refuses it
+//! and points to `Connect-Identity -EnvironmentVariable` / `-FederatedTokenFile`, the sign-ins
+//! that use it (`credentials/workload_identity.rs`).
 
 use super::diagnostics::explain_missing;
 use super::redact::shown;

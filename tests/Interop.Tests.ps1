@@ -29,6 +29,37 @@ Describe 'ManagedIdentity.Interop.Json' {
         $json | Should -Match '"n":18446744073709551615'
     }
 
+    It 'round-trips 500 random strings (quotes and backslashes anywhere, escapes first or last, control and non-ASCII characters)' {
+        $random = [Random]::new(20261130)
+        $alphabet = [char[]]('ab"\/ ' + "`n`t`r" + [char]0x1 + [char]0x1f + [char]0xe9 + [char]0x4e2d + [char]0x7f)
+        for ($i = 0; $i -lt 500; $i++) {
+            $length = $random.Next(0, 24)
+            $chars = [char[]]::new($length)
+            for ($j = 0; $j -lt $length; $j++) { $chars[$j] = $alphabet[$random.Next(0, $alphabet.Length)] }
+            $text = [string]::new($chars)
+            $json = [ManagedIdentity.Interop.Json]::Serialize(@{ s = $text; list = [string[]]@($text, 'plain') })
+            $back = [ManagedIdentity.Interop.Json]::Parse($json)
+            $back.s | Should -BeExactly $text -Because "sample $i $json"
+            $back.list[0] | Should -BeExactly $text
+            $back.list[1] | Should -BeExactly 'plain'
+        }
+    }
+
+    It 'keeps order and the last value of a repeated name in objects with many properties (indexed past 16)' {
+        $pairs = 1..40 | ForEach-Object { '"p' + $_ + '":' + $_ }
+        $tree = [ManagedIdentity.Interop.Json]::ParseTree('{' + ($pairs -join ',') + ',"p3":"again","p40":null}')
+        $tree.Count | Should -Be 40
+        @($tree.Names) | Should -Be @(1..40 | ForEach-Object { "p$_" })
+        $tree['p3'] | Should -Be 'again'
+        $tree['p17'] | Should -Be 17
+        $tree.Contains('p40') | Should -BeTrue
+        $tree['p40'] | Should -BeNullOrEmpty
+        $tree.Contains('p41') | Should -BeFalse
+        $shown = [ManagedIdentity.Interop.Json]::ToPowerShell($tree)
+        @($shown.psobject.Properties.Name).Count | Should -Be 40
+        $shown.p3 | Should -Be 'again'
+    }
+
     It 'parses documents larger than Windows PowerShell 5.1''s 2 MB ConvertFrom-Json limit' {
         $items = 1..50000 | ForEach-Object { '{"Identity":"identity-' + $_ + '","Status":"Granted"}' }
         $json = '{"events":[' + ($items -join ',') + '],"done":true}'
@@ -39,7 +70,7 @@ Describe 'ManagedIdentity.Interop.Json' {
     }
 
     It 'rejects malformed input with a FormatException' -ForEach @(
-        @{ Text = '{"a":' }, @{ Text = '{"a" 1}' }, @{ Text = '[1,]' }, @{ Text = '"open' }, @{ Text = '{} extra' }
+        @{ Text = '{"a":' }, @{ Text = '{"a" 1}' }, @{ Text = '[1,]' }, @{ Text = '"open' }, @{ Text = '{} extra' }, @{ Text = '"a\"' }, @{ Text = '["a\q"]' }
     ) {
         $err = $null
         try { $null = [ManagedIdentity.Interop.Json]::Parse($Text) } catch { $err = $_ }

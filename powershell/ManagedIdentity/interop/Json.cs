@@ -47,7 +47,7 @@ namespace ManagedIdentity.Interop
             if (json != null)
             {
                 var result = new PSObject();
-                foreach (string name in json.Names) result.Properties.Add(new PSNoteProperty(name, ToPowerShell(json[name])));
+                for (int i = 0; i < json.Count; i++) result.Properties.Add(new PSNoteProperty(json.NameAt(i), ToPowerShell(json.ValueAt(i))));
                 return result;
             }
             var array = value as object[];
@@ -214,8 +214,19 @@ namespace ManagedIdentity.Interop
 
         private static string ReadString(string text, ref int position)
         {
-            position++; // opening quote
-            var value = new StringBuilder();
+            int start = ++position; // after the opening quote
+            int end = text.IndexOf('"', start);
+            if (end < 0) throw Malformed(start, "unterminated string");
+            int escape = text.IndexOf('\\', start, end - start);
+            if (escape < 0)
+            {
+                // No escape before the closing quote (almost every string): one allocation.
+                position = end + 1;
+                return text.Substring(start, end - start);
+            }
+            var value = new StringBuilder(end - start + 16);
+            value.Append(text, start, escape - start);
+            position = escape;
             while (position < text.Length)
             {
                 char c = text[position++];

@@ -29,6 +29,13 @@ BeforeAll {
         $created[0]
     }
 
+    function script:New-FederatedApp([string] $Issuer, [string] $Subject) {
+        # A pipeline application with a federated credential for one issuer and subject.
+        $app = New-PipelineApp
+        $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/federatedCredentials' -Body @{ clientId = $app.appId; issuer = $Issuer; subject = $Subject }
+        $app
+    }
+
     function script:ConvertTo-Base64Url([string] $Text) {
         [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($Text)).TrimEnd('=').Replace('+', '-').Replace('/', '_')
     }
@@ -211,10 +218,9 @@ Describe 'Connect-Identity with a certificate' {
 
 Describe 'Connect-Identity -EnvironmentVariable (Azure.Identity variables)' {
     BeforeAll {
-        $script:App = New-PipelineApp
         $script:Issuer = 'https://token.actions.githubusercontent.com'
         $script:Subject = 'repo:contoso/pipelines:ref:refs/heads/main'
-        $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/federatedCredentials' -Body @{ clientId = $App.appId; issuer = $Issuer; subject = $Subject }
+        $script:App = New-FederatedApp $Issuer $Subject
         $script:TokenFile = Join-Path $Work 'federated-token'
     }
 
@@ -273,10 +279,9 @@ Describe 'Connect-Identity -EnvironmentVariable (Azure.Identity variables)' {
 
 Describe 'Connect-Identity -FederatedTokenFile (workload identity federation)' {
     BeforeAll {
-        $script:App = New-PipelineApp
         $script:Issuer = 'https://vstoken.dev.azure.com/00000000-1111-2222-3333-444444444444'
         $script:Subject = 'sc://contoso/pipelines/deploy'
-        $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/federatedCredentials' -Body @{ clientId = $App.appId; issuer = $Issuer; subject = $Subject }
+        $script:App = New-FederatedApp $Issuer $Subject
         $script:TokenFile = Join-Path $Work 'oidc-token'
         $script:Rotations = 0
         function script:Set-TokenFile([long] $ExpiresIn) {

@@ -359,6 +359,50 @@ Describe 'Connect-Identity -FederatedTokenFile (workload identity federation)' {
     }
 }
 
+Describe 'Connect-Identity -Identity where workload identity federation is configured (AKS)' {
+    BeforeAll {
+        $script:Issuer = 'https://oidc.prod-aks.azure.com/11111111-2222-3333-4444-555555555555/'
+        $script:Subject = 'system:serviceaccount:runbooks:reporter'
+        $script:App = New-FederatedApp $Issuer $Subject
+        $script:Other = New-FederatedApp $Issuer $Subject
+        $script:TokenFile = Join-Path $Work 'aks-projected-token'
+        Set-Content -Path $TokenFile -Value (New-FederatedToken $Issuer $Subject ([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() + 3600)) -NoNewline
+    }
+
+    BeforeEach {
+        # What the AKS workload-identity webhook injects into the pod.
+        Clear-IdentityEnvironment
+        $env:AZURE_FEDERATED_TOKEN_FILE = $TokenFile
+        $env:AZURE_TENANT_ID = $Tenant
+        $env:AZURE_CLIENT_ID = $App.appId
+        $env:AZURE_AUTHORITY_HOST = $Base
+    }
+
+    AfterAll { Clear-IdentityEnvironment }
+
+    It 'signs in with the federated token, as Azure.Identity''s ManagedIdentityCredential does' {
+        $context = Connect-Identity -Identity -GraphEndpoint $Base
+        $context.AuthType | Should -Be 'WorkloadIdentity'
+        $context.ClientId | Should -Be $App.appId
+        $context.Roles | Should -Be @('Application.Read.All')
+        $row = @(Test-IdentityEndpoint) | Where-Object Source -EQ 'WorkloadIdentity'
+        $row.Selected | Should -BeTrue
+        $row.Reason | Should -Match 'this source is used'
+    }
+
+    It '-ClientId names another federated application than AZURE_CLIENT_ID' {
+        $context = Connect-Identity -Identity -ClientId $Other.appId -GraphEndpoint $Base
+        $context.ClientId | Should -Be $Other.appId
+    }
+
+    It 'refuses -ObjectId with ManagedIdentity.UnsupportedIdentityKind, naming -ClientId' {
+        { Connect-Identity -Identity -ObjectId $App.id -GraphEndpoint $Base -ErrorAction Stop } |
+            Should -Throw -ErrorId 'ManagedIdentity.UnsupportedIdentityKind,Connect-Identity'
+        { Connect-Identity -Identity -ObjectId $App.id -GraphEndpoint $Base -ErrorAction Stop } |
+            Should -Throw '*-ClientId*'
+    }
+}
+
 Describe 'Connect-Identity -UseDeviceCode (delegated)' {
     It 'prints the sign-in message, gets a token once approved and shows Scopes and the account' {
         $user = Start-DeviceUser 'approve'

@@ -13,6 +13,10 @@ default resource and returns the context with the roles the token carries.
 A user-assigned identity is chosen with exactly one of -ClientId (its client/application
 id), -ObjectId (its object/principal id) or -ResourceId (its ARM resource id). Passing the
 object id to -ClientId still works, with a warning naming the right parameter.
+Where workload identity federation is configured (AKS: AZURE_FEDERATED_TOKEN_FILE,
+AZURE_TENANT_ID, AZURE_CLIENT_ID), -Identity signs in with the federated token through
+Entra, as Azure.Identity's ManagedIdentityCredential does; -ClientId picks another
+application than AZURE_CLIENT_ID.
 -AccessToken connects with a token you already have (no refresh is possible).
 The context is stored per runspace (Automation jobs that share a process never see each
 other's identity) and works only in the runspace that created it; script cannot construct

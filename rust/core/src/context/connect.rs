@@ -13,13 +13,13 @@ use super::sign_in;
 use super::static_token::connect_static;
 use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
 use crate::cache::CacheKey;
-use crate::error::{ErrorKind, Result};
-use crate::events::{warn, EventSink};
+use crate::error::{Error, ErrorKind, Result};
+use crate::events::{verbose, warn, EventSink};
 use crate::http::proxy::ProxySettings;
 use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::sources::{detect, Detection, IdentitySelector};
+use crate::sources::{detect, Detection, IdentitySelector, SourceKind};
 use crate::token::normalize_resource;
 
 /// `identity.connect`: builds a context and acquires a token for its default resource (which
@@ -138,7 +138,20 @@ async fn connect_managed(
 ) -> Result<Context> {
     let selector = selector_arg(&args)?;
     let timeout = timeout_arg(args.timeout_seconds, DEFAULT_TIMEOUT_SECONDS)?;
-    let source = detect(&args.environment).source?;
+    let detection = detect(&args.environment);
+    if detection.chosen == SourceKind::WorkloadIdentity {
+        return connect_workload_identity(
+            args,
+            selector,
+            graph_endpoint,
+            graph_resource,
+            resource,
+            svc,
+            sink,
+        )
+        .await;
+    }
+    let source = detection.source?;
     if !source.supports(&selector) {
         return Err(source.unsupported_kind(&selector));
     }
@@ -194,6 +207,47 @@ async fn connect_managed(
         }
         Err(_) => Err(error),
     }
+}
+
+/// `-Identity` where workload identity federation is configured (AKS and other federated
+/// hosts): no endpoint to call, so, as Azure.Identity's ManagedIdentityCredential does, it signs
+/// in with the federated token file, the tenant in `AZURE_TENANT_ID` and the client id given
+/// with -ClientId or else `AZURE_CLIENT_ID`. An object or resource id cannot select one.
+async fn connect_workload_identity(
+    mut args: ConnectOptions,
+    selector: IdentitySelector,
+    graph_endpoint: Url,
+    graph_resource: String,
+    resource: Option<String>,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    if let IdentitySelector::ObjectId(_) | IdentitySelector::ResourceId(_) = &selector {
+        return Err(Error::new(
+            ErrorKind::UnsupportedIdentityKind,
+            format!(
+                "{} cannot select an identity by {}; use {} (or set AZURE_CLIENT_ID)",
+                SourceKind::WorkloadIdentity.display(),
+                selector.input().map_or(String::new(), |i| i.to_string()),
+                Input::ClientId
+            ),
+        ));
+    }
+    verbose(
+        sink,
+        "Workload identity federation is configured (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID): signing in with its federated token.",
+    );
+    args.method = ConnectMethod::WorkloadIdentity;
+    connect_sign_in(
+        args,
+        crate::credentials::Cloud::default(),
+        graph_endpoint,
+        graph_resource,
+        resource,
+        svc,
+        sink,
+    )
+    .await
 }
 
 /// `identity.testEndpoint`: which source is here, and why not the others (probes included).

@@ -641,23 +641,47 @@ mod tests {
             assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
             assert!(e.message.contains(&needle), "{}", e.message);
         }
-        let workload_identity = ConnectOptions {
+        // -Identity on a workload-identity host signs in with the federated token: an object
+        // id cannot select the identity, and a missing token file fails before any request.
+        let workload_identity = |object_id: Option<&str>| ConnectOptions {
             environment: SnapshotEnvironment {
                 vars: [
-                    ("AZURE_FEDERATED_TOKEN_FILE", "/f"),
-                    ("AZURE_TENANT_ID", "t"),
-                    ("AZURE_CLIENT_ID", "c"),
+                    ("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/federated-token"),
+                    ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                    ("AZURE_CLIENT_ID", "6b2d1e4f-9c8e-4f3b-8d7a-2e4c6f8b0d02"),
                 ]
                 .into_iter()
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect(),
             },
+            object_id: object_id.map(str::to_string),
             ..Default::default()
         };
-        let e = connect(workload_identity, None, &svc, &sink)
+        let e = connect(
+            workload_identity(Some("0b7a4f1e-2c3d-4e5f-8a9b-1c2d3e4f5a6b")),
+            None,
+            &svc,
+            &sink,
+        )
+        .await
+        .err()
+        .expect("an object id");
+        assert_eq!(e.kind, ErrorKind::UnsupportedIdentityKind, "{}", e.message);
+        assert!(
+            e.message.contains(&Input::ClientId.to_string()),
+            "{}",
+            e.message
+        );
+        let e = connect(workload_identity(None), None, &svc, &sink)
             .await
             .err()
-            .expect("workload identity");
-        assert_eq!(e.kind, ErrorKind::UnsupportedSource);
+            .expect("no token file");
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{}", e.message);
+        assert!(
+            e.message.contains("/nonexistent/federated-token"),
+            "{}",
+            e.message
+        );
+        assert!(!svc.http.https_client_created());
     }
 }

@@ -109,19 +109,15 @@ fn host_noun(source: SourceKind) -> &'static str {
     }
 }
 
+/// A detected source with no managed-identity endpoint to call. Only workload identity is one:
+/// `Connect-Identity -Identity` signs in with its federated token through Entra instead
+/// (`context/connect.rs`), so this error reaches callers that need an endpoint.
 pub(crate) fn unsupported(kind: SourceKind, reason: Option<&str>) -> Error {
-    let hint = match kind {
-        SourceKind::WorkloadIdentity => {
-            " Sign in with it through Connect-Identity -EnvironmentVariable (or -TenantId, -ClientId and \
-             -FederatedTokenFile), or unset AZURE_FEDERATED_TOKEN_FILE to fall back to IMDS."
-        }
-        _ => "",
-    };
     Error::new(
         ErrorKind::UnsupportedSource,
         format!(
-            "{} is detected ({}) but -Identity does not support it yet.{hint} \
-             Run Test-IdentityEndpoint for details.",
+            "{} is detected ({}) and has no managed-identity endpoint: Connect-Identity -Identity \
+             signs in with its federated token through Entra instead. Run Test-IdentityEndpoint for details.",
             kind.display(),
             reason.unwrap_or("from the environment")
         ),
@@ -217,10 +213,12 @@ impl Detection {
         }
     }
 
-    /// The source `Connect-Identity -Identity` would use here: `None` when the chosen source is
-    /// unsupported or misconfigured, or when it is the IMDS fallback and a probe found no IMDS.
+    /// The source `Connect-Identity -Identity` would use here (workload identity included: it
+    /// signs in): `None` when the chosen source is misconfigured, or when it is the IMDS
+    /// fallback and a probe found no IMDS.
     pub fn selected(&self) -> Option<SourceKind> {
-        let usable = self.source.is_ok();
+        // Workload identity has no endpoint, but -Identity signs in with it.
+        let usable = self.source.is_ok() || self.chosen == SourceKind::WorkloadIdentity;
         let imds_missing = self.chosen == SourceKind::Imds
             && self
                 .reports

@@ -162,9 +162,9 @@ pub fn detect(env: &dyn Environment) -> Detection {
         } else if r.source == chosen && r.source != SourceKind::Imds {
             match &source {
                 Ok(_) => r.reason.push_str("; this source is used"),
-                Err(e) if e.kind == ErrorKind::UnsupportedSource => {
-                    r.reason.push_str("; detected, but -Identity does not support it yet (sign in with Connect-Identity -EnvironmentVariable)")
-                }
+                Err(e) if e.kind == ErrorKind::UnsupportedSource => r.reason.push_str(
+                    "; this source is used: -Identity signs in with the federated token through Entra",
+                ),
                 Err(e) => r.reason.push_str(&format!("; but {}", e.message)),
             }
         }
@@ -301,13 +301,14 @@ mod tests {
             assert_eq!(d.chosen, expected, "without {removed:?}");
             let supported = expected != SourceKind::WorkloadIdentity;
             assert_eq!(d.source.is_ok(), supported, "{expected:?}");
+            // Workload identity has no endpoint, yet -Identity uses it (it signs in).
+            assert_eq!(d.selected(), Some(expected), "{expected:?}");
             if !supported {
                 let e = d.source.as_ref().expect_err("unsupported");
                 assert_eq!(e.kind, ErrorKind::UnsupportedSource);
                 assert!(
                     e.message.contains("is detected")
-                        && e.message.contains("does not support it yet")
-                        && e.message.contains("-FederatedTokenFile"),
+                        && e.message.contains("has no managed-identity endpoint"),
                     "{}",
                     e.message
                 );

@@ -1,7 +1,8 @@
 //! Workload identity federation (`AZURE_FEDERATED_TOKEN_FILE` + `AZURE_TENANT_ID` +
-//! `AZURE_CLIENT_ID`), checked before the IMDS fallback. Detected only: `-Identity` refuses it
-//! and points to `Connect-Identity -EnvironmentVariable` / `-FederatedTokenFile`, the sign-ins
-//! that use it (`credentials/workload_identity.rs`).
+//! `AZURE_CLIENT_ID`), checked before the IMDS fallback. It has no managed-identity endpoint:
+//! `Connect-Identity -Identity` signs in with the federated token through Entra, as
+//! Azure.Identity's ManagedIdentityCredential does (`context/connect.rs`,
+//! `credentials/workload_identity.rs`).
 
 use super::diagnostics::explain_missing;
 use super::redact::shown;

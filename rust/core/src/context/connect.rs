@@ -22,6 +22,24 @@ use crate::services::Services;
 use crate::sources::{detect, Detection, IdentitySelector, SourceKind};
 use crate::token::normalize_resource;
 
+/// Where a new context's Graph calls go and what its tokens are for, validated before any
+/// credential is built; every kind of connection starts from it.
+pub(crate) struct Targets {
+    pub graph_endpoint: Url,
+    pub graph_resource: String,
+    /// `-Resource`, when given.
+    pub resource: Option<String>,
+}
+
+impl Targets {
+    /// `-Resource`, else the Graph resource.
+    fn default_resource(&self) -> String {
+        self.resource
+            .clone()
+            .unwrap_or_else(|| self.graph_resource.clone())
+    }
+}
+
 /// `identity.connect`: builds a context and acquires a token for its default resource (which
 /// validates the identity and fills the cache).
 pub async fn connect(
@@ -66,26 +84,15 @@ pub async fn connect(
             .or(cloud.map(|c| c.endpoints().resource_manager)),
         args.subscription_id.as_deref(),
     )?;
+    let targets = Targets {
+        graph_endpoint,
+        graph_resource,
+        resource,
+    };
     let mut ctx = match args.method {
-        ConnectMethod::ManagedIdentity => {
-            connect_managed(args, graph_endpoint, graph_resource, resource, svc, sink).await
-        }
-        ConnectMethod::AccessToken => {
-            connect_static(secret, graph_endpoint, graph_resource, resource, svc, sink)
-        }
-        _ => {
-            let cloud = cloud.unwrap_or_default();
-            connect_sign_in(
-                args,
-                cloud,
-                graph_endpoint,
-                graph_resource,
-                resource,
-                svc,
-                sink,
-            )
-            .await
-        }
+        ConnectMethod::ManagedIdentity => connect_managed(args, targets, svc, sink).await,
+        ConnectMethod::AccessToken => connect_static(secret, targets, svc, sink),
+        _ => connect_sign_in(args, cloud.unwrap_or_default(), targets, svc, sink).await,
     }?;
     ctx.arm = arm;
     Ok(ctx)
@@ -96,9 +103,7 @@ pub async fn connect(
 async fn connect_sign_in(
     args: ConnectOptions,
     cloud: crate::credentials::Cloud,
-    graph_endpoint: Url,
-    graph_resource: String,
-    resource: Option<String>,
+    targets: Targets,
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<Context> {
@@ -107,7 +112,7 @@ async fn connect_sign_in(
         .map(|t| timeout_arg(Some(t), DEFAULT_TIMEOUT_SECONDS))
         .transpose()?;
     let (credential, first) =
-        sign_in::SignIn::build(&args, cloud, &graph_resource, timeout, svc, sink).await?;
+        sign_in::SignIn::build(&args, cloud, &targets.graph_resource, timeout, svc, sink).await?;
     if let Some(first) = first {
         let key = CacheKey::new(
             credential.cache_identity.clone(),
@@ -118,9 +123,9 @@ async fn connect_sign_in(
             .await?;
     }
     let ctx = Context {
-        graph_endpoint,
-        default_resource: resource.unwrap_or_else(|| graph_resource.clone()),
-        graph_resource,
+        default_resource: targets.default_resource(),
+        graph_endpoint: targets.graph_endpoint,
+        graph_resource: targets.graph_resource,
         credential: Credential::SignIn(Box::new(credential)),
         arm: Default::default(),
     };
@@ -130,9 +135,7 @@ async fn connect_sign_in(
 
 async fn connect_managed(
     args: ConnectOptions,
-    graph_endpoint: Url,
-    graph_resource: String,
-    resource: Option<String>,
+    targets: Targets,
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<Context> {
@@ -140,25 +143,16 @@ async fn connect_managed(
     let timeout = timeout_arg(args.timeout_seconds, DEFAULT_TIMEOUT_SECONDS)?;
     let detection = detect(&args.environment);
     if detection.chosen == SourceKind::WorkloadIdentity {
-        return connect_workload_identity(
-            args,
-            selector,
-            graph_endpoint,
-            graph_resource,
-            resource,
-            svc,
-            sink,
-        )
-        .await;
+        return connect_workload_identity(args, selector, targets, svc, sink).await;
     }
     let source = detection.source?;
     if !source.supports(&selector) {
         return Err(source.unsupported_kind(&selector));
     }
-    let default_resource = resource.unwrap_or_else(|| graph_resource.clone());
+    let default_resource = targets.default_resource();
     let context = |selector: IdentitySelector| Context {
-        graph_endpoint: graph_endpoint.clone(),
-        graph_resource: graph_resource.clone(),
+        graph_endpoint: targets.graph_endpoint.clone(),
+        graph_resource: targets.graph_resource.clone(),
         default_resource: default_resource.clone(),
         credential: Credential::Managed {
             cache_identity: source.cache_identity(&selector),
@@ -216,9 +210,7 @@ async fn connect_managed(
 async fn connect_workload_identity(
     mut args: ConnectOptions,
     selector: IdentitySelector,
-    graph_endpoint: Url,
-    graph_resource: String,
-    resource: Option<String>,
+    targets: Targets,
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<Context> {
@@ -241,9 +233,7 @@ async fn connect_workload_identity(
     connect_sign_in(
         args,
         crate::credentials::Cloud::default(),
-        graph_endpoint,
-        graph_resource,
-        resource,
+        targets,
         svc,
         sink,
     )

@@ -1,8 +1,7 @@
 //! Contexts over a token the caller hands over (`Connect-Identity -AccessToken`): the token is
 //! checked (one value, not expired, a JWT when possible) and served only for its own audience.
 
-use url::Url;
-
+use super::connect::Targets;
 use super::{Context, Credential};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{warn, EventSink};
@@ -22,9 +21,7 @@ pub(crate) struct StaticToken {
 
 pub(crate) fn connect_static(
     secret: Option<Secret>,
-    graph_endpoint: Url,
-    graph_resource: String,
-    resource: Option<String>,
+    targets: Targets,
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<Context> {
@@ -72,6 +69,11 @@ pub(crate) fn connect_static(
         _ => {}
     }
     let audience = claims.as_ref().and_then(|c| c.aud.clone());
+    let Targets {
+        graph_endpoint,
+        graph_resource,
+        resource,
+    } = targets;
     let default_resource = resource
         .or(audience)
         .unwrap_or_else(|| graph_resource.clone());

@@ -142,7 +142,7 @@ async fn connect_managed(
     let selector = selector_arg(&args)?;
     let timeout = timeout_arg(args.timeout_seconds, DEFAULT_TIMEOUT_SECONDS)?;
     let detection = detect(&args.environment);
-    if detection.chosen == SourceKind::WorkloadIdentity {
+    if detection.chosen.signs_in() {
         return connect_workload_identity(args, selector, targets, svc, sink).await;
     }
     let source = detection.source?;

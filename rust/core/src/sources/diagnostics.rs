@@ -217,8 +217,7 @@ impl Detection {
     /// signs in): `None` when the chosen source is misconfigured, or when it is the IMDS
     /// fallback and a probe found no IMDS.
     pub fn selected(&self) -> Option<SourceKind> {
-        // Workload identity has no endpoint, but -Identity signs in with it.
-        let usable = self.source.is_ok() || self.chosen == SourceKind::WorkloadIdentity;
+        let usable = self.source.is_ok() || self.chosen.signs_in();
         let imds_missing = self.chosen == SourceKind::Imds
             && self
                 .reports

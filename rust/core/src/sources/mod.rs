@@ -56,6 +56,12 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// A source with no managed-identity endpoint, which `-Identity` uses by signing in through
+    /// Entra instead (workload identity federation: `context/connect.rs`).
+    pub fn signs_in(self) -> bool {
+        matches!(self, SourceKind::WorkloadIdentity)
+    }
+
     /// The stable name in JSON output (`source`).
     pub fn name(self) -> &'static str {
         match self {

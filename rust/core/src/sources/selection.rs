@@ -14,7 +14,7 @@ use super::{
     SourceKind,
 };
 use crate::env::Environment;
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::secret::Secret;
 
 pub use arc::{ARC_DEFAULT_ENDPOINT, HIMDS_PATH_VARIABLE, TOKEN_DIRECTORY_TEST_VARIABLE};
@@ -159,12 +159,13 @@ pub fn detect(env: &dyn Environment) -> Detection {
         if r.detected && r.source != chosen {
             r.reason
                 .push_str(&format!("; {} comes first", chosen.name()));
+        } else if r.source == chosen && chosen.signs_in() {
+            r.reason.push_str(
+                "; this source is used: -Identity signs in with the federated token through Entra",
+            );
         } else if r.source == chosen && r.source != SourceKind::Imds {
             match &source {
                 Ok(_) => r.reason.push_str("; this source is used"),
-                Err(e) if e.kind == ErrorKind::UnsupportedSource => r.reason.push_str(
-                    "; this source is used: -Identity signs in with the federated token through Entra",
-                ),
                 Err(e) => r.reason.push_str(&format!("; but {}", e.message)),
             }
         }
@@ -186,6 +187,7 @@ pub fn detect(env: &dyn Environment) -> Detection {
 mod tests {
     use super::*;
     use crate::env::MapEnvironment;
+    use crate::error::ErrorKind;
 
     fn order(d: &Detection) -> Vec<&'static str> {
         d.reports.iter().map(|r| r.source.name()).collect()

@@ -3,7 +3,7 @@
 .SYNOPSIS
     Builds, tests, benchmarks and packages the ManagedIdentity module.
 .DESCRIPTION
-    Build   (default) cargo build --release, regenerate the C# bindings, compile the interop
+    Build   (default) cargo build --release (-CargoProfile), regenerate the C# bindings, compile the interop
             assembly (netstandard2.0, with the Roslyn compiler that ships inside pwsh) and stage an
             importable module at out/ManagedIdentity.
     Test    Build, then run every Rust test (cargo test) and every Pester suite under tests/,
@@ -27,7 +27,11 @@ param(
     [ValidateSet('Build', 'Test', 'Bench', 'Package', 'Assemble')]
     [string] $Task = 'Build',
     # Engines built elsewhere (Assemble, Package): a folder holding runtimes/<rid>/native/<library>.
-    [string] $EnginePath
+    [string] $EnginePath,
+    # The cargo profile of the engine and the emulator: 'testing' (Cargo.toml: release semantics,
+    # no LTO, quick to link) for the Test task, 'release' for everything that ships or is measured.
+    [ValidateSet('release', 'testing')]
+    [string] $CargoProfile
 )
 
 $ErrorActionPreference = 'Stop'
@@ -38,7 +42,11 @@ $Out = Join-Path $Root 'out'
 $ModuleSource = Join-Path $Root 'powershell/ManagedIdentity'
 $ModuleOut = Join-Path $Out 'ManagedIdentity'
 $CargoTarget = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $Root 'target' }
-$Release = Join-Path $CargoTarget 'release'
+if (-not $CargoProfile) { $CargoProfile = if ($Task -eq 'Test') { 'testing' } else { 'release' } }
+$CargoOutput = Join-Path $CargoTarget $CargoProfile
+# The emulator the tests and the bench start (tests/TestHelpers.psm1 Get-EmulatorPath), staged
+# beside the module so they never depend on a cargo profile's folder.
+$EmulatorOut = Join-Path $Out 'emulator'
 . (Join-Path $Root 'powershell/build/Package.ps1')
 
 # Reference packages: name, version and the SHA-512 of the .nupkg we accept.
@@ -109,9 +117,12 @@ function Expand-PackageEntry {
 }
 
 function Build-Engine {
-    Invoke-Checked cargo @('build', '--release', '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator')
+    Invoke-Checked cargo @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator')
     $bindings = Join-Path $ModuleSource 'interop/NativeMethods.g.cs'
-    Invoke-Checked cargo @('run', '--release', '-q', '-p', 'managed-identity-ffi', '--example', 'generate_bindings', '--', $bindings)
+    Invoke-Checked cargo @('run', '--profile', $CargoProfile, '-q', '-p', 'managed-identity-ffi', '--example', 'generate_bindings', '--', $bindings)
+    $emulator = if ($IsWindows) { 'mi-emulator.exe' } else { 'mi-emulator' }
+    New-Item -ItemType Directory -Force $EmulatorOut | Out-Null
+    Publish-File (Join-Path $CargoOutput $emulator) (Join-Path $EmulatorOut $emulator) -Copy
 }
 
 function Build-InteropAssembly {
@@ -242,7 +253,7 @@ function Build-ModuleFolder {
     $native = Join-Path $ModuleOut "runtimes/$rid/native"
     New-Item -ItemType Directory -Force $native | Out-Null
     $library = if ($IsWindows) { 'managedidentity_engine.dll' } elseif ($IsMacOS) { 'libmanagedidentity_engine.dylib' } else { 'libmanagedidentity_engine.so' }
-    Publish-File (Join-Path $Release $library) (Join-Path $native $library) -Copy
+    Publish-File (Join-Path $CargoOutput $library) (Join-Path $native $library) -Copy
 }
 
 function Build-Help {
@@ -368,9 +379,9 @@ function Invoke-Test {
     Invoke-Build
     $passed = 0; $failed = 0
 
-    Write-Host "`n== Rust tests (cargo test --release --workspace)" -ForegroundColor Cyan
+    Write-Host "`n== Rust tests (cargo test --profile $CargoProfile --workspace)" -ForegroundColor Cyan
     $cargoLog = Join-Path $Out 'cargo-test.log'
-    & cargo test --release --workspace --no-fail-fast 2>&1 | Tee-Object -FilePath $cargoLog | ForEach-Object { Write-Host $_ }
+    & cargo test --profile $CargoProfile --workspace --no-fail-fast 2>&1 | Tee-Object -FilePath $cargoLog | ForEach-Object { Write-Host $_ }
     $cargoExit = $LASTEXITCODE
     foreach ($line in Get-Content $cargoLog) {
         if ($line -match '^test result: \w+\. (\d+) passed; (\d+) failed') {
@@ -401,7 +412,7 @@ switch ($Task) {
     'Test' { Invoke-Test }
     'Bench' {
         Invoke-Build
-        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $Release 'mi-emulator') -OutputDirectory (Join-Path $Out 'bench')
+        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $EmulatorOut 'mi-emulator') -OutputDirectory (Join-Path $Out 'bench')
     }
     'Assemble' {
         Invoke-Build

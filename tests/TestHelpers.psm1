@@ -56,8 +56,8 @@ function ConvertTo-CommandLine {
 function Get-TestModulePath { Join-Path $script:RepoRoot 'out/ManagedIdentity' }
 
 function Get-EmulatorPath {
-    $target = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $script:RepoRoot 'target' }
-    $exe = Join-Path $target 'release/mi-emulator'
+    # build.ps1 stages the emulator it built (whatever the cargo profile) beside the module.
+    $exe = Join-Path $script:RepoRoot 'out/emulator/mi-emulator'
     if (Test-OnWindows) { $exe += '.exe' }
     if (-not (Test-Path $exe)) { throw "The emulator is not built ($exe); run ./build.ps1 first." }
     $exe

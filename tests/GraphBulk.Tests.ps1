@@ -55,6 +55,11 @@ Describe 'Granting 2,000 assignments with ~5 % injected faults' {
         $ids.Count | Should -Be 200
         $BulkRoles.Count | Should -Be 10
         Reset-EmulatorStats $Emulator
+        # Faults are drawn per request and attempt from this seed, not by arrival order: a failure
+        # replays with MANAGEDIDENTITY_FAULT_SEED set to the seed printed here.
+        $faultSeed = if ($env:MANAGEDIDENTITY_FAULT_SEED) { [long]$env:MANAGEDIDENTITY_FAULT_SEED } else { Get-Random -Minimum 1 -Maximum 1000000 }
+        Write-Host "GraphBulk fault seed: $faultSeed (replay: MANAGEDIDENTITY_FAULT_SEED=$faultSeed)"
+        Set-EmulatorConfig $Emulator @{ randomSeed = $faultSeed }
         Add-EmulatorFault $Emulator @{ target = 'batchItem'; kind = 'status'; status = 429; retryAfter = '0.05'; probability = 0.05 }
         Add-EmulatorFault $Emulator @{ target = 'graph'; kind = 'status'; status = 503; retryAfter = '0.05'; probability = 0.05 }
         Add-EmulatorFault $Emulator @{ target = 'graph'; kind = 'reset'; probability = 0.05 }
@@ -64,8 +69,8 @@ Describe 'Granting 2,000 assignments with ~5 % injected faults' {
         finally { Clear-EmulatorFaults $Emulator }
         $stats = Get-EmulatorStats $Emulator
 
-        $results.Count | Should -Be 2000
-        @($results | Where-Object Status -NE 'Granted') | Should -BeNullOrEmpty
+        $results.Count | Should -Be 2000 -Because "fault seed $faultSeed"
+        @($results | Where-Object Status -NE 'Granted') | Should -BeNullOrEmpty -Because "fault seed $faultSeed"
         @($results | ForEach-Object { "$($_.IdentityId)|$($_.Permission)" } | Sort-Object -Unique).Count | Should -Be 2000
         @($results | Where-Object { -not $_.AssignmentId }) | Should -BeNullOrEmpty
 

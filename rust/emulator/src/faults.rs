@@ -1,7 +1,12 @@
 //! Fault injection: rules registered through `POST /_emulator/faults`, matched per request.
+//!
+//! A `probability` fault is replayable: whether it hits a request is a pure function of the
+//! emulator's `randomSeed`, the fault, the request's identity (method, path and query, body) and
+//! how many times that same request has been seen (its attempt). Arrival order under concurrency
+//! does not change the draw, so a failing run replays with the seed it printed.
 
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::util::{self, Req, Resp};
@@ -125,10 +130,58 @@ pub enum FaultAction {
     Garbage,
 }
 
+/// The request a fault is drawn for: what makes two requests "the same request" (a retry).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestIdentity<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+impl RequestIdentity<'_> {
+    /// FNV-1a over the method, path and body: stable across runs and platforms.
+    fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [
+            self.method.as_bytes(),
+            b"\0",
+            self.path_and_query.as_bytes(),
+            b"\0",
+            self.body,
+        ] {
+            for &b in part {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        h
+    }
+}
+
+/// Attempts remembered per request; past this the memory is cleared (a long-running emulator).
+const MAX_REMEMBERED_REQUESTS: usize = 1 << 20;
+
 pub struct FaultBook {
     next_id: u64,
     faults: Vec<Fault>,
-    rng: StdRng,
+    seed: u64,
+    /// Times each request (by identity hash) has been seen, for its attempt number.
+    attempts: HashMap<u64, u32>,
+}
+
+/// SplitMix64's finaliser: a well-mixed 64-bit value from any input.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Whether a fault of probability `p` hits: a uniform draw in [0, 1) from the four inputs.
+fn draw(seed: u64, fault_id: u64, request: u64, attempt: u32, p: f64) -> bool {
+    let x = mix(mix(mix(seed ^ mix(fault_id)) ^ request) ^ u64::from(attempt));
+    // 53 random bits, as a float in [0, 1).
+    ((x >> 11) as f64 / (1u64 << 53) as f64) < p
 }
 
 impl FaultBook {
@@ -136,16 +189,19 @@ impl FaultBook {
         FaultBook {
             next_id: 1,
             faults: Vec::new(),
-            rng: StdRng::seed_from_u64(seed),
+            seed,
+            attempts: HashMap::new(),
         }
     }
 
     pub fn reseed(&mut self, seed: u64) {
-        self.rng = StdRng::seed_from_u64(seed);
+        self.seed = seed;
+        self.attempts.clear();
     }
 
     pub fn clear(&mut self) {
         self.faults.clear();
+        self.attempts.clear();
     }
 
     pub fn remove(&mut self, id: u64) -> bool {
@@ -272,12 +328,21 @@ impl FaultBook {
     }
 
     /// The first fault that applies to this request, consuming one of its `count`.
-    pub fn take(
-        &mut self,
-        target: Target,
-        method: &str,
-        path_and_query: &str,
-    ) -> Option<FaultAction> {
+    pub fn take(&mut self, target: Target, request: RequestIdentity<'_>) -> Option<FaultAction> {
+        let RequestIdentity {
+            method,
+            path_and_query,
+            ..
+        } = request;
+        let request_hash = request.hash() ^ mix(target as u64);
+        let attempt = {
+            if self.attempts.len() >= MAX_REMEMBERED_REQUESTS {
+                self.attempts.clear();
+            }
+            let n = self.attempts.entry(request_hash).or_insert(0);
+            *n += 1;
+            *n
+        };
         let mut hit = None;
         for (i, f) in self.faults.iter().enumerate() {
             let target_ok = match f.target {
@@ -295,7 +360,7 @@ impl FaultBook {
                 continue;
             }
             if let Some(p) = f.probability {
-                if !self.rng.random_bool(p) {
+                if !draw(self.seed, f.id, request_hash, attempt, p) {
                     continue;
                 }
             }
@@ -384,15 +449,31 @@ pub fn garbage() -> Resp {
 mod tests {
     use super::*;
 
+    fn req<'a>(method: &'a str, path: &'a str, body: &'a [u8]) -> RequestIdentity<'a> {
+        RequestIdentity {
+            method,
+            path_and_query: path,
+            body,
+        }
+    }
+
     #[test]
     fn count_is_consumed() {
         let mut book = FaultBook::new(0);
         book.add(&json!({"target":"imds","kind":"status","status":503,"count":2}))
             .unwrap();
-        assert!(book.take(Target::Graph, "GET", "/v1.0/x").is_none());
-        assert!(book.take(Target::Imds, "GET", "/metadata").is_some());
-        assert!(book.take(Target::Imds, "GET", "/metadata").is_some());
-        assert!(book.take(Target::Imds, "GET", "/metadata").is_none());
+        assert!(book
+            .take(Target::Graph, req("GET", "/v1.0/x", b""))
+            .is_none());
+        assert!(book
+            .take(Target::Imds, req("GET", "/metadata", b""))
+            .is_some());
+        assert!(book
+            .take(Target::Imds, req("GET", "/metadata", b""))
+            .is_some());
+        assert!(book
+            .take(Target::Imds, req("GET", "/metadata", b""))
+            .is_none());
     }
 
     #[test]
@@ -402,12 +483,63 @@ mod tests {
             book.add(&json!({"target":"any","probability":0.5}))
                 .unwrap();
             (0..64)
-                .map(|_| book.take(Target::Token, "POST", "/t").is_some())
+                .map(|_| book.take(Target::Token, req("POST", "/t", b"")).is_some())
                 .collect::<Vec<_>>()
         };
         let a = run();
         assert_eq!(a, run());
         assert!(a.iter().any(|x| *x) && a.iter().any(|x| !*x));
+    }
+
+    /// The draw for each request depends on the request and its attempt, not on what else
+    /// arrived in between: two interleavings of the same requests get the same answers.
+    #[test]
+    fn draws_do_not_depend_on_arrival_order() {
+        let requests: Vec<String> = (0..200).map(|i| format!("/v1.0/x/{i}")).collect();
+        let run = |order: &mut dyn Iterator<Item = usize>| {
+            let mut book = FaultBook::new(7);
+            book.add(&json!({"target":"graph","kind":"reset","probability":0.3}))
+                .unwrap();
+            let mut hits = std::collections::BTreeMap::new();
+            for i in order {
+                let hit = book
+                    .take(Target::Graph, req("POST", &requests[i], b"{}"))
+                    .is_some();
+                hits.entry(i).or_insert_with(Vec::new).push(hit);
+            }
+            hits
+        };
+        // Each request three times (three attempts), in request order and in a shuffled order.
+        let forward = run(&mut (0..600).map(|n| n % 200));
+        let mut shuffled: Vec<usize> = (0..600).map(|n| n % 200).collect();
+        let mut state = 12345u64;
+        for i in (1..shuffled.len()).rev() {
+            state = mix(state);
+            shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        assert_eq!(forward, run(&mut shuffled.into_iter()));
+        // A retry is a new draw: some request fails its first attempt and passes a later one.
+        assert!(forward.values().any(|h| h[0] && h[1..].iter().any(|x| !x)));
+    }
+
+    #[test]
+    fn draws_follow_the_probability_and_the_seed() {
+        let count = |seed: u64, p: f64| {
+            let mut book = FaultBook::new(seed);
+            book.add(&json!({"target":"graph","kind":"reset","probability":p}))
+                .unwrap();
+            (0..10_000)
+                .filter(|i| {
+                    book.take(Target::Graph, req("GET", &format!("/p/{i}"), b""))
+                        .is_some()
+                })
+                .count()
+        };
+        let five = count(1, 0.05);
+        assert!((400..600).contains(&five), "{five} of 10,000 at 5 %");
+        assert_eq!(count(1, 0.0), 0);
+        assert_eq!(count(1, 1.0), 10_000);
+        assert_ne!(count(1, 0.5), count(2, 0.5), "the seed changes the draws");
     }
 
     #[test]

@@ -217,7 +217,7 @@ async fn handle(
     }
 
     let seq = lock(&app.stats).arrival(target, &req);
-    let fault = lock(&app.faults).take(target, &req.method, &req.path_and_query());
+    let fault = lock(&app.faults).take(target, req.identity(&req.path_and_query()));
     if let Some(FaultAction::Hang(ms)) = fault {
         // Before the concurrency gate, so a hung request never blocks others.
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -199,6 +199,16 @@ impl Req {
         }
     }
 
+    /// What fault draws know this request by (`faults::RequestIdentity`): a retry of the same
+    /// request has the same identity.
+    pub fn identity<'a>(&'a self, path_and_query: &'a str) -> crate::faults::RequestIdentity<'a> {
+        crate::faults::RequestIdentity {
+            method: &self.method,
+            path_and_query,
+            body: &self.body,
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PATCH" | "PUT" | "DELETE")
     }

@@ -13,8 +13,14 @@
 //!   when several items of a batch are retried the LONGEST wait among them is used; without a
 //!   header: exponential backoff with full jitter (1, 2, 4… s capped at `max_backoff`);
 //! - ONLY the items that need it are retried, in new batches;
-//! - a per-item budget (`max_attempts`, `retry_budget`) ends in a final completion that carries the
-//!   last response or error.
+//! - a per-item budget ends in a final completion that carries the last response or error: the
+//!   time budget (`retry_budget`) from the item's first attempt, and `max_attempts` counted twice
+//!   over, once for the answers the item itself got (429, 5xx, 409, 424 sub-responses) and once for
+//!   the envelope failures it shared with its batch (a transport failure, an envelope 429/5xx, an
+//!   unreadable envelope, a missing sub-response). Those are not the item's doing: Graph never
+//!   answered it, and up to twenty items draw each of them together, so they do not spend the
+//!   item's own attempts (with both counted as one, a few unlucky batches in a row ended an item
+//!   that Graph had never refused).
 //!
 //! Every item handed in completes exactly once (unless the future is dropped). Completions are
 //! delivered to the caller's handler as soon as they are known, so a caller that emits output
@@ -185,7 +191,12 @@ pub struct Completion {
 struct Item<K> {
     key: K,
     req: SubRequest,
+    /// Every attempt (reported in the completion).
     attempts: u32,
+    /// Attempts that the item's own sub-response answered with a retryable failure.
+    answered_failures: u32,
+    /// Attempts lost with the whole batch (transport, envelope status, no sub-response).
+    envelope_failures: u32,
     not_found: u32,
     first_attempt: Option<SystemTime>,
 }
@@ -201,8 +212,19 @@ enum Verdict {
     Retry {
         last: Result<SubResponse>,
         delay: Duration,
-        not_found: bool,
+        cause: RetryCause,
     },
+}
+
+/// Why an item is retried, which decides the count its budget is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RetryCause {
+    /// Its own sub-response was a retryable failure.
+    Answered,
+    /// The batch failed as a whole (or left it unanswered).
+    Envelope,
+    /// `Request_ResourceNotFound` right after a create (its own, smaller count in `judge_item`).
+    NotFound,
 }
 
 /// Runs `initial` (and whatever the handler adds) through `$batch` until every item has
@@ -274,27 +296,29 @@ where
                 for (item, verdict) in items.into_iter().zip(verdicts) {
                     match verdict {
                         Verdict::Done(response) => finished.push((item, response)),
-                        Verdict::Retry {
-                            last,
-                            delay,
-                            not_found,
-                        } => {
+                        Verdict::Retry { last, delay, cause } => {
+                            let mut item = item;
                             let elapsed = item
                                 .first_attempt
                                 .and_then(|t| now.duration_since(t).ok())
                                 .unwrap_or_default();
                             // Not-found retries have their own (smaller) attempt count, checked
                             // in judge_item; time bounds them like every retry.
-                            let allowed = if not_found {
-                                budget.has_time(elapsed, delay)
-                            } else {
-                                budget.allows_retry(item.attempts, elapsed, delay)
+                            let allowed = match cause {
+                                RetryCause::NotFound => budget.has_time(elapsed, delay),
+                                RetryCause::Answered => {
+                                    item.answered_failures += 1;
+                                    budget.allows_retry(item.answered_failures, elapsed, delay)
+                                }
+                                RetryCause::Envelope => {
+                                    item.envelope_failures += 1;
+                                    budget.allows_retry(item.envelope_failures, elapsed, delay)
+                                }
                             };
                             if !allowed {
                                 finished.push((item, last));
                             } else {
-                                let mut item = item;
-                                if not_found {
+                                if cause == RetryCause::NotFound {
                                     item.not_found += 1;
                                 }
                                 wait = wait.max(delay);
@@ -330,6 +354,8 @@ fn new_item<K>((key, req): (K, SubRequest)) -> Item<K> {
         key,
         req,
         attempts: 0,
+        answered_failures: 0,
+        envelope_failures: 0,
         not_found: 0,
         first_attempt: None,
     }
@@ -368,7 +394,7 @@ fn judge<K>(
             .map(|item| Verdict::Retry {
                 last: clone_result(last),
                 delay: delay.unwrap_or_else(|| client.backoff(item.attempts)),
-                not_found: false,
+                cause: RetryCause::Envelope,
             })
             .collect()
     };
@@ -419,7 +445,7 @@ fn judge<K>(
                     "Microsoft Graph's $batch answer had no response for a request",
                 )),
                 delay: client.backoff(item.attempts),
-                not_found: false,
+                cause: RetryCause::Envelope,
             },
         })
         .collect()
@@ -439,7 +465,7 @@ fn judge_item<K>(
         return Verdict::Retry {
             last: Ok(sub),
             delay,
-            not_found: false,
+            cause: RetryCause::Answered,
         };
     }
     if sub.status == 404
@@ -452,7 +478,7 @@ fn judge_item<K>(
             return Verdict::Retry {
                 last: Ok(sub),
                 delay,
-                not_found: true,
+                cause: RetryCause::NotFound,
             };
         }
     }
@@ -735,6 +761,40 @@ mod tests {
             clock.sleeps()[1],
             Duration::from_secs(2),
             "the envelope's Retry-After is honoured"
+        );
+    }
+
+    /// Failures of the whole batch and the item's own retryable answers are budgeted apart: seven
+    /// of each (one short of `max_attempts` each) still end in success.
+    #[tokio::test]
+    async fn envelope_failures_do_not_spend_the_items_own_attempts() {
+        let inner = batch_transport(|_, n| if n <= 7 { throttled("0") } else { created() });
+        let t = FakeTransport::new(move |req, i| {
+            if i % 2 == 0 && i < 14 {
+                Err(TransportError::broken(
+                    "connection closed before message completed",
+                ))
+            } else {
+                (inner.handler)(req, i)
+            }
+        });
+        let clock = FakeClock::at_unix(1_000);
+        let c = client(t.clone(), clock.clone());
+        let out = run_all(&c, vec![("x", post("/x"))]).await;
+        assert_eq!(status(&out["x"]), 201, "{out:?}");
+        assert_eq!(
+            out["x"].1, 15,
+            "7 envelope failures + 7 throttled answers + 1 success"
+        );
+
+        // Envelope failures alone still end at max_attempts, with the transport error.
+        let t = FakeTransport::new(|_, _| Err(TransportError::broken("connection reset")));
+        let c = client(t.clone(), FakeClock::at_unix(1_000));
+        let out = run_all(&c, vec![("x", post("/x"))]).await;
+        assert_eq!(out["x"].1, 8);
+        assert_eq!(
+            out["x"].0.as_ref().unwrap_err().kind,
+            ErrorKind::ConnectionFailed
         );
     }
 

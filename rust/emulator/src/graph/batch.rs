@@ -158,8 +158,7 @@ fn run_item(app: &App, item_req: &Req) -> GraphResponse {
     let seq = lock(&app.stats).arrival(Target::BatchItem, item_req);
     let fault = lock(&app.faults).take(
         Target::BatchItem,
-        &item_req.method,
-        &item_req.path_and_query(),
+        item_req.identity(&item_req.path_and_query()),
     );
     let resp = match fault {
         Some(FaultAction::Status {

@@ -1,6 +1,6 @@
 //! IMDS, App Service, Automation and Entra token endpoints.
 
-mod common;
+use crate::common;
 
 use common::*;
 use managed_identity_emulator::seed;

@@ -1,6 +1,6 @@
 //! Graph surface: filters, paging, assignments, permissions, $batch, throttling.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

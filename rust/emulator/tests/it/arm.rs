@@ -2,7 +2,7 @@
 //! identities, ARM error codes, RBAC, and the effect of attachments on the Automation token
 //! endpoint.
 
-mod common;
+use crate::common;
 
 use common::*;
 use managed_identity_emulator::{seed, RunningEmulator};

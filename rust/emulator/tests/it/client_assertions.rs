@@ -2,7 +2,7 @@
 //! (x5t#S256, signature, audience, time) and federated identity credentials (issuer, subject,
 //! audience) for an app and a user-assigned managed identity.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;

@@ -2,7 +2,7 @@
 //! IMDS refuses proxied requests, App Service says it is Kestrel, and the platform hands out
 //! cached 24 h tokens so new roles appear late.
 
-mod common;
+use crate::common;
 
 use common::*;
 use managed_identity_emulator::{seed, EmulatorConfig};

@@ -2,7 +2,7 @@
 //! handshake and its attack modes), Cloud Shell, Azure ML / legacy MSI and Service Fabric over
 //! HTTPS; and the info route that tells clients how to reach each.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

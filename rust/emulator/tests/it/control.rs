@@ -1,6 +1,6 @@
 //! Control API: faults, statistics, configuration, seed.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -830,15 +830,35 @@ async fn assert_exact_bulk_state(
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_grant_with_random_faults_ends_exact() {
-    let _heavy = HEAVY.lock().await;
+/// The seeds the fault soak runs: `MANAGEDIDENTITY_FAULT_SEEDS` (e.g. `17` to replay the seed a
+/// failure printed, or `1-200` for a longer soak), else a fixed set plus one new seed per run
+/// (printed), so that runs keep exploring.
+fn fault_seeds() -> Vec<u64> {
+    let fresh = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(13, |d| d.as_nanos() as u64 % 1_000_000 + 13);
+    let spec =
+        std::env::var("MANAGEDIDENTITY_FAULT_SEEDS").unwrap_or_else(|_| format!("1-12,{fresh}"));
+    spec.split(',')
+        .flat_map(|part| match part.trim().split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+                (a..=b).collect::<Vec<_>>()
+            }
+            None => vec![part.trim().parse().unwrap()],
+        })
+        .collect()
+}
+
+/// One bulk grant of `principals` x BULK_ROLES under resets, envelope 503s and item 429s/409s
+/// drawn from `seed`: every pair ends Granted with its assignment id, once, and nothing else.
+async fn bulk_grant_under_faults(seed: u64, principals: usize) {
     let env = start(EmulatorConfig {
-        random_seed: 7,
+        random_seed: seed,
         ..Default::default()
     })
     .await;
-    let principals = bulk_principals(&env, 200, "bulk-mi").await;
+    let principals = bulk_principals(&env, principals, "bulk-mi").await;
     for fault in [
         json!({"target": "batchItem", "kind": "status", "status": 429, "retryAfter": "0.05", "probability": 0.05}),
         json!({"target": "batchItem", "kind": "status", "status": 409, "probability": 0.01, "method": "POST"}),
@@ -853,12 +873,14 @@ async fn bulk_grant_with_random_faults_ends_exact() {
             json!({"identities": principals, "permissions": seed::BULK_ROLES, "concurrency": 4}),
         )
         .await;
-    r.unwrap();
-    assert_eq!(items.len(), 2000);
+    let replay = format!("seed {seed} (replay: MANAGEDIDENTITY_FAULT_SEEDS={seed})");
+    r.unwrap_or_else(|e| panic!("{replay}: {e:?}"));
+    let expected = principals.len() * seed::BULK_ROLES.len();
+    assert_eq!(items.len(), expected, "{replay}");
     let failed: Vec<&Value> = items.iter().filter(|i| i["status"] != "Granted").collect();
     assert!(
         failed.is_empty(),
-        "{} not granted, e.g. {:?}",
+        "{replay}: {} not granted, e.g. {:?}",
         failed.len(),
         failed.first()
     );
@@ -873,8 +895,8 @@ async fn bulk_grant_with_random_faults_ends_exact() {
         .collect();
     assert_eq!(
         keys.len(),
-        2000,
-        "exactly one item per (identity, permission)"
+        expected,
+        "{replay}: exactly one item per (identity, permission)"
     );
     env.control("DELETE", "/_emulator/faults", None).await;
     let state = assert_exact_bulk_state(&env, &principals).await;
@@ -885,8 +907,26 @@ async fn bulk_grant_with_random_faults_ends_exact() {
         );
         assert_eq!(
             i["assignmentId"].as_str(),
-            state.get(&key).map(String::as_str)
+            state.get(&key).map(String::as_str),
+            "{replay}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_grant_with_random_faults_ends_exact() {
+    let _heavy = HEAVY.lock().await;
+    bulk_grant_under_faults(7, 200).await;
+}
+
+/// The soak: the same bulk grant, smaller, under many seeds. Faults are drawn per request and
+/// attempt (not by arrival order), so a seed that fails here fails again when replayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_grant_soak_over_fault_seeds() {
+    let _heavy = HEAVY.lock().await;
+    for seed in fault_seeds() {
+        println!("fault seed {seed}");
+        bulk_grant_under_faults(seed, 40).await;
     }
 }
 

@@ -106,10 +106,10 @@ async fn client_secret_gets_an_app_only_token_and_a_wrong_secret_is_explained() 
     emu.shutdown().await;
 }
 
-const CERT_PEM: &str = include_str!("../src/credentials/testdata/cert.pem");
-const KEY_PEM: &str = include_str!("../src/credentials/testdata/key.pem");
-const OTHER_CERT_PEM: &str = include_str!("../src/credentials/testdata/other-cert.pem");
-const OTHER_KEY_PEM: &str = include_str!("../src/credentials/testdata/other-key.pem");
+const CERT_PEM: &str = include_str!("../../src/credentials/testdata/cert.pem");
+const KEY_PEM: &str = include_str!("../../src/credentials/testdata/key.pem");
+const OTHER_CERT_PEM: &str = include_str!("../../src/credentials/testdata/other-cert.pem");
+const OTHER_KEY_PEM: &str = include_str!("../../src/credentials/testdata/other-key.pem");
 
 #[tokio::test]
 async fn a_registered_certificate_gets_a_token_and_an_unregistered_one_is_refused() {

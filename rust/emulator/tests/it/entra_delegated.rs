@@ -2,7 +2,7 @@
 //! authorization code + PKCE flow through `/authorize`, refresh tokens, and Graph accepting the
 //! delegated tokens' `scp`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use managed_identity_emulator::{seed, RunningEmulator};

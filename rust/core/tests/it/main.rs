@@ -1,0 +1,12 @@
+//! All integration tests of the core crate, as modules of one test binary: one link instead of
+//! one per file (each links the whole engine and the emulator again).
+
+mod credentials_emulator;
+mod graph_emulator;
+mod hosts_emulator;
+mod layers;
+mod managed_identity_sources;
+mod properties_graph_and_protocol;
+mod properties_server_input;
+mod proxy;
+mod rust_version;

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Method;
 use serde_json::Value;
@@ -23,29 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, ReqwestTransport, GRAPH_REQUEST_TIMEOUT};
 pub use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
 use crate::retry::{Backoff, Budget, Jitter};
-use crate::secret::Secret;
-
-/// Supplies the bearer token for each request. Implementations cache; the client asks for
-/// every request so that a token that expires during a long bulk operation is renewed.
-pub trait TokenProvider: Send + Sync {
-    fn bearer(&self) -> BoxFuture<'_, Result<Secret>>;
-}
-
-/// A fixed token (tests, `-AccessToken` style callers).
-pub struct StaticToken(Secret);
-
-impl StaticToken {
-    pub fn new(token: Secret) -> Self {
-        StaticToken(token)
-    }
-}
-
-impl TokenProvider for StaticToken {
-    fn bearer(&self) -> BoxFuture<'_, Result<Secret>> {
-        let token = self.0.clone();
-        Box::pin(async move { Ok(token) })
-    }
-}
+pub use crate::token::{StaticToken, TokenProvider};
 
 /// Graph's answers as JSON: 2xx bodies and error envelopes.
 pub trait GraphResponse {
@@ -129,6 +106,35 @@ impl SendError {
     pub(crate) fn into_error(self) -> Error {
         match self {
             SendError::Token(e) | SendError::Transport(e) => e,
+        }
+    }
+}
+
+/// Whether a request may be sent again after its connection broke before any answer came (the
+/// request may or may not have been applied). Decided by the operation, not by the HTTP verb:
+/// an app-role grant is a POST, yet sending it twice leaves one assignment ("already exists" is
+/// success), so it is `Safe`; a caller's own POST through `Invoke-GraphApiRequest` is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resend {
+    /// Sending it twice has the effect of sending it once: reads, PUT and DELETE, and writes the
+    /// domain makes idempotent.
+    Safe,
+    /// It might be applied twice: sent once; a broken connection is the final answer, and the
+    /// error says that it was not re-sent and why.
+    Never,
+}
+
+impl Resend {
+    /// HTTP's idempotent methods are `Safe`; POST and PATCH, whose effect this client cannot know,
+    /// are `Never`.
+    pub fn by_method(method: &Method) -> Self {
+        if matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        ) {
+            Resend::Safe
+        } else {
+            Resend::Never
         }
     }
 }
@@ -338,19 +344,17 @@ impl<'a> GraphClient<'a> {
     }
 
     /// Sends a request with retries: 429/502/503/504 always (Retry-After honoured, else
-    /// exponential backoff with full jitter); transport failures only for idempotent methods.
-    /// Returns the final response whatever its status; see [`check`].
+    /// exponential backoff with full jitter); a connection that broke or timed out before an
+    /// answer only when `resend` is [`Resend::Safe`]. Returns the final response whatever its
+    /// status; see [`check`].
     pub async fn send(
         &self,
         method: Method,
         url: Url,
         headers: HeaderMap,
         body: Option<Vec<u8>>,
+        resend: Resend,
     ) -> Result<HttpResponse> {
-        let idempotent = matches!(
-            method,
-            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
-        );
         let started = self.clock.now();
         let mut attempt: u32 = 0;
         loop {
@@ -373,10 +377,16 @@ impl<'a> GraphClient<'a> {
                     retry_after(&resp.headers, self.clock.now())
                         .unwrap_or_else(|| self.backoff(attempt))
                 }
-                Err(e)
-                    if idempotent
-                        && matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) =>
-                {
+                Err(e) if matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) => {
+                    if resend == Resend::Never {
+                        return Err(Error::new(
+                            e.kind,
+                            format!(
+                                "{}; it was not sent again, because a {method} that may have reached Microsoft Graph could be applied twice: check its effect before running it again",
+                                e.message
+                            ),
+                        ));
+                    }
                     self.backoff(attempt)
                 }
                 _ => return result,
@@ -392,7 +402,9 @@ impl<'a> GraphClient<'a> {
     /// GET with retries; 2xx → JSON body, else the typed Graph error.
     pub async fn get_json(&self, path: &ApiPath, access: Access, what: &str) -> Result<Value> {
         let url = self.url(path)?;
-        let resp = self.send(Method::GET, url, HeaderMap::new(), None).await?;
+        let resp = self
+            .send(Method::GET, url, HeaderMap::new(), None, Resend::Safe)
+            .await?;
         check(&resp, access, what)
     }
 
@@ -416,7 +428,9 @@ impl<'a> GraphClient<'a> {
                     "Microsoft Graph kept returning next links",
                 ));
             }
-            let resp = self.send(Method::GET, url, headers.clone(), None).await?;
+            let resp = self
+                .send(Method::GET, url, headers.clone(), None, Resend::Safe)
+                .await?;
             let body = check(&resp, access, what)?;
             let Value::Object(mut map) = body else {
                 return Err(Error::new(
@@ -463,6 +477,7 @@ pub(crate) mod testing {
 
     use super::*;
     pub use crate::http::transport::testing::{response, FakeTransport};
+    use crate::secret::Secret;
     use serde_json::json;
 
     /// The answers to a `$batch` request: `answer(sub_request)` gives each sub-request's
@@ -513,6 +528,7 @@ mod tests {
     use super::testing::*;
     use super::*;
     use crate::clock::FakeClock;
+    use crate::secret::Secret;
     use serde_json::json;
 
     #[tokio::test]
@@ -602,7 +618,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn transport_errors_retry_only_idempotent_methods() {
+    async fn broken_connections_are_resent_only_when_the_operation_allows_it() {
         let t = FakeTransport::new(|_, _| Err(TransportError::broken("reset")));
         let clock = FakeClock::at_unix(1_000);
         let c = client(t.clone(), clock.clone()).with_options(ClientOptions {
@@ -610,21 +626,40 @@ mod tests {
             ..Default::default()
         });
         let url = c.url_from_relative("/x").unwrap();
-        assert!(c
-            .send(
+        let post = |resend| {
+            c.send(
                 Method::POST,
                 url.clone(),
                 HeaderMap::new(),
-                Some(b"{}".to_vec())
+                Some(b"{}".to_vec()),
+                resend,
+            )
+        };
+        let e = post(Resend::by_method(&Method::POST)).await.unwrap_err();
+        assert_eq!(t.calls().len(), 1, "a POST of unknown effect is sent once");
+        assert_eq!(e.kind, ErrorKind::ConnectionFailed);
+        assert!(
+            e.message.contains("it was not sent again") && e.message.contains("POST"),
+            "{}",
+            e.message
+        );
+        // A POST the operation knows to be idempotent (an app-role grant) is re-sent.
+        assert!(post(Resend::Safe).await.is_err());
+        assert_eq!(t.calls().len(), 4);
+        let e = c
+            .send(
+                Method::GET,
+                url.clone(),
+                HeaderMap::new(),
+                None,
+                Resend::by_method(&Method::GET),
             )
             .await
-            .is_err());
-        assert_eq!(t.calls().len(), 1);
-        assert!(c
-            .send(Method::GET, url, HeaderMap::new(), None)
-            .await
-            .is_err());
-        assert_eq!(t.calls().len(), 4);
+            .unwrap_err();
+        assert_eq!(t.calls().len(), 7);
+        assert!(!e.message.contains("not sent again"));
+        assert_eq!(Resend::by_method(&Method::PATCH), Resend::Never);
+        assert_eq!(Resend::by_method(&Method::DELETE), Resend::Safe);
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 use url::Url;
 
-use super::client::{GraphClient, GraphResponse};
+use super::client::{GraphClient, GraphResponse, Resend};
 use super::errors::Access;
 use super::ops::{OperationSummary, Summary};
 use crate::error::{Error, Result};
@@ -174,7 +174,9 @@ pub async fn request(
             })
             .await?;
     } else {
-        let resp = client.send(method, url, headers, body).await?;
+        // The caller's own request: its effect is unknown here, so HTTP's rule decides.
+        let resend = Resend::by_method(&method);
+        let resp = client.send(method, url, headers, body, resend).await?;
         if !resp.is_success() {
             return Err(resp.error_info().to_error(Access::Other, &what));
         }

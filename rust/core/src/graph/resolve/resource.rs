@@ -165,7 +165,13 @@ async fn get_optional(
 ) -> Result<Option<ServicePrincipal>> {
     let url = client.url(&path.select(RESOURCE_SELECT))?;
     let resp = client
-        .send(reqwest::Method::GET, url, Default::default(), None)
+        .send(
+            reqwest::Method::GET,
+            url,
+            Default::default(),
+            None,
+            crate::graph::Resend::Safe,
+        )
         .await?;
     if resp.status == 404 {
         return Ok(None);

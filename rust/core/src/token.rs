@@ -1,6 +1,7 @@
 //! An access token as the engine holds it, and the parsing of managed-identity token responses
 //! (every `expires_on` / `expires_in` form the sources use).
 
+use futures::future::BoxFuture;
 use jiff::fmt::strtime;
 use jiff::Timestamp;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -11,6 +12,28 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
 use crate::jwt::{self, Claims};
 use crate::secret::Secret;
+
+/// Supplies the bearer token for each request of a service client (Graph, ARM). Implementations cache; the client asks for
+/// every request so that a token that expires during a long bulk operation is renewed.
+pub trait TokenProvider: Send + Sync {
+    fn bearer(&self) -> BoxFuture<'_, Result<Secret>>;
+}
+
+/// A fixed token (tests, `-AccessToken` style callers).
+pub struct StaticToken(Secret);
+
+impl StaticToken {
+    pub fn new(token: Secret) -> Self {
+        StaticToken(token)
+    }
+}
+
+impl TokenProvider for StaticToken {
+    fn bearer(&self) -> BoxFuture<'_, Result<Secret>> {
+        let token = self.0.clone();
+        Box::pin(async move { Ok(token) })
+    }
+}
 
 /// A token counts as expired this long before its `expires_on` (MSAL's AccessTokenExpirationBuffer).
 pub const EXPIRY_BUFFER_SECS: u64 = 300;

@@ -19,9 +19,9 @@ use super::api_version::ResourceType;
 use super::errors::ArmErrorInfo;
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::TokenProvider;
 use crate::http::{retry_after, HttpRequest, HttpResponse, Transport, TransportError};
 use crate::retry::{Backoff, Budget, Jitter};
+use crate::token::TokenProvider;
 
 /// Tunables of an ARM client (defaults suit production; tests shrink them).
 #[derive(Debug, Clone)]

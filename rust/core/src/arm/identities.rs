@@ -12,7 +12,7 @@ use super::ids::{self, check_group_name, check_identity_name, normalize_location
 use super::model::IdentityRow;
 use super::ResourceType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::resolve::wildcard_match;
+use crate::names::wildcard_match;
 
 const RT: ResourceType = ResourceType::UserAssignedIdentities;
 

@@ -34,7 +34,7 @@ pub use crate::http::Transport;
 pub use api_version::ResourceType;
 pub use client::{ArmClient, ArmClientOptions};
 pub use errors::ArmErrorInfo;
-pub use ops::{execute, ArmOperation, ArmOperationKind};
+pub use ops::{run, ArmOperation, ArmOperationKind};
 
 #[cfg(test)]
 mod tests;

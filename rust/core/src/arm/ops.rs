@@ -1,7 +1,6 @@
-//! The ARM operations, typed, and how one runs for a context: a client on the context's ARM
-//! endpoint with tokens for its ARM audience, the subscription resolved, the result as rows.
+//! The ARM operations, typed, and how one runs with a client: the subscription resolved, the
+//! result as rows. The protocol edge builds the client for a context.
 
-use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -9,12 +8,8 @@ use super::automation::{self, SetIdentity};
 use super::client::ArmClient;
 use super::identities::{self, NewIdentity};
 use super::subscription;
-use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventSink};
-use crate::graph::TokenProvider;
-use crate::secret::Secret;
-use crate::services::Services;
 
 /// One ARM operation; `subscription` overrides the context's default subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,53 +37,12 @@ pub enum ArmOperationKind {
     SetAutomationIdentity(SetIdentity),
 }
 
-/// Tokens for the context's ARM audience (cached upstream like Graph's).
-struct ArmTokens<'a> {
-    ctx: &'a Context,
-    svc: &'a Services,
-    sink: &'a dyn EventSink,
-}
-
-impl TokenProvider for ArmTokens<'_> {
-    fn bearer(&self) -> BoxFuture<'_, Result<Secret>> {
-        Box::pin(async move {
-            let resource = self.ctx.arm().resource.clone();
-            let token = self
-                .ctx
-                .token(Some(&resource), false, self.svc, self.sink)
-                .await?;
-            Ok(token.secret)
-        })
-    }
-}
-
 fn to_json<T: Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot encode a result: {e}")))
 }
 
-/// Runs one operation; every row is also streamed as an `Item`. Returns `{count}`.
-pub async fn execute(
-    operation: ArmOperation,
-    ctx: &Context,
-    svc: &Services,
-    sink: &dyn EventSink,
-) -> Result<Value> {
-    let client = ArmClient::new(
-        svc.service_transport.clone(),
-        svc.clock.clone(),
-        ctx.arm().endpoint.clone(),
-        Box::new(ArmTokens { ctx, svc, sink }),
-    );
-    run(
-        operation,
-        ctx.arm().subscription_id.as_deref(),
-        &client,
-        sink,
-    )
-    .await
-}
-
-/// Runs one operation with a ready client (tests).
+/// Runs one operation with a ready client; every row is also streamed as an `Item`. Returns
+/// `{count, subscriptionId, requests}`.
 pub async fn run(
     operation: ArmOperation,
     default_subscription: Option<&str>,

@@ -11,10 +11,10 @@ use url::Url;
 use super::*;
 use crate::clock::FakeClock;
 use crate::error::ErrorKind;
-use crate::graph::StaticToken;
 use crate::http::transport::testing::{response, FakeTransport};
 use crate::http::TransportError;
 use crate::secret::Secret;
+use crate::token::StaticToken;
 
 const TOKEN: &str = "arm-secret-token";
 const BASE: &str = "https://arm.example";

@@ -10,6 +10,7 @@ pub mod connect;
 pub mod options;
 pub mod sign_in;
 pub mod static_token;
+pub mod tokens;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub use options::{
     DEFAULT_TIMEOUT_SECONDS,
 };
 use static_token::{same_resource, StaticToken, GRAPH_APP_ID};
+pub use tokens::ContextTokens;
 
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
 pub const DEFAULT_GRAPH_RESOURCE: &str = "https://graph.microsoft.com";

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub use crate::credentials::test_browser::TestBrowser;
 use crate::env::SnapshotEnvironment;
 use crate::error::{Error, Result};
 use crate::input::Input;
@@ -97,15 +98,6 @@ pub struct SignInSecrets {
     /// A certificate the host exported: its RSA key and DER.
     pub private_key: Option<crate::credentials::RsaParameters>,
     pub certificate_der: Option<Vec<u8>>,
-}
-
-/// What the test "browser" does with the authorize URL (engine test hooks only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TestBrowser {
-    /// Follows `/authorize` to the loopback redirect, as a browser would.
-    Follow,
-    /// Follows it but alters the `state` of the redirect (a forged answer).
-    WrongState,
 }
 
 /// `identity.testEndpoint`.

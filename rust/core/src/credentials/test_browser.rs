@@ -5,8 +5,16 @@
 
 use url::Url;
 
-use crate::context::options::TestBrowser;
 use crate::error::{Error, Result};
+
+/// What the test "browser" does with the authorize URL (engine test hooks only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBrowser {
+    /// Follows `/authorize` to the loopback redirect, as a browser would.
+    Follow,
+    /// Follows it but alters the `state` of the redirect (a forged answer).
+    WrongState,
+}
 
 /// Follows `authorize_url` to the loopback listener.
 pub async fn follow(authorize_url: Url, behaviour: TestBrowser) -> Result<()> {

@@ -39,16 +39,11 @@ pub mod report;
 pub mod request;
 pub(crate) mod resolve;
 
-use futures::future::BoxFuture;
-
 pub use crate::http::Transport;
-pub use client::{ClientOptions, ClientStats, GraphClient, StaticToken, TokenProvider};
+pub use client::{ClientOptions, ClientStats, GraphClient, Resend, StaticToken, TokenProvider};
 
-use crate::context::Context;
 use crate::error::Result;
 use crate::events::EventSink;
-use crate::secret::Secret;
-use crate::services::Services;
 
 pub use ops::{
     AppRoleRow, AppRolesQuery, AssignmentRow, AssignmentsQuery, ChangeArgs, ChangeRequest,
@@ -56,26 +51,6 @@ pub use ops::{
     ResourceRef,
 };
 pub use request::GraphRequest;
-
-/// Adapts a context into a [`TokenProvider`] (tokens for the context's Graph resource, cached
-/// upstream).
-struct ContextTokens<'a> {
-    ctx: &'a Context,
-    svc: &'a Services,
-    sink: &'a dyn EventSink,
-}
-
-impl TokenProvider for ContextTokens<'_> {
-    fn bearer(&self) -> BoxFuture<'_, Result<Secret>> {
-        Box::pin(async move {
-            let token = self
-                .ctx
-                .token(Some(self.ctx.graph_resource()), false, self.svc, self.sink)
-                .await?;
-            Ok(token.secret)
-        })
-    }
-}
 
 /// One Graph operation, typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,24 +63,6 @@ pub enum GraphOperation {
     PermissionNames(PermissionNamesQuery),
     Request(GraphRequest),
     Report(report::ReportQuery),
-}
-
-/// Runs one Graph operation for a context. `concurrency` (1..=16) overrides the client's.
-pub async fn execute(
-    operation: GraphOperation,
-    concurrency: Option<usize>,
-    ctx: &Context,
-    svc: &Services,
-    sink: &dyn EventSink,
-) -> Result<OperationSummary> {
-    let tokens = ContextTokens { ctx, svc, sink };
-    let client = GraphClient::with_transport(
-        svc.service_transport.clone(),
-        svc.clock.clone(),
-        ctx.graph_endpoint().clone(),
-        Box::new(tokens),
-    );
-    run(operation, concurrency, client, sink).await
 }
 
 /// Runs one Graph operation with a ready client.

@@ -242,14 +242,26 @@ impl Engine {
             op if op.starts_with("graph.") => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let (operation, concurrency) = args::graph_operation(op, &request.args)?;
-                let summary =
-                    crate::graph::execute(operation, concurrency, &ctx, svc, sink).await?;
+                let client = crate::graph::GraphClient::with_transport(
+                    svc.service_transport.clone(),
+                    svc.clock.clone(),
+                    ctx.graph_endpoint().clone(),
+                    Box::new(context::ContextTokens::graph(&ctx, svc, sink)),
+                );
+                let summary = crate::graph::run(operation, concurrency, client, sink).await?;
                 to_json(&summary)
             }
             op if op.starts_with("arm.") => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let operation = arm_args::arm_operation(op, &request.args)?;
-                crate::arm::execute(operation, &ctx, svc, sink).await
+                let client = crate::arm::ArmClient::new(
+                    svc.service_transport.clone(),
+                    svc.clock.clone(),
+                    ctx.arm().endpoint.clone(),
+                    Box::new(context::ContextTokens::arm(&ctx, svc, sink)),
+                );
+                let default_subscription = ctx.arm().subscription_id.as_deref();
+                crate::arm::run(operation, default_subscription, &client, sink).await
             }
             ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
                 Err(Error::invalid_argument(format!(

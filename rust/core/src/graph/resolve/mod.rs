@@ -16,7 +16,6 @@ pub mod identity;
 pub mod permission;
 pub mod replication;
 pub mod resource;
-pub mod text;
 
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -24,11 +23,11 @@ use uuid::Uuid;
 use super::model::ServicePrincipal;
 use crate::error::{Error, ErrorKind};
 
+pub use crate::names::{suggest, wildcard_match};
 pub use identity::{resolve_identities, AssignmentQuery};
 pub use permission::resolve_permissions;
 pub use replication::{resolve_waiting_for_new, REPLICATION_WAIT};
 pub use resource::resolve_resource;
-pub use text::{suggest, wildcard_match};
 
 pub(crate) fn parse_guid(text: &str) -> Option<Uuid> {
     let t = text.trim();

@@ -1,6 +1,6 @@
-//! JWT claim decoding for display and diagnostics only: no signature check (the engine is the
-//! token's bearer, not its audience). Never fails on an opaque (non-JWT) token: it just has no
-//! claims.
+//! The engine's one JWT claim decoder, for display and diagnostics only: no signature check (the
+//! engine is the token's bearer, not its audience). Never fails on an opaque (non-JWT) token: it
+//! just has no claims.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -22,6 +22,16 @@ pub struct Claims {
     pub exp: Option<u64>,
     /// Audience (the resource the token is for).
     pub aud: Option<String>,
+    /// Issued at, Unix seconds.
+    pub iat: Option<u64>,
+    /// Delegated permissions (`scp`, space-separated or an array): present when a user signed in.
+    pub scopes: Vec<String>,
+    /// Whether the token has an `scp` claim at all.
+    pub has_scp: bool,
+    /// `idtyp` (v2 tokens: `app` or `user`).
+    pub idtyp: Option<String>,
+    /// The signed-in account: `upn`, else `preferred_username`, else `unique_name`, else `email`.
+    pub account: Option<String>,
 }
 
 /// Decodes the payload of a compact JWS (`header.payload.signature`). `None` when the value is
@@ -50,6 +60,21 @@ pub fn decode(token: &str) -> Option<Claims> {
             Some(Value::Array(items)) => items.iter().find_map(|v| v.as_str()).map(str::to_string),
             _ => None,
         },
+        iat: number_claim(object, "iat"),
+        scopes: match object.get("scp") {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        },
+        has_scp: object.contains_key("scp"),
+        idtyp: string_claim(object, "idtyp"),
+        account: ["upn", "preferred_username", "unique_name", "email"]
+            .iter()
+            .find_map(|k| string_claim(object, k)),
     })
 }
 

@@ -3,9 +3,9 @@
 //! `preferred_username`; an app-only token carries `roles` (and `idtyp: app` in v2 tokens).
 //! Pure; an opaque (non-JWT) token gives `AuthType::Unknown`.
 
-use base64::Engine as _;
 use serde::Serialize;
-use serde_json::{Map, Value};
+
+use crate::jwt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum AuthType {
@@ -29,9 +29,9 @@ pub struct TokenPrincipal {
     pub account: Option<String>,
 }
 
-/// Describes a token's principal from its claims.
+/// Describes a token's principal from its claims (decoded by [`crate::jwt::decode`]).
 pub fn describe(token: &str) -> TokenPrincipal {
-    let Some(claims) = payload(token) else {
+    let Some(claims) = jwt::decode(token) else {
         return TokenPrincipal {
             auth_type: AuthType::Unknown,
             scopes: Vec::new(),
@@ -39,59 +39,16 @@ pub fn describe(token: &str) -> TokenPrincipal {
             account: None,
         };
     };
-    let scopes: Vec<String> = match claims.get("scp") {
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
-    let roles = match claims.get("roles") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
-        _ => Vec::new(),
-    };
-    let delegated =
-        claims.contains_key("scp") && claims.get("idtyp").and_then(Value::as_str) != Some("app");
-    let account = if delegated {
-        ["upn", "preferred_username", "unique_name", "email"]
-            .iter()
-            .find_map(|k| claims.get(*k)?.as_str().filter(|s| !s.is_empty()))
-            .map(str::to_string)
-    } else {
-        None
-    };
+    let delegated = claims.has_scp && claims.idtyp.as_deref() != Some("app");
     TokenPrincipal {
         auth_type: if delegated {
             AuthType::Delegated
         } else {
             AuthType::AppOnly
         },
-        scopes,
-        roles,
-        account,
-    }
-}
-
-fn payload(token: &str) -> Option<Map<String, Value>> {
-    let mut parts = token.trim().split('.');
-    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() {
-        return None;
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
+        account: if delegated { claims.account } else { None },
+        scopes: claims.scopes,
+        roles: claims.roles,
     }
 }
 

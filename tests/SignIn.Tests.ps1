@@ -390,6 +390,19 @@ Describe 'Connect-Identity -Identity where workload identity federation is confi
         $row.Reason | Should -Match 'this source is used'
     }
 
+    It 'is chosen before a platform endpoint that is also configured, in Azure.Identity''s (.NET) order' {
+        # A pod or App Service with both: Connect-MgGraph -Identity and Connect-AzAccount -Identity
+        # use the federated token, so the module must too.
+        $env:IDENTITY_ENDPOINT = 'http://127.0.0.1:9/msi/token'
+        $env:IDENTITY_HEADER = 'not-used'
+        $rows = @(Test-IdentityEndpoint)
+        $rows[0].Source | Should -Be 'WorkloadIdentity'
+        ($rows | Where-Object Selected).Source | Should -Be 'WorkloadIdentity'
+        ($rows | Where-Object Source -EQ 'AppService').Detected | Should -BeTrue
+        $context = Connect-Identity -Identity -GraphEndpoint $Base
+        $context.AuthType | Should -Be 'WorkloadIdentity'
+    }
+
     It '-ClientId names another federated application than AZURE_CLIENT_ID' {
         $context = Connect-Identity -Identity -ClientId $Other.appId -GraphEndpoint $Base
         $context.ClientId | Should -Be $Other.appId

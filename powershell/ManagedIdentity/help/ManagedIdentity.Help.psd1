@@ -533,8 +533,8 @@ Set-GraphAppRole -Identity 'uami-reports' -Permission $wanted -Confirm:$false |
     'Test-IdentityEndpoint' = @{
         Synopsis    = 'Tells which managed-identity source is available here, and why the others are not.'
         Description = @'
-Checks every source in the order the Azure SDKs use (Service Fabric, App Service /
-Azure Automation, Azure ML, Cloud Shell, Azure Arc, workload identity, IMDS) from the
+Checks every source in the order Azure.Identity (.NET) uses (workload identity, Service
+Fabric, App Service / Azure Automation, Azure ML, Cloud Shell, Azure Arc, IMDS) from the
 environment, probes IMDS with a short timeout, and returns one row per source. Each row
 also carries the engine's version (EngineVersion), for support requests.
 '@

@@ -1,6 +1,8 @@
 //! Source selection: a pure function of the (injected) environment that picks the
-//! managed-identity source in the documented order (Service Fabric, App Service / Automation,
-//! Machine Learning, Cloud Shell, Arc, workload identity, then the IMDS fallback) and keeps one
+//! managed-identity source in Azure.Identity's (.NET) order, which Connect-MgGraph and
+//! Connect-AzAccount run on the same host: workload identity first (Azure.Identity tries its token
+//! exchange before handing the rest to MSAL.NET), then MSAL.NET's Service Fabric, App Service /
+//! Automation, Machine Learning, Cloud Shell, Arc, and the IMDS fallback. It keeps one
 //! report row per source, produced by that source's own `detect` function, for
 //! `Test-IdentityEndpoint`. No I/O except the Arc agent file check.
 
@@ -116,12 +118,12 @@ pub fn detect(env: &dyn Environment) -> Detection {
     let v = Vars::read(env);
     let imds_source = ImdsSource::from_env(env);
     let mut rows = vec![
+        workload_identity::detect(&v),
         service_fabric::detect(&v),
         app_service::detect(&v),
         machine_learning::detect(&v),
         cloud_shell::detect(&v),
         arc::detect(&v),
-        workload_identity::detect(&v),
     ];
     let chosen = rows
         .iter()
@@ -213,12 +215,12 @@ mod tests {
         assert_eq!(
             order(&d),
             vec![
+                "WorkloadIdentity",
                 "ServiceFabric",
                 "AppService",
                 "MachineLearning",
                 "CloudShell",
                 "Arc",
-                "WorkloadIdentity",
                 "IMDS"
             ]
         );
@@ -250,15 +252,22 @@ mod tests {
             ("AZURE_TENANT_ID", "t"),
             ("AZURE_CLIENT_ID", "c"),
         ];
+        // Each case removes what selected the previous one.
+        const WORKLOAD: &str = "AZURE_FEDERATED_TOKEN_FILE";
         let cases: [(&[&str], SourceKind); 7] = [
-            (&[], SourceKind::ServiceFabric),
-            (&["IDENTITY_SERVER_THUMBPRINT"], SourceKind::AppService),
+            (&[], SourceKind::WorkloadIdentity),
+            (&[WORKLOAD], SourceKind::ServiceFabric),
             (
-                &["IDENTITY_SERVER_THUMBPRINT", "IDENTITY_HEADER"],
+                &[WORKLOAD, "IDENTITY_SERVER_THUMBPRINT"],
+                SourceKind::AppService,
+            ),
+            (
+                &[WORKLOAD, "IDENTITY_SERVER_THUMBPRINT", "IDENTITY_HEADER"],
                 SourceKind::MachineLearning,
             ),
             (
                 &[
+                    WORKLOAD,
                     "IDENTITY_SERVER_THUMBPRINT",
                     "IDENTITY_HEADER",
                     "MSI_SECRET",
@@ -267,6 +276,7 @@ mod tests {
             ),
             (
                 &[
+                    WORKLOAD,
                     "IDENTITY_SERVER_THUMBPRINT",
                     "IDENTITY_HEADER",
                     "MSI_ENDPOINT",
@@ -275,20 +285,11 @@ mod tests {
             ),
             (
                 &[
+                    WORKLOAD,
                     "IDENTITY_SERVER_THUMBPRINT",
                     "IDENTITY_HEADER",
                     "MSI_ENDPOINT",
                     "IMDS_ENDPOINT",
-                ],
-                SourceKind::WorkloadIdentity,
-            ),
-            (
-                &[
-                    "IDENTITY_SERVER_THUMBPRINT",
-                    "IDENTITY_HEADER",
-                    "MSI_ENDPOINT",
-                    "IMDS_ENDPOINT",
-                    "AZURE_TENANT_ID",
                 ],
                 SourceKind::Imds,
             ),

@@ -213,7 +213,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             if e.is_empty() {
-                println!("{USAGE}");
+                // A closed stdout (`mi-emulator --help | head -1`) is no reason to panic.
+                let _ = writeln!(std::io::stdout(), "{USAGE}");
                 return ExitCode::SUCCESS;
             }
             eprintln!("mi-emulator: {e}\n{USAGE}");

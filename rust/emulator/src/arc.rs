@@ -6,6 +6,12 @@
 //! Leg 2 (`Authorization: Basic <exact file contents>`): 200 with an IMDS-shaped body. A key is
 //! accepted once, within `arcKeyLifetimeSecs` of its challenge; its file is then removed.
 //!
+//! User-assigned identities are honoured and echoed as agents from 1.67 on do: `client_id`,
+//! `object_id` or `msi_res_id` selects an attached identity of the machine, and the success body
+//! names the identity used (`client_id`, and for a user-assigned one `object_id` and
+//! `msi_res_id`), which MSAL and azure-identity check before trusting the token. `mi_res_id` is
+//! not an Arc parameter: like the agent, the emulator ignores it (system identity, no echo).
+//!
 //! The challenge mode makes the realm misbehave so clients' key-file checks can be tested: the
 //! file it names always holds a key the emulator would accept, so a client that reads it and
 //! sends it shows up in the stats (`arcWithKey`) and gets a token.
@@ -287,10 +293,16 @@ fn dot_dot_path(from: &Path, target: &Path) -> PathBuf {
     p
 }
 
-/// User-assigned identities do not exist on Arc; the agent says so (IMDS-shaped).
-const NO_USER_ASSIGNED: &str =
-    "Azure Arc supports only the system-assigned identity of the machine; \
-     client_id, object_id, msi_res_id and mi_res_id are not supported.";
+/// More than one identity parameter (IMDS-shaped refusal).
+const ONE_IDENTITY: &str =
+    "Only one of client_id, object_id and msi_res_id may be specified in the request";
+
+/// The identity parameters an Arc agent (1.67+) honours.
+const SELECTORS: &[(&str, managed_identity::MakeSelector)] = &[
+    ("client_id", Selector::ClientId),
+    ("object_id", Selector::ObjectId),
+    ("msi_res_id", Selector::ResourceId),
+];
 
 /// `GET /arc/metadata/identity/oauth2/token`.
 pub fn handle(app: &App, req: &Req) -> Resp {
@@ -336,12 +348,9 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             "Required audience parameter not specified",
         );
     };
-    if ["client_id", "object_id", "msi_res_id", "mi_res_id"]
-        .iter()
-        .any(|n| param(&params, n).is_some_and(|v| !v.is_empty()))
-    {
-        return managed_identity::imds_error(400, "invalid_request", NO_USER_ASSIGNED);
-    }
+    let Some(sel) = managed_identity::selector(&params, SELECTORS) else {
+        return managed_identity::imds_error(400, "invalid_request", ONE_IDENTITY);
+    };
     let (mode, lifetime) = {
         let cfg = lock(&app.cfg);
         (
@@ -383,15 +392,29 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             "The key is unknown, expired or already used",
         );
     }
-    match managed_identity::platform_token(app, &Selector::System, resource) {
+    match managed_identity::platform_token(app, &sel, resource) {
         Ok((t, client_id)) => {
-            Resp::json(200, &managed_identity::imds_body(&t, resource, &client_id))
+            let mut body = managed_identity::imds_body(&t, resource, &client_id);
+            if sel != Selector::System {
+                if let Some((object_id, resource_id)) = identity_ids(app, &client_id) {
+                    body["object_id"] = object_id.into();
+                    body["msi_res_id"] = resource_id.into();
+                }
+            }
+            Resp::json(200, &body)
         }
         Err(Refusal::IdentityNotFound) => {
             managed_identity::imds_error(400, "invalid_request", "Identity not found")
         }
         Err(r) => managed_identity::imds_refusal(r, resource),
     }
+}
+
+/// Object id and ARM resource id of the identity with that client id.
+fn identity_ids(app: &App, client_id: &str) -> Option<(String, String)> {
+    let dir = lock(&app.dir);
+    let sp = dir.sp_by_app_id(client_id)?;
+    Some((sp.id.clone(), sp.mi_resource_id()?.to_string()))
 }
 
 #[cfg(test)]

@@ -2,8 +2,10 @@
 //! `client_assertion` against them, as Entra does:
 //!
 //! - **Certificate** (`iss` = `sub` = the client id): the JWT header's `x5t#S256` (or `x5t`)
-//!   names a certificate registered on that client; the RS256 signature is verified with its
+//!   names a certificate registered on that client; the RS256 (RSASSA-PKCS1-v1_5) or PS256
+//!   (RSASSA-PSS, what MSAL Python signs with next to `x5t#S256`) signature is verified with its
 //!   public key; `aud` must be the tenant's token endpoint; `exp` not passed, `nbf` passed.
+//!   `exp`/`nbf` are JWT NumericDates: integers or not (MSAL writes `time.time() + 600`).
 //! - **Federated** (any other issuer): a federated identity credential of that client matches
 //!   `iss`, `sub` and one `aud` exactly; `exp` not passed. The external issuer's signature is not
 //!   checked (its keys are not reachable from loopback).
@@ -163,16 +165,26 @@ fn audiences(claims: &Value) -> Vec<String> {
     }
 }
 
-fn time_ok(claims: &Value) -> bool {
-    let now = util::now_epoch();
+/// A JWT NumericDate (RFC 7519 §2: seconds, "non-integer values can be represented"), finite.
+fn numeric_date(claims: &Value, name: &str) -> Option<f64> {
     claims
-        .get("exp")
-        .and_then(Value::as_u64)
-        .is_some_and(|e| e > now)
-        && claims
-            .get("nbf")
-            .and_then(Value::as_u64)
-            .is_none_or(|n| n <= now + 300)
+        .get(name)
+        .and_then(Value::as_f64)
+        .filter(|v| v.is_finite())
+}
+
+fn time_ok(claims: &Value) -> bool {
+    time_ok_at(claims, util::now_epoch() as f64)
+}
+
+/// `exp` present and after `now`; `nbf`, when present, no later than five minutes from `now`
+/// (clock skew); a present but non-numeric `nbf` fails.
+fn time_ok_at(claims: &Value, now: f64) -> bool {
+    let nbf_ok = match claims.get("nbf") {
+        None | Some(Value::Null) => true,
+        Some(_) => numeric_date(claims, "nbf").is_some_and(|n| n <= now + 300.0),
+    };
+    numeric_date(claims, "exp").is_some_and(|e| e > now) && nbf_ok
 }
 
 /// Checks `assertion` for `client_id`; `Err` is Entra's answer.
@@ -215,9 +227,11 @@ pub fn check_assertion(app: &App, client_id: &str, assertion: &str) -> Result<()
                 "Invalid JWT token. The token's audience is not this tenant's token endpoint.",
             ));
         }
-        if text(&header, "alg") != "RS256" {
-            return Err(malformed());
-        }
+        let algorithm = match text(&header, "alg").as_str() {
+            "RS256" => webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            "PS256" => webpki::ring::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+            _ => return Err(malformed()),
+        };
         let by_sha256 = util::b64url_decode(&text(&header, "x5t#S256"));
         let by_sha1 = util::b64url_decode(&text(&header, "x5t"));
         let creds = lock(&app.credentials);
@@ -237,12 +251,8 @@ pub fn check_assertion(app: &App, client_id: &str, assertion: &str) -> Result<()
         let signature = util::b64url_decode(s).unwrap_or_default();
         let der = CertificateDer::from(cert.der.clone());
         let verified = webpki::EndEntityCert::try_from(&der).is_ok_and(|c| {
-            c.verify_signature(
-                webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-                format!("{h}.{p}").as_bytes(),
-                &signature,
-            )
-            .is_ok()
+            c.verify_signature(algorithm, format!("{h}.{p}").as_bytes(), &signature)
+                .is_ok()
         });
         if !verified {
             return Err(error(
@@ -279,5 +289,30 @@ pub fn check_assertion(app: &App, client_id: &str, assertion: &str) -> Result<()
             70021,
             &format!("No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'. Assertion Audience: '{}'.", auds.join(",")),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_dates_may_be_fractional() {
+        let now = 1_700_000_000.0;
+        assert!(time_ok_at(&json!({"exp": now + 600.25}), now));
+        assert!(time_ok_at(
+            &json!({"exp": now + 600.5, "nbf": now - 0.75}),
+            now
+        ));
+        assert!(!time_ok_at(&json!({"exp": now - 0.5}), now));
+        assert!(!time_ok_at(
+            &json!({"exp": now + 60.0, "nbf": now + 301.5}),
+            now
+        ));
+        assert!(!time_ok_at(&json!({"exp": "soon"}), now));
+        assert!(!time_ok_at(&json!({"exp": now + 60.0, "nbf": "now"}), now));
+        assert!(!time_ok_at(&json!({}), now));
+        assert!(time_ok_at(&json!({"exp": 1e300}), now));
+        assert!(!time_ok_at(&json!({"exp": -1e300}), now));
     }
 }

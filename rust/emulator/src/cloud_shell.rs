@@ -16,6 +16,12 @@ use crate::util::{self, param, Req, Resp};
 /// Path of the route (`MSI_ENDPOINT` = base URL + this); the real one is
 /// `http://localhost:50342/oauth2/token`.
 pub const PATH: &str = "/cloudshell/oauth2/token";
+/// Path of the route on the fixed-port listener (`--cloud-shell-port`): Cloud Shell's real URL
+/// is `http://localhost:50342/oauth2/token`, which MSAL Python posts to whatever `MSI_ENDPOINT`
+/// says.
+pub const FIXED_PATH: &str = "/oauth2/token";
+/// Cloud Shell's fixed port.
+pub const FIXED_PORT: u16 = 50342;
 
 fn error(status: u16, code: &str, message: &str) -> Resp {
     Resp::json(

@@ -61,7 +61,7 @@ pub fn handle(app: &App, req: &Req) -> Resp {
     match route(&req.path) {
         Some("devicecode") => entra_delegated::device_code(app, req),
         Some("authorize") => entra_delegated::authorize(app, req),
-        Some("openid") => entra_delegated::openid_configuration(app),
+        Some("openid") => entra_delegated::openid_configuration(app, req),
         Some("keys") => entra_delegated::keys(),
         _ => token(app, req),
     }
@@ -171,7 +171,7 @@ fn token(app: &App, req: &Req) -> Resp {
         None => return missing("grant_type"),
         Some("client_credentials") => {}
         Some(g @ ("authorization_code" | "refresh_token" | entra_delegated::DEVICE_CODE_GRANT)) => {
-            return entra_delegated::token_grant(app, g, &form)
+            return entra_delegated::token_grant(app, req, g, &form)
         }
         Some(g) => {
             return error(

@@ -54,6 +54,10 @@ struct AuthCode {
     redirect_uri: String,
     scopes: Scopes,
     challenge: Option<(String, String)>,
+    /// The `/authorize` request's `nonce`, copied into the id_token (as Entra does).
+    nonce: Option<String>,
+    /// Issuer of the id_token: on the origin `/authorize` was asked at.
+    issuer: String,
     created: Instant,
 }
 
@@ -169,12 +173,35 @@ fn user_code() -> String {
         .collect()
 }
 
-fn issuer_v2(app: &App) -> String {
-    format!("{}/{}/v2.0", app.base_url, seed::TENANT_ID)
+/// The origin (`scheme://host[:port]`) a request was sent to; the plain base URL for internal
+/// requests that carry none.
+fn origin<'a>(app: &'a App, req: &'a Req) -> &'a str {
+    if req.origin.is_empty() {
+        &app.base_url
+    } else {
+        &req.origin
+    }
+}
+
+/// `{origin}/{tenant}/v2.0`: discovery's `issuer` and the id_token's `iss` (they must match).
+fn issuer_v2(origin: &str) -> String {
+    format!("{origin}/{}/v2.0", seed::TENANT_ID)
+}
+
+/// What an id_token carries besides the user: issuer and the `/authorize` nonce.
+struct IdTokenContext<'a> {
+    issuer: String,
+    nonce: Option<&'a str>,
 }
 
 /// The token response of a user sign-in; records the refresh token.
-fn user_tokens(app: &App, client_id: &str, scopes: &Scopes, consented: &[String]) -> Resp {
+fn user_tokens(
+    app: &App,
+    client_id: &str,
+    scopes: &Scopes,
+    consented: &[String],
+    id: IdTokenContext<'_>,
+) -> Resp {
     if !resources::is_known(app, &scopes.resource) {
         return error(
             400,
@@ -208,7 +235,8 @@ fn user_tokens(app: &App, client_id: &str, scopes: &Scopes, consented: &[String]
         body["id_token"] = json!(token::id_token(
             &seed::ADMIN_USER,
             client_id,
-            &issuer_v2(app),
+            &id.issuer,
+            id.nonce,
             lifetime
         ));
     }
@@ -263,7 +291,7 @@ pub fn device_code(app: &App, req: &Req) -> Resp {
     };
     let device_code = random_token(48);
     let code = user_code();
-    let verification_uri = format!("{}/devicelogin", app.base_url);
+    let verification_uri = format!("{}/devicelogin", origin(app, req));
     lock(&app.delegated).devices.insert(
         device_code.clone(),
         DeviceGrant {
@@ -313,7 +341,7 @@ pub fn control_device_code(app: &App, v: &Value) -> Result<Value, String> {
     Ok(json!({"userCode": grant.user_code, "status": format!("{status:?}")}))
 }
 
-fn device_grant(app: &App, form: &[(String, String)]) -> Resp {
+fn device_grant(app: &App, req: &Req, form: &[(String, String)]) -> Resp {
     let Some(device_code) = param(form, "device_code") else {
         return error(
             400,
@@ -370,7 +398,11 @@ fn device_grant(app: &App, form: &[(String, String)]) -> Resp {
         }
         DeviceStatus::Approved => {
             lock(&app.delegated).devices.remove(device_code);
-            user_tokens(app, &client_id, &scopes, &[])
+            let id = IdTokenContext {
+                issuer: issuer_v2(origin(app, req)),
+                nonce: None,
+            };
+            user_tokens(app, &client_id, &scopes, &[], id)
         }
     }
 }
@@ -381,9 +413,50 @@ fn is_loopback_redirect(uri: &str) -> bool {
     })
 }
 
-/// `GET /{tenant}/oauth2/v2.0/authorize?...`: the emulated user signs in at once and the
-/// answer is a 302 to the loopback `redirect_uri` with `code` and `state` (or, with
-/// `authorizeOutcome: "deny"`, `error=access_denied`).
+/// HTML-escapes text for an attribute value.
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Entra's `response_mode=form_post` answer: a 200 HTML page whose form POSTs the fields to
+/// `redirect_uri` as soon as it loads.
+fn form_post(redirect_uri: &str, fields: &[(&str, String)]) -> Resp {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\" />",
+                html_escape(k),
+                html_escape(v)
+            )
+        })
+        .collect();
+    let page = format!(
+        "<html><head><title>Working...</title></head><body onload=\"document.forms[0].submit()\">\
+         <form method=\"POST\" name=\"hiddenform\" action=\"{}\">{inputs}\
+         <noscript><p>Script is disabled. Click Submit to continue.</p><input type=\"submit\" value=\"Submit\" /></noscript>\
+         </form></body></html>",
+        html_escape(redirect_uri)
+    );
+    Resp::text(200, "text/html; charset=utf-8", &page).header("Cache-Control", "no-store")
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/authorize?...`: the emulated user signs in at once and the
+/// answer carries `code` and `state` (or, with `authorizeOutcome: "deny"`,
+/// `error=access_denied`) to the loopback `redirect_uri`: a 302 with them in the query, or with
+/// `response_mode=form_post` an auto-submitting HTML form that POSTs them there (as Entra does;
+/// MSAL asks for form_post and its loopback listener refuses a code in a GET).
 pub fn authorize(app: &App, req: &Req) -> Resp {
     let params = req.params();
     let p = |n: &str| param(&params, n).unwrap_or_default();
@@ -407,7 +480,15 @@ pub fn authorize(app: &App, req: &Req) -> Resp {
         );
     }
     let state = p("state");
+    let form_mode = p("response_mode").eq_ignore_ascii_case("form_post");
     let redirect = |query: Vec<(&str, String)>| {
+        if form_mode {
+            let mut fields = query;
+            if !state.is_empty() {
+                fields.push(("state", state.to_string()));
+            }
+            return form_post(redirect_uri, &fields);
+        }
         let mut u = url::Url::parse(redirect_uri).expect("checked above");
         {
             let mut q = u.query_pairs_mut();
@@ -473,6 +554,10 @@ pub fn authorize(app: &App, req: &Req) -> Resp {
             redirect_uri: redirect_uri.to_string(),
             scopes,
             challenge,
+            nonce: Some(p("nonce"))
+                .filter(|n| !n.is_empty())
+                .map(str::to_string),
+            issuer: issuer_v2(origin(app, req)),
             created: Instant::now(),
         },
     );
@@ -527,10 +612,14 @@ fn code_grant(app: &App, form: &[(String, String)]) -> Resp {
             "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
         );
     }
-    user_tokens(app, &grant.client_id, &grant.scopes, &[])
+    let id = IdTokenContext {
+        issuer: grant.issuer.clone(),
+        nonce: grant.nonce.as_deref(),
+    };
+    user_tokens(app, &grant.client_id, &grant.scopes, &[], id)
 }
 
-fn refresh_grant(app: &App, form: &[(String, String)]) -> Resp {
+fn refresh_grant(app: &App, req: &Req, form: &[(String, String)]) -> Resp {
     let rt = param(form, "refresh_token").unwrap_or_default();
     let grant = lock(&app.delegated)
         .refresh
@@ -556,25 +645,32 @@ fn refresh_grant(app: &App, form: &[(String, String)]) -> Resp {
         Ok(s) => s,
         Err(r) => return r,
     };
-    user_tokens(app, &client_id, &scopes, &consented)
+    let id = IdTokenContext {
+        issuer: issuer_v2(origin(app, req)),
+        nonce: None,
+    };
+    user_tokens(app, &client_id, &scopes, &consented, id)
 }
 
 /// Token-endpoint grants of users: authorization code, refresh token, device code.
-pub fn token_grant(app: &App, grant_type: &str, form: &[(String, String)]) -> Resp {
+pub fn token_grant(app: &App, req: &Req, grant_type: &str, form: &[(String, String)]) -> Resp {
     match grant_type {
         "authorization_code" => code_grant(app, form),
-        "refresh_token" => refresh_grant(app, form),
-        _ => device_grant(app, form),
+        "refresh_token" => refresh_grant(app, req, form),
+        _ => device_grant(app, req, form),
     }
 }
 
-/// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub fn openid_configuration(app: &App) -> Resp {
-    let base = format!("{}/{}", app.base_url, seed::TENANT_ID);
+/// `GET /{tenant}/v2.0/.well-known/openid-configuration`: every endpoint on the scheme and
+/// host that was asked (real Entra lists https endpoints on the host asked; MSAL refuses a
+/// non-https token endpoint).
+pub fn openid_configuration(app: &App, req: &Req) -> Resp {
+    let origin = origin(app, req);
+    let base = format!("{origin}/{}", seed::TENANT_ID);
     Resp::json(
         200,
         &json!({
-            "issuer": issuer_v2(app),
+            "issuer": issuer_v2(origin),
             "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
             "token_endpoint": format!("{base}/oauth2/v2.0/token"),
             "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),

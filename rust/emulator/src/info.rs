@@ -17,8 +17,12 @@ pub fn info_json(app: &App) -> Value {
     let cloud_shell = format!("{base}{}", cloud_shell::PATH);
     let ml = format!("{base}{}", msi_legacy::PATH);
     let sf_endpoint = format!("{}{}", sf.base_url, managed_identity::IMDS_TOKEN_PATH);
+    // Entra over https when `--tls` is on: azure-identity accepts only https authorities and
+    // MSAL only https endpoints. The plain base stays usable (`httpAuthorityHost`).
+    let authority = app.https_base_url.as_deref().unwrap_or(base);
     json!({
         "baseUrl": base,
+        "httpsBaseUrl": app.https_base_url,
         "identityHeader": header,
         "hosts": {
             "imds": {
@@ -47,6 +51,9 @@ pub fn info_json(app: &App) -> Value {
             },
             "cloudShell": {
                 "endpoint": cloud_shell,
+                // MSAL Python ignores MSI_ENDPOINT and posts to Cloud Shell's fixed URL; this
+                // listener (`--cloud-shell-port`) answers there.
+                "fixedEndpoint": app.cloud_shell_base_url.as_ref().map(|b| format!("{b}{}", cloud_shell::FIXED_PATH)),
                 "environment": {"MSI_ENDPOINT": cloud_shell, "AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0"},
             },
             "machineLearning": {
@@ -69,9 +76,11 @@ pub fn info_json(app: &App) -> Value {
                 },
             },
             "entra": {
-                "authorityHost": base,
-                "tokenEndpoint": format!("{base}/{}/oauth2/v2.0/token", seed::TENANT_ID),
-                "environment": {"AZURE_AUTHORITY_HOST": base, "AZURE_TENANT_ID": seed::TENANT_ID},
+                "authorityHost": authority,
+                "httpAuthorityHost": base,
+                "authority": format!("{authority}/{}", seed::TENANT_ID),
+                "tokenEndpoint": format!("{authority}/{}/oauth2/v2.0/token", seed::TENANT_ID),
+                "environment": {"AZURE_AUTHORITY_HOST": authority, "AZURE_TENANT_ID": seed::TENANT_ID},
             },
         },
     })

@@ -75,7 +75,8 @@ pub struct EmulatorConfig {
     pub token_roles_lag_ms: u64,
     /// Default Graph page size (100 when `None`; `$top` overrides it).
     pub page_size: Option<usize>,
-    /// The Automation endpoint requires `Metadata: true`.
+    /// The Automation endpoint requires `Metadata: true` (off by default: the real sandbox
+    /// serves MSAL.NET, which does not send it; `--automation-require-metadata` turns it on).
     pub automation_require_metadata: bool,
     /// Graph checks the token's `roles` claim.
     pub enforce_permissions: bool,
@@ -96,6 +97,10 @@ pub struct EmulatorConfig {
     /// When set, an HTTPS listener (0 = a free port) serves every ordinary route with the
     /// emulator's self-signed certificate (`--tls`). Fixed at start.
     pub tls_port: Option<u16>,
+    /// When set, a plain HTTP listener on 127.0.0.1 at that port (Cloud Shell's is 50342; 0 = a
+    /// free port) also answers `POST /oauth2/token` as Cloud Shell, the fixed URL MSAL posts
+    /// to (`--cloud-shell-port`). Fixed at start.
+    pub cloud_shell_port: Option<u16>,
     /// Service Fabric sends `expires_on` as a JSON string instead of a number.
     pub service_fabric_expires_on_string: bool,
     /// `interval` of device-code answers (seconds a client waits between polls).
@@ -120,7 +125,7 @@ impl Default for EmulatorConfig {
             replication_lag_ms: 0,
             token_roles_lag_ms: 0,
             page_size: None,
-            automation_require_metadata: true,
+            automation_require_metadata: false,
             enforce_permissions: true,
             throttle: None,
             random_seed: 0,
@@ -130,6 +135,7 @@ impl Default for EmulatorConfig {
             msi_expires_on: msi_legacy::ExpiresOnForm::Epoch,
             service_fabric_port: 0,
             tls_port: None,
+            cloud_shell_port: None,
             service_fabric_expires_on_string: false,
             device_code_interval_secs: 5,
             device_code_lifetime_secs: 900,
@@ -159,6 +165,7 @@ pub struct RunningEmulator {
     task: JoinHandle<()>,
     sf_task: JoinHandle<()>,
     https: Option<(SocketAddr, JoinHandle<()>)>,
+    cloud_shell: Option<(SocketAddr, JoinHandle<()>)>,
     certificate_pem: String,
 }
 
@@ -168,6 +175,14 @@ impl RunningEmulator {
         self.https
             .as_ref()
             .map(|(addr, _)| format!("https://{addr}"))
+    }
+
+    /// `http://127.0.0.1:50342` (or the port chosen) of Cloud Shell's fixed-port listener, when
+    /// there is one.
+    pub fn cloud_shell_base_url(&self) -> Option<String> {
+        self.cloud_shell
+            .as_ref()
+            .map(|(addr, _)| format!("http://{addr}"))
     }
 
     /// The PEM of the self-signed certificate both HTTPS listeners present.
@@ -212,6 +227,9 @@ impl RunningEmulator {
         if let Some((_, task)) = self.https {
             let _ = task.await;
         }
+        if let Some((_, task)) = self.cloud_shell {
+            let _ = task.await;
+        }
     }
 }
 
@@ -235,8 +253,22 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         certificate_pem: certificate.certificate_pem.clone(),
     };
     let identity_header = config.identity_header.clone();
+    let https_base_url = match &https_listener {
+        Some(l) => Some(format!("https://{}", l.local_addr()?)),
+        None => None,
+    };
+    let cloud_shell_listener = match config.cloud_shell_port {
+        Some(port) => Some(tokio::net::TcpListener::bind(("127.0.0.1", port)).await?),
+        None => None,
+    };
+    let cloud_shell_base_url = match &cloud_shell_listener {
+        Some(l) => Some(format!("http://{}", l.local_addr()?)),
+        None => None,
+    };
     let app = Arc::new(state::App::new(
         format!("http://{addr}"),
+        https_base_url,
+        cloud_shell_base_url,
         service_fabric,
         config,
     )?);
@@ -260,6 +292,19 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         }
         None => None,
     };
+    let cloud_shell = match cloud_shell_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let task = tokio::spawn(server::serve(
+                listener,
+                app.clone(),
+                stop_rx.clone(),
+                server::Listener::CloudShell,
+            ));
+            Some((addr, task))
+        }
+        None => None,
+    };
     let sf_task = tokio::spawn(server::serve(
         sf_listener,
         app.clone(),
@@ -274,6 +319,7 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         task,
         sf_task,
         https,
+        cloud_shell,
         certificate_pem: certificate.certificate_pem.clone(),
     })
 }

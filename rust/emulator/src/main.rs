@@ -14,10 +14,11 @@ const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--info
   [--token-lifetime-secs N (default 86400)] [--entra-token-lifetime-secs N (default 3600)]
   [--platform-token-cache-secs N (default 86400, 0 = off)] [--no-platform-token-cache]
   [--replication-lag-ms N] [--token-roles-lag-ms N] [--page-size N] [--random-seed N]
-  [--throttle CAPACITY:REFILL_PER_SEC] [--no-automation-metadata] [--no-enforce-permissions]
+  [--throttle CAPACITY:REFILL_PER_SEC] [--automation-require-metadata] [--no-enforce-permissions]
   [--arc-token-dir PATH] [--arc-challenge MODE] [--arc-key-lifetime-secs N]
   [--msi-expires-on epoch|date] [--service-fabric-port N] [--service-fabric-expires-on number|string]
   [--tls CERTIFICATE_PEM_FILE (also serve https on a free port; the certificate is written there)]
+  [--cloud-shell-port N (also answer Cloud Shell's fixed POST /oauth2/token on 127.0.0.1:N; 50342 is Cloud Shell's)]
   [--max-lifetime-secs N (default 1800, 0 = no limit)]";
 
 struct Cli {
@@ -121,7 +122,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
                     refill_per_sec: parse_num(&flag, Some(rate.to_string()))?,
                 });
             }
+            "--automation-require-metadata" => c.automation_require_metadata = true,
+            // The default since the Automation endpoint stopped requiring it; still accepted.
             "--no-automation-metadata" => c.automation_require_metadata = false,
+            "--cloud-shell-port" => c.cloud_shell_port = Some(parse_num(&flag, value())?),
             "--no-enforce-permissions" => c.enforce_permissions = false,
             "--max-lifetime-secs" => cli.max_lifetime_secs = parse_num(&flag, value())?,
             "-h" | "--help" => return Err(String::new()),
@@ -209,7 +213,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             if e.is_empty() {
-                println!("{USAGE}");
+                // A closed stdout (`mi-emulator --help | head -1`) is no reason to panic.
+                let _ = writeln!(std::io::stdout(), "{USAGE}");
                 return ExitCode::SUCCESS;
             }
             eprintln!("mi-emulator: {e}\n{USAGE}");

@@ -35,6 +35,18 @@ pub enum Listener {
     /// HTTPS with the same certificate, serving what `Http` serves (`--tls`): for clients that
     /// insist on https (MSAL-based tools pointed at the emulator's authority).
     Https(TlsAcceptor),
+    /// Plain HTTP on Cloud Shell's fixed port: `POST /oauth2/token` is the Cloud Shell route
+    /// (what MSAL posts to at `http://localhost:50342/oauth2/token`); everything else as `Http`.
+    CloudShell,
+}
+
+/// How a connection's requests are routed and which origin they were asked at.
+#[derive(Clone, Copy)]
+struct Served {
+    service_fabric: bool,
+    cloud_shell: bool,
+    https: bool,
+    local: std::net::SocketAddr,
 }
 
 pub async fn serve(
@@ -43,10 +55,20 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
     kind: Listener,
 ) {
-    let (tls, service_fabric) = match kind {
-        Listener::Http => (None, false),
-        Listener::ServiceFabric(acceptor) => (Some(acceptor), true),
-        Listener::Https(acceptor) => (Some(acceptor), false),
+    let (tls, service_fabric, cloud_shell) = match kind {
+        Listener::Http => (None, false, false),
+        Listener::ServiceFabric(acceptor) => (Some(acceptor), true, false),
+        Listener::Https(acceptor) => (Some(acceptor), false, false),
+        Listener::CloudShell => (None, false, true),
+    };
+    let Ok(local) = listener.local_addr() else {
+        return;
+    };
+    let served = Served {
+        service_fabric,
+        cloud_shell,
+        https: tls.is_some(),
+        local,
     };
     let mut conns = JoinSet::new();
     loop {
@@ -63,7 +85,7 @@ pub async fn serve(
                 let stop = stop.clone();
                 match &tls {
                     None => {
-                        conns.spawn(connection(TokioIo::new(stream), app, stop, false));
+                        conns.spawn(connection(TokioIo::new(stream), app, stop, served));
                     }
                     Some(acceptor) => {
                         let acceptor = acceptor.clone();
@@ -74,7 +96,7 @@ pub async fn serve(
                                 acceptor.accept(stream),
                             );
                             if let Ok(Ok(tls_stream)) = handshake.await {
-                                connection(TokioIo::new(tls_stream), app, stop, service_fabric)
+                                connection(TokioIo::new(tls_stream), app, stop, served)
                                     .await;
                             }
                         });
@@ -88,7 +110,7 @@ pub async fn serve(
 }
 
 /// Serves one HTTP/1.1 connection until it closes, a request aborts it, or the emulator stops.
-async fn connection<I>(io: I, app: Arc<App>, mut stop: watch::Receiver<bool>, service_fabric: bool)
+async fn connection<I>(io: I, app: Arc<App>, mut stop: watch::Receiver<bool>, served: Served)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -97,7 +119,7 @@ where
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let app = app.clone();
         let abort = svc_abort.clone();
-        async move { Ok::<_, Infallible>(handle(app, abort, req, service_fabric).await) }
+        async move { Ok::<_, Infallible>(handle(app, abort, req, served).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
@@ -109,7 +131,7 @@ where
     }
 }
 
-fn classify(path: &str, service_fabric: bool) -> Target {
+fn classify(path: &str, service_fabric: bool, cloud_shell: bool) -> Target {
     let lower = path.to_ascii_lowercase();
     let first = lower
         .trim_start_matches('/')
@@ -120,6 +142,8 @@ fn classify(path: &str, service_fabric: bool) -> Target {
         Target::Control
     } else if service_fabric {
         Target::ServiceFabric
+    } else if cloud_shell && lower.trim_end_matches('/') == cloud_shell::FIXED_PATH {
+        Target::CloudShell
     } else if first == "arc" {
         Target::Arc
     } else if lower.trim_end_matches('/') == cloud_shell::PATH {
@@ -140,6 +164,37 @@ fn classify(path: &str, service_fabric: bool) -> Target {
         Target::Arm
     } else {
         Target::Other
+    }
+}
+
+/// `scheme://host[:port]` the request was sent to: the listener's scheme and the `Host` header
+/// when it is a plain `host[:port]` (real Entra and Graph answer with URLs on the host that was
+/// asked), else the listener's own address.
+fn origin(req: &Req, served: Served) -> String {
+    let scheme = if served.https { "https" } else { "http" };
+    let fallback = || format!("{scheme}://{}", served.local);
+    let Some(host) = req.header("host").map(str::trim).filter(|h| {
+        !h.is_empty()
+            && h.len() <= 255
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+    }) else {
+        return fallback();
+    };
+    // Only what parses back to exactly that authority (no user info, path or stray colons).
+    match url::Url::parse(&format!("{scheme}://{host}/")) {
+        Ok(u) if u.host_str().is_some() && u.path() == "/" => {
+            let authority = match u.port() {
+                Some(p) => format!("{}:{p}", u.host_str().unwrap_or_default()),
+                None => u.host_str().unwrap_or_default().to_string(),
+            };
+            if authority.eq_ignore_ascii_case(host) {
+                format!("{scheme}://{authority}")
+            } else {
+                fallback()
+            }
+        }
+        _ => fallback(),
     }
 }
 
@@ -183,7 +238,7 @@ async fn handle(
     app: Arc<App>,
     abort: Arc<Notify>,
     req: Request<Incoming>,
-    service_fabric: bool,
+    served: Served,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
@@ -210,8 +265,13 @@ async fn handle(
             })
             .collect(),
         body,
+        origin: String::new(),
     };
-    let target = classify(&req.path, service_fabric);
+    let req = Req {
+        origin: origin(&req, served),
+        ..req
+    };
+    let target = classify(&req.path, served.service_fabric, served.cloud_shell);
     if target == Target::Control {
         return to_response(control::handle(&app, &req));
     }

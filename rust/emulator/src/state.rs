@@ -406,6 +406,10 @@ impl Gate {
 /// Everything the handlers share.
 pub struct App {
     pub base_url: String,
+    /// `https://127.0.0.1:PORT` of the `--tls` listener, when there is one.
+    pub https_base_url: Option<String>,
+    /// `http://127.0.0.1:PORT` of Cloud Shell's fixed-port listener, when there is one.
+    pub cloud_shell_base_url: Option<String>,
     pub service_fabric: ServiceFabricEndpoint,
     /// Configuration at start (restored by `POST /_emulator/reset`).
     pub initial: EmulatorConfig,
@@ -442,6 +446,8 @@ pub fn id_rng(seed: u64) -> StdRng {
 impl App {
     pub fn new(
         base_url: String,
+        https_base_url: Option<String>,
+        cloud_shell_base_url: Option<String>,
         service_fabric: ServiceFabricEndpoint,
         config: EmulatorConfig,
     ) -> std::io::Result<Self> {
@@ -451,6 +457,8 @@ impl App {
         let arc = ArcState::new(config.arc_token_dir.as_deref())?;
         Ok(App {
             base_url,
+            https_base_url,
+            cloud_shell_base_url,
             service_fabric,
             arc_dir: arc.token_dir().to_path_buf(),
             arc: Mutex::new(arc),

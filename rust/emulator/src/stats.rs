@@ -191,6 +191,7 @@ mod tests {
                 ("metadata".into(), "true".into()),
             ],
             body: Vec::new(),
+            origin: String::new(),
         };
         let a = s.arrival(Target::AppService, &req);
         let b = s.arrival(Target::Imds, &req);

@@ -106,11 +106,12 @@ pub fn id_token(
     user: &seed::SeedUser,
     client_id: &str,
     issuer_v2: &str,
+    nonce: Option<&str>,
     lifetime_secs: i64,
 ) -> String {
     let now = util::now_epoch();
     let exp = (now as i64).saturating_add(lifetime_secs).max(0) as u64;
-    encode(&json!({
+    let mut claims = json!({
         "aud": client_id,
         "iss": issuer_v2,
         "iat": now,
@@ -122,7 +123,11 @@ pub fn id_token(
         "name": user.display_name,
         "preferred_username": user.user_principal_name,
         "ver": "2.0",
-    }))
+    });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    encode(&claims)
 }
 
 fn encode(claims: &Value) -> String {

@@ -175,6 +175,9 @@ pub struct Req {
     /// Lower-case names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// `scheme://host[:port]` the request was sent to (listener scheme, `Host` header), no
+    /// trailing slash: URLs in answers (discovery, Graph links) are built on it.
+    pub origin: String,
 }
 
 impl Req {

@@ -132,6 +132,7 @@ fn item_request(item: &Item, envelope: &Req, ctx: &Ctx) -> Option<Req> {
         query: query.to_string(),
         headers,
         body: item.body.clone().unwrap_or_default(),
+        origin: envelope.origin.clone(),
     })
 }
 

@@ -91,9 +91,10 @@ pub struct Ctx {
     pub client_request_id: String,
     /// `v1.0` or `beta`.
     pub version: String,
-    /// `http://127.0.0.1:PORT/v1.0`
+    /// `http://127.0.0.1:PORT/v1.0`, on the scheme and host the request was sent to
     pub base: String,
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (or `https://…` on the `--tls` listener): real Graph keeps
+    /// `@odata.nextLink` and `@odata.context` on the scheme and host of the request
     pub origin: String,
 }
 
@@ -111,6 +112,11 @@ impl Ctx {
             "v1.0"
         }
         .to_string();
+        let origin = if req.origin.is_empty() {
+            app.base_url.clone()
+        } else {
+            req.origin.clone()
+        };
         Ctx {
             request_id: util::new_guid(),
             client_request_id: req
@@ -118,8 +124,8 @@ impl Ctx {
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(util::new_guid),
-            base: format!("{}/{}", app.base_url, version),
-            origin: app.base_url.clone(),
+            base: format!("{origin}/{version}"),
+            origin,
             version,
         }
     }

@@ -88,23 +88,22 @@ async fn arc_handshake_with_a_real_key_file() {
     assert!(again.headers().get("www-authenticate").is_none());
     assert_eq!(arc_get(&emu, Some(b"not-the-key")).await.status(), 401);
 
-    // Arc has only the system identity.
-    for id in ["client_id", "object_id", "msi_res_id", "mi_res_id"] {
-        let resp = client()
-            .get(arc_url(&emu))
-            .query(&[
-                ("api-version", "2021-02-01"),
-                ("resource", VAULT),
-                (id, seed::REPORTS_IDENTITY.client_id),
-            ])
-            .header("Metadata", "true")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 400, "{id}");
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["error"], "invalid_request");
-    }
+    // More than one identity parameter is refused before any key file is written.
+    let resp = client()
+        .get(arc_url(&emu))
+        .query(&[
+            ("api-version", "2021-02-01"),
+            ("resource", VAULT),
+            ("client_id", seed::REPORTS_IDENTITY.client_id),
+            ("object_id", seed::REPORTS_IDENTITY.object_id),
+        ])
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request");
     // Metadata is required, as on IMDS; every client api-version is accepted.
     let resp = client()
         .get(arc_url(&emu))
@@ -613,5 +612,72 @@ async fn info_names_every_host_and_its_environment() {
         .as_str()
         .unwrap()
         .starts_with("https://"));
+    emu.shutdown().await;
+}
+
+/// Both legs of the Arc handshake with extra query parameters; the second answer.
+async fn arc_token(emu: &RunningEmulator, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut query = vec![("api-version", "2020-06-01"), ("resource", VAULT)];
+    query.extend_from_slice(extra);
+    let challenge = client()
+        .get(arc_url(emu))
+        .query(&query)
+        .header("Metadata", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), 401);
+    let key = std::fs::read(realm(&challenge)).unwrap();
+    let mut value = b"Basic ".to_vec();
+    value.extend_from_slice(&key);
+    client()
+        .get(arc_url(emu))
+        .query(&query)
+        .header("Metadata", "true")
+        .header(
+            "Authorization",
+            reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Agents from 1.67 on honour a requested user-assigned identity and echo it (MSAL and
+/// azure-identity refuse a token whose echo is missing); `mi_res_id` is not an Arc parameter
+/// and, like the agent, the emulator ignores it.
+#[tokio::test]
+async fn arc_user_assigned_identities_are_honoured_and_echoed() {
+    let emu = default_emulator().await;
+    let r = &seed::REPORTS_IDENTITY;
+    for (name, value) in [
+        ("client_id", r.client_id),
+        ("object_id", r.object_id),
+        ("msi_res_id", r.resource_id),
+    ] {
+        let resp = arc_token(&emu, &[(name, value)]).await;
+        assert_eq!(resp.status(), 200, "{name}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["client_id"], r.client_id, "{name}");
+        assert_eq!(v["object_id"], r.object_id, "{name}");
+        assert_eq!(
+            v["msi_res_id"].as_str().unwrap().to_ascii_lowercase(),
+            r.resource_id.to_ascii_lowercase(),
+            "{name}"
+        );
+        let token = v["access_token"].as_str().unwrap();
+        let claims = managed_identity_emulator::token::decode(token).unwrap();
+        assert_eq!(claims["appid"], r.client_id, "{name}");
+    }
+    let resp = arc_token(&emu, &[("mi_res_id", r.resource_id)]).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["client_id"], seed::SYSTEM_IDENTITY.client_id);
+    assert!(v.get("object_id").is_none() && v.get("msi_res_id").is_none());
+    // An identity the machine does not have: IMDS-shaped 400 after the handshake.
+    let resp = arc_token(&emu, &[("client_id", seed::DETACHED_IDENTITY.client_id)]).await;
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error_description"], "Identity not found");
     emu.shutdown().await;
 }

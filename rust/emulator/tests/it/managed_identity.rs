@@ -304,7 +304,24 @@ async fn automation_form_post_and_metadata_switch() {
         seed::REPORTS_IDENTITY.client_id
     );
 
-    // Metadata header required by default.
+    // Not required by default (the real sandbox serves MSAL.NET, which does not send it) ...
+    let resp = client()
+        .post(&url)
+        .header("X-IDENTITY-HEADER", emu.identity_header())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // ... and required when the strict switch is on.
+    control(
+        &emu,
+        reqwest::Method::POST,
+        "/config",
+        Some(json!({"automationRequireMetadata": true})),
+    )
+    .await;
     let resp = client()
         .post(&url)
         .header("X-IDENTITY-HEADER", emu.identity_header())

@@ -3,6 +3,7 @@
 
 mod arm;
 mod client_assertions;
+mod clients;
 mod common;
 mod control;
 mod entra_delegated;

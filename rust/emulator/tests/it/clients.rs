@@ -4,7 +4,7 @@
 //! `response_mode=form_post`, the id_token's `nonce`, Graph links on the request's scheme and
 //! host, and Cloud Shell's fixed-port route.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::*;

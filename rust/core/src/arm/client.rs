@@ -230,31 +230,27 @@ impl<'a> ArmClient<'a> {
             url.origin().ascii_serialization()
         );
         let budget = Budget::new(self.options.max_attempts, self.options.retry_budget);
-        let started = self.clock.now();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome = self.send_once(&method, &url, bytes.as_deref()).await;
-            let delay = match &outcome {
-                Ok(resp) if is_retryable(&method, resp.status) => {
+        let outcome = crate::retry::drive(
+            self.clock.as_ref(),
+            budget,
+            |_| self.send_once(&method, &url, bytes.as_deref()),
+            |outcome, attempt| match outcome {
+                Ok(resp) if is_retryable(&method, resp.status) => Some(
                     retry_after(&resp.headers, self.clock.now())
-                        .unwrap_or_else(|| self.backoff(attempt))
-                }
+                        .unwrap_or_else(|| self.backoff(attempt)),
+                ),
                 // Nothing reached the server: any method may try again.
-                Err(Err(TransportError::Connect { .. })) => self.backoff(attempt),
+                Err(Err(TransportError::Connect { .. })) => Some(self.backoff(attempt)),
                 Err(Err(TransportError::Timeout | TransportError::Broken { .. }))
                     if is_idempotent(&method) =>
                 {
-                    self.backoff(attempt)
+                    Some(self.backoff(attempt))
                 }
-                _ => return finish(outcome, &target),
-            };
-            let elapsed = self.clock.now().duration_since(started).unwrap_or_default();
-            if !budget.allows_retry(attempt, elapsed, delay) {
-                return finish(outcome, &target);
-            }
-            self.clock.sleep(delay).await;
-        }
+                _ => None,
+            },
+        )
+        .await;
+        finish(outcome, &target)
     }
 }
 

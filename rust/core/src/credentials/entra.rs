@@ -15,6 +15,7 @@ use super::entra_error::{parse_entra_error, EntraError};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, HttpRequest, HttpResponse, Transport};
+use crate::retry::Budget;
 use crate::secret::Secret;
 use crate::token::{parse_token_response, AccessToken};
 
@@ -96,27 +97,28 @@ impl EntraClient {
             .extend_pairs(form)
             .finish()
             .into_bytes();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= 2;
-            match self.send_once(url.clone(), body.clone()).await {
-                Ok(response) if response.is_success() => return Ok(FormOutcome::Success(response)),
-                Ok(response) if last || !is_transient(response.status) => {
-                    return Ok(FormOutcome::Refused(parse_entra_error(
-                        response.status,
-                        &response.body,
-                    )))
-                }
-                Ok(response) => {
-                    let wait = retry_after(&response.headers, self.clock.now())
-                        .map(|w| w.min(MAX_RETRY_WAIT))
-                        .unwrap_or(RETRY_WAIT);
-                    self.clock.sleep(wait).await;
-                }
-                Err(e) if last => return Err(e.to_error(&self.target())),
-                Err(_) => self.clock.sleep(RETRY_WAIT).await,
-            }
+        // Two attempts; the waits are bounded by MAX_RETRY_WAIT, so no time budget is needed.
+        let outcome = crate::retry::drive(
+            self.clock.as_ref(),
+            Budget::new(2, Duration::MAX),
+            |_| self.send_once(url.clone(), body.clone()),
+            |outcome, _| match outcome {
+                Ok(response) if response.is_success() || !is_transient(response.status) => None,
+                Ok(response) => Some(
+                    retry_after(&response.headers, self.clock.now())
+                        .map_or(RETRY_WAIT, |w| w.min(MAX_RETRY_WAIT)),
+                ),
+                Err(_) => Some(RETRY_WAIT),
+            },
+        )
+        .await;
+        match outcome {
+            Ok(response) if response.is_success() => Ok(FormOutcome::Success(response)),
+            Ok(response) => Ok(FormOutcome::Refused(parse_entra_error(
+                response.status,
+                &response.body,
+            ))),
+            Err(e) => Err(e.to_error(&self.target())),
         }
     }
 

@@ -355,47 +355,49 @@ impl<'a> GraphClient<'a> {
         body: Option<Vec<u8>>,
         resend: Resend,
     ) -> Result<HttpResponse> {
-        let started = self.clock.now();
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let result = match self
-                .send_once(
+        let outcome = crate::retry::drive(
+            self.clock.as_ref(),
+            self.retry_budget(),
+            |_| {
+                self.send_once(
                     method.clone(),
                     url.clone(),
                     headers.clone(),
                     body.clone(),
                     false,
                 )
-                .await
-            {
-                Err(SendError::Token(e)) => return Err(e),
-                other => other.map_err(SendError::into_error),
-            };
-            let delay = match &result {
-                Ok(resp) if is_retryable_status(resp.status) => {
+            },
+            |outcome, attempt| match outcome {
+                Ok(resp) if is_retryable_status(resp.status) => Some(
                     retry_after(&resp.headers, self.clock.now())
-                        .unwrap_or_else(|| self.backoff(attempt))
+                        .unwrap_or_else(|| self.backoff(attempt)),
+                ),
+                Err(SendError::Transport(e))
+                    if resend == Resend::Safe
+                        && matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) =>
+                {
+                    Some(self.backoff(attempt))
                 }
-                Err(e) if matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) => {
-                    if resend == Resend::Never {
-                        return Err(Error::new(
-                            e.kind,
-                            format!(
-                                "{}; it was not sent again, because a {method} that may have reached Microsoft Graph could be applied twice: check its effect before running it again",
-                                e.message
-                            ),
-                        ));
-                    }
-                    self.backoff(attempt)
-                }
-                _ => return result,
-            };
-            let elapsed = self.clock.now().duration_since(started).unwrap_or_default();
-            if !self.retry_budget().allows_retry(attempt, elapsed, delay) {
-                return result;
+                _ => None,
+            },
+        )
+        .await;
+        match outcome {
+            Ok(resp) => Ok(resp),
+            Err(SendError::Token(e)) => Err(e),
+            Err(SendError::Transport(e))
+                if resend == Resend::Never
+                    && matches!(e.kind, ErrorKind::ConnectionFailed | ErrorKind::Timeout) =>
+            {
+                Err(Error::new(
+                    e.kind,
+                    format!(
+                        "{}; it was not sent again, because a {method} that may have reached Microsoft Graph could be applied twice: check its effect before running it again",
+                        e.message
+                    ),
+                ))
             }
-            self.clock.sleep(delay).await;
+            Err(e) => Err(e.into_error()),
         }
     }
 

@@ -6,10 +6,12 @@
 
 pub mod backoff;
 pub mod budget;
+pub mod drive;
 pub mod policy;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::Budget;
+pub use drive::drive;
 pub use policy::RetryPolicy;
 
 use std::future::Future;

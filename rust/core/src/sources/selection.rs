@@ -345,9 +345,14 @@ mod tests {
         vars.push(("AZUREPS_HOST_ENVIRONMENT", "AzureAutomation/1.0"));
         let d = detect(&env(&vars));
         assert_eq!(d.chosen, SourceKind::AzureAutomation);
-        assert_eq!(d.reports[1].source, SourceKind::AzureAutomation);
+        // The App Service row names the Automation flavour it detected.
+        let row = d
+            .reports
+            .iter()
+            .find(|r| r.source == SourceKind::AzureAutomation)
+            .expect("the App Service row reads AzureAutomation");
         assert_eq!(
-            d.reports[1].endpoint.as_deref(),
+            row.endpoint.as_deref(),
             Some("http://127.0.0.1:1/automation/token")
         );
         assert!(d.reports.iter().all(|r| !r.reason.contains("s3cr3t")));

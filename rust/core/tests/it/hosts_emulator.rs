@@ -261,7 +261,13 @@ async fn test_endpoint_probes_the_chosen_host_without_secrets() {
     .await
     .map(|d| protocol::detection_json(&d))
     .expect("rows");
-    let row = rows["sources"][0].clone();
+    let row = rows["sources"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["source"] == "ServiceFabric")
+        .cloned()
+        .expect("the Service Fabric row");
     assert_eq!(row["available"], false, "{row}");
     assert!(
         row["reason"]

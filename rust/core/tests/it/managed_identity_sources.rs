@@ -911,13 +911,14 @@ async fn test_endpoint_reports_every_source_and_probes() {
     let h = Harness::start().await;
     let svc = real();
     let sink = VecSink::default();
+    // Azure.Identity's (.NET) order: its token exchange first, then MSAL.NET's.
     let order = [
+        "WorkloadIdentity",
         "ServiceFabric",
         "AppService",
         "MachineLearning",
         "CloudShell",
         "Arc",
-        "WorkloadIdentity",
         "IMDS",
     ];
 
@@ -943,7 +944,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
         .iter()
         .all(|r| r["reason"].as_str().is_some_and(|s| !s.is_empty())));
     assert_eq!(
-        rows[1]["reason"],
+        rows[2]["reason"],
         "IDENTITY_ENDPOINT and IDENTITY_HEADER are not set"
     );
     // The probe carried no Metadata header (so IMDS answered 400).
@@ -977,7 +978,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
     .await
     .expect("report");
     assert_eq!(report["selected"], "AzureAutomation");
-    let row = &report["sources"][1];
+    let row = &report["sources"][2];
     assert_eq!(
         (
             row["source"].as_str(),
@@ -998,7 +999,7 @@ async fn test_endpoint_reports_every_source_and_probes() {
         .await
         .expect("report");
     assert_eq!(
-        report["sources"][1]["reason"],
+        report["sources"][2]["reason"],
         "IDENTITY_ENDPOINT is set but IDENTITY_HEADER is not"
     );
 }

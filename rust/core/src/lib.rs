@@ -18,6 +18,7 @@ pub mod graph;
 pub mod http;
 pub mod input;
 pub mod jwt;
+pub mod permissions;
 pub mod protocol;
 pub mod retry;
 pub mod secret;

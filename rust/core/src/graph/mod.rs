@@ -90,6 +90,20 @@ pub enum GraphOperation {
     Report(report::ReportQuery),
 }
 
+/// A Graph client speaking for a context (tokens for its Graph resource).
+pub fn context_client<'a>(
+    ctx: &'a Context,
+    svc: &'a Services,
+    sink: &'a dyn EventSink,
+) -> GraphClient<'a> {
+    GraphClient::with_transport(
+        svc.service_transport.clone(),
+        svc.clock.clone(),
+        ctx.graph_endpoint().clone(),
+        Box::new(ContextTokens { ctx, svc, sink }),
+    )
+}
+
 /// Runs one Graph operation for a context. `concurrency` (1..=16) overrides the client's.
 pub async fn execute(
     operation: GraphOperation,
@@ -98,13 +112,7 @@ pub async fn execute(
     svc: &Services,
     sink: &dyn EventSink,
 ) -> Result<OperationSummary> {
-    let tokens = ContextTokens { ctx, svc, sink };
-    let client = GraphClient::with_transport(
-        svc.service_transport.clone(),
-        svc.clock.clone(),
-        ctx.graph_endpoint().clone(),
-        Box::new(tokens),
-    );
+    let client = context_client(ctx, svc, sink);
     run(operation, concurrency, client, sink).await
 }
 

@@ -142,7 +142,10 @@ pub fn compare(
             continue;
         };
         match allowing.satisfied_by(scheme, &held_set) {
-            Some(r) if r.least => {
+            // Held and least for the request: Satisfied unless Microsoft also marks a
+            // lower-level permission least (GET /users/{id}: User.ReadBasic.All and
+            // User.ReadWrite.All are both marked), then it is Broader.
+            Some(r) if r.least && r.level <= least.level => {
                 for p in &r.permissions {
                     add(&mut satisfied, p, &site);
                 }
@@ -328,6 +331,24 @@ mod tests {
             union,
             ["Application.Read.All", "AuditLog.Read.All", "Mail.Send"]
         );
+    }
+
+    #[test]
+    fn a_least_marked_but_higher_level_permission_is_broader() {
+        let data = graph().unwrap();
+        let risk = RiskTable::load(None).unwrap();
+        let rows = compare(
+            data,
+            &[call(3, Method::Get, "/users/{id}")],
+            Scheme::Application,
+            &held(&["User.ReadWrite.All"]),
+            &risk,
+        );
+        assert_eq!(
+            statuses(&rows),
+            [(PermissionStatus::Broader, "User.ReadBasic.All".to_string())]
+        );
+        assert_eq!(rows[0].instead_of.as_deref(), Some("User.ReadWrite.All"));
     }
 
     #[test]

@@ -116,6 +116,11 @@ fn classify(raw: &str) -> Segment {
 /// The path part of a request URI or template: no scheme/host, no `/v1.0` or `/beta`, no query
 /// or fragment, lower case.
 pub fn path_part(uri: &str) -> String {
+    request_path(uri).to_lowercase()
+}
+
+/// As [`path_part`], in the case it was written (for output).
+pub fn request_path(uri: &str) -> String {
     let mut s = uri.trim();
     for scheme in ["https://", "http://"] {
         if s.get(..scheme.len())
@@ -127,21 +132,26 @@ pub fn path_part(uri: &str) -> String {
         }
     }
     let s = s.split(['?', '#']).next().unwrap_or("");
-    let mut lower = s.to_lowercase();
-    if !lower.starts_with('/') {
-        lower.insert(0, '/');
+    let mut path = s.to_string();
+    if !path.starts_with('/') {
+        path.insert(0, '/');
     }
     for version in ["/v1.0", "/beta"] {
-        if lower == version {
+        let Some(head) = path.get(..version.len()) else {
+            continue;
+        };
+        if !head.eq_ignore_ascii_case(version) {
+            continue;
+        }
+        let rest = &path[version.len()..];
+        if rest.is_empty() {
             return "/".into();
         }
-        if let Some(rest) = lower.strip_prefix(version) {
-            if rest.starts_with('/') {
-                return rest.to_string();
-            }
+        if rest.starts_with('/') {
+            return rest.to_string();
         }
     }
-    lower
+    path
 }
 
 /// Splits a path (after [`path_part`]) into segments, joining drive-item paths.

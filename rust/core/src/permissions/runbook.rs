@@ -402,6 +402,22 @@ fn row(facts: &ScriptFacts, site: &CallSite, status: CallStatus) -> CallRow {
     }
 }
 
+/// A value as the script writes it (`$page.'@odata.nextLink'`, `"$base/users"`).
+fn as_written(parts: &[Part]) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if let Some(t) = &p.text {
+            out.push_str(t);
+        } else if let Some(v) = &p.variable {
+            out.push('$');
+            out.push_str(v);
+        } else if let Some(u) = &p.unknown {
+            out.push_str(u);
+        }
+    }
+    out
+}
+
 /// Shows unknown pieces as `{id}` (whole segments) for output.
 fn display_path(path: &str) -> String {
     path.split('/')
@@ -479,7 +495,7 @@ fn analyse_site(
                 GraphPath::Unresolved(why) => {
                     let mut r = row(facts, site, CallStatus::Unresolved);
                     r.method = method.as_ref().ok().map(|m| m.name().to_string());
-                    r.uri = Some(display_path(&uri).replace(UNKNOWN, "{?}"));
+                    r.uri = Some(as_written(uri_parts));
                     return unresolved(r, why);
                 }
                 GraphPath::Path(p, note) => (method, p, note),
@@ -594,7 +610,7 @@ fn graph_path(uri: &str, kind: Kind) -> GraphPath {
     } else {
         t.to_string()
     };
-    let p = super::path::path_part(&path);
+    let p = super::path::request_path(&path);
     // A version segment that came from an unresolved base is not part of the request.
     let first = p.split('/').find(|s| !s.is_empty()).unwrap_or("");
     if first.is_empty() || first.contains(UNKNOWN) {
@@ -722,15 +738,16 @@ mod tests {
         assert_eq!(rows[0].method.as_deref(), Some("POST"));
         assert_eq!(
             rows[0].uri.as_deref(),
-            Some("/users/ops@contoso.com/sendmail")
+            Some("/users/ops@contoso.com/sendMail")
         );
         assert_eq!(rows[0].application, ["Mail.Send"]);
         assert_eq!(
             rows[0].site(),
-            "runbook.ps1:4 POST /users/ops@contoso.com/sendmail"
+            "runbook.ps1:4 POST /users/ops@contoso.com/sendMail"
         );
         assert_eq!(rows[1].application, ["AuditLog.Read.All"]);
         assert_eq!(rows[2].uri.as_deref(), Some("/applications/{id}"));
+        assert_eq!(rows[1].uri.as_deref(), Some("/auditLogs/signIns"));
         assert_eq!(rows[2].application, ["Application.Read.All"]);
     }
 
@@ -775,6 +792,8 @@ mod tests {
             ]
         );
         assert!(rows.iter().all(|r| r.note.is_some()));
+        assert_eq!(rows[0].uri.as_deref(), Some("$fromParameter"));
+        assert_eq!(rows[1].uri.as_deref(), Some("$unknownHost/users"));
     }
 
     #[test]

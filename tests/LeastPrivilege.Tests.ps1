@@ -292,6 +292,25 @@ Describe 'Test-RunbookPermission' {
     }
 }
 
+Describe 'Test-RunbookPermission -Scheme Delegated' {
+    It 'compares with the delegated scopes of a user''s sign-in' {
+        $b64 = { param($t) [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($t)).TrimEnd('=').Replace('+', '-').Replace('/', '_') }
+        $claims = @{ aud = 'https://graph.microsoft.com'; tid = $Seed.tenantId; scp = 'Mail.Send AuditLog.Read.All User.Read.All'; upn = 'admin@contoso.example'; exp = [DateTimeOffset]::UtcNow.AddHours(1).ToUnixTimeSeconds() }
+        $token = "$(& $b64 '{"alg":"none"}').$(& $b64 ($claims | ConvertTo-Json -Compress)).c2ln"
+        try {
+            $user = Connect-Identity -AccessToken (ConvertTo-SecureString $token -AsPlainText -Force) -GraphEndpoint $GraphUrl -WarningAction SilentlyContinue
+            $rows = @(Test-RunbookPermission -Path (Join-Path $Data 'seed-runbook.ps1') -Scheme Delegated -CommandMetadataPath $Map -Context $user)
+        }
+        finally { $null = Connect-Identity -Identity -GraphEndpoint $GraphUrl }
+        @($rows.Scheme | Select-Object -Unique) | Should -Be 'DelegatedWork'
+        ($rows | Where-Object Status -EQ 'Missing').Name | Should -Be 'Application.Read.All'
+        @($rows | Where-Object Status -EQ 'Satisfied' | ForEach-Object Name | Sort-Object) | Should -Be @('AuditLog.Read.All', 'Mail.Send')
+        ($rows | Where-Object Status -EQ 'Excess').Name | Should -Be 'User.Read.All'
+        $rows.IdentityId | Where-Object { $_ } | Should -BeNullOrEmpty -Because 'delegated scopes are not app roles to pipe into Set-GraphAppRole'
+        $rows.Identity | Select-Object -Unique | Should -Be 'admin@contoso.example'
+    }
+}
+
 Describe 'A grant to an identity Graph does not know yet' {
     It 'says a GUID may still be replicating, and how to wait, failing at once' {
         $unknown = [guid]::NewGuid().ToString()

@@ -5,6 +5,7 @@
 //! the parameters a call site binds (`-UserId` → `/users/{user-id}`).
 
 use std::collections::HashMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -150,6 +151,12 @@ pub fn load(path: &Path) -> Result<Arc<MgMap>> {
             path.display()
         ))
     })?;
+    if !meta.is_file() {
+        return Err(Error::invalid_argument(format!(
+            "the command map '{}' is not a file",
+            path.display()
+        )));
+    }
     if meta.len() > MAX_MAP_BYTES {
         return Err(Error::invalid_argument(format!(
             "the command map '{}' is {} bytes; at most {MAX_MAP_BYTES} are read",
@@ -166,12 +173,22 @@ pub fn load(path: &Path) -> Result<Arc<MgMap>> {
             }
         }
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::invalid_argument(format!(
-            "cannot read the command map '{}': {e}",
+    // Bounded even if the file grows (or is a device) after the size check.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| {
+            Error::invalid_argument(format!(
+                "cannot read the command map '{}': {e}",
+                path.display()
+            ))
+        })?;
+    if bytes.len() as u64 > MAX_MAP_BYTES {
+        return Err(Error::invalid_argument(format!(
+            "the command map '{}' is over {MAX_MAP_BYTES} bytes",
             path.display()
-        ))
-    })?;
+        )));
+    }
     let map = Arc::new(MgMap::parse(&bytes)?);
     *LAST.lock().unwrap_or_else(|e| e.into_inner()) =
         Some((path.to_path_buf(), meta.len(), modified, map.clone()));
@@ -220,5 +237,7 @@ mod tests {
         assert!(MgMap::parse(b"nope").is_err());
         assert!(MgMap::parse(b"5").is_err());
         assert!(load(Path::new("/no/such/map.json")).is_err());
+        let dir = std::env::temp_dir();
+        assert!(load(&dir).is_err(), "a directory is not a map");
     }
 }

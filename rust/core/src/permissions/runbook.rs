@@ -582,14 +582,15 @@ fn graph_path(uri: &str, kind: Kind) -> GraphPath {
     let path = if let Some(scheme) = absolute {
         let rest = &t[scheme.len()..];
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if host.contains(UNKNOWN) {
-            if kind == Kind::WebRequest {
+        // Graph's own request commands go to Graph whatever the host says; a web request only
+        // when the host is Graph's.
+        if kind == Kind::WebRequest {
+            if host.contains(UNKNOWN) {
                 return GraphPath::Unresolved(
                     "the host of this URL could not be resolved; if it calls Microsoft Graph, write the URL or its base as a literal".into(),
                 );
             }
-        } else if !GRAPH_HOSTS.contains(&host.to_ascii_lowercase().as_str()) {
-            if kind == Kind::WebRequest {
+            if !GRAPH_HOSTS.contains(&host.to_ascii_lowercase().as_str()) {
                 return GraphPath::NotGraph;
             }
         }

@@ -32,7 +32,10 @@
                            'Get-UserAssignedIdentity',
                            'Remove-UserAssignedIdentity',
                            'Get-AutomationAccountIdentity',
-                           'Set-AutomationAccountIdentity'
+                           'Set-AutomationAccountIdentity',
+                           'Find-GraphPermission',
+                           'Get-RunbookPermission',
+                           'Test-RunbookPermission'
     VariablesToExport    = @()
     AliasesToExport      = @()
     PrivateData          = @{

@@ -762,4 +762,130 @@ ConvertFrom-Json read the files back; a JSON export is accepted as a -Baseline.
         )
         Outputs     = 'System.IO.FileInfo'
     }
+    'Find-GraphPermission' = @{
+        Synopsis    = 'Names the least privileged Microsoft Graph permissions for a request (method and path) or for a Microsoft Graph PowerShell command, and every other permission that allows it.'
+        Description = @'
+Looks the request up in Microsoft's published Graph permissions reference
+(microsoftgraph/microsoft-graph-devx-content, permissions/new/permissions.json; the commit is
+in the engine's SOURCE file), which the engine carries: no connection is needed and nothing is
+sent anywhere. -Uri may be a full URL, a /v1.0 or /beta path or a relative path; ids, key
+segments (servicePrincipals(appId='…')), function parameters, $value, query strings and case
+are matched to Microsoft's path templates. The result names the least privileged application
+permission(s) (what a managed identity is granted; "A + B" when the data says A also requires
+B), the least privileged delegated permission(s), every permission that also allows the
+request ordered by privilege, and says so explicitly when no application permission supports
+the request (then no managed identity can call it). -Command looks a Microsoft Graph
+PowerShell command up in that module's own command map (MgCommandMetadata.json of the newest
+installed Microsoft.Graph.Authentication, or -CommandMetadataPath): one result per variant.
+'@
+        Parameters  = @{
+            Uri = 'The request: a Graph URL, a /v1.0 or /beta path, or a path relative to the version.'
+            Method = 'The HTTP method (default GET).'
+            Command = 'A Microsoft Graph PowerShell command name (Get-MgUser): every variant of it is looked up.'
+            CommandMetadataPath = @'
+The Microsoft Graph PowerShell command map to read (default: custom/common/MgCommandMetadata.json
+of the newest installed Microsoft.Graph.Authentication).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'Which application permission does sending mail need?'
+                Code  = 'Find-GraphPermission -Method POST -Uri https://graph.microsoft.com/v1.0/users/ops@contoso.com/sendMail'
+            }
+            @{
+                Title = 'Can a managed identity call the Excel workbook API? (No: delegated only.)'
+                Code  = 'Find-GraphPermission /me/drive/items/01ABC/workbook/worksheets | Format-List Application, Delegated, Note'
+            }
+            @{
+                Title = 'The permissions of a Microsoft Graph PowerShell command'
+                Code  = 'Find-GraphPermission -Command Get-MgUser'
+            }
+        )
+        Outputs     = 'ManagedIdentity.GraphPermission'
+    }
+    'Get-RunbookPermission' = @{
+        Synopsis    = 'Lists every Microsoft Graph call site of a runbook with its method, path template and least privileged permissions.'
+        Description = @'
+Parses the script with PowerShell's own parser (nothing is run, no regex on its text) and lists
+each call of Invoke-GraphApiRequest, Invoke-MgGraphRequest, Invoke-RestMethod or
+Invoke-WebRequest to a Graph URL, and each Microsoft Graph PowerShell command (*-Mg*, through
+that module's command map: MgCommandMetadata.json of the newest installed
+Microsoft.Graph.Authentication, or -CommandMetadataPath). Literal strings, variables the script
+sets to text, expandable strings, concatenation and splatted hashtables are resolved; a part
+the script does not set as text (a loop variable, a parameter) makes its path segment {id}.
+A call whose URI or method cannot be resolved, a path Microsoft's data does not list, and an Mg
+command without a command map are rows that say so (Status Unresolved, NotInData,
+CommandMapMissing, UnknownCommand); nothing is dropped. A call no application permission
+supports has Status NoApplicationPermission. Scripts over 4 MB or nested over 100 brackets
+deep are refused (ManagedIdentity.ScriptTooLarge, ManagedIdentity.ScriptTooDeep), as are
+scripts with syntax errors (ManagedIdentity.ScriptParseError). No connection is needed.
+'@
+        Parameters  = @{
+            Path = 'The script file(s) to analyse (wildcards allowed; pipe Get-ChildItem output).'
+            ScriptBlock = 'A script block to analyse instead of a file.'
+            CommandMetadataPath = @'
+The Microsoft Graph PowerShell command map to read (default: custom/common/MgCommandMetadata.json
+of the newest installed Microsoft.Graph.Authentication).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'The permissions a runbook needs'
+                Code  = 'Get-RunbookPermission -Path .\Send-SignInReport.ps1'
+            }
+            @{
+                Title = 'The application permissions of every runbook in a folder, once each'
+                Code  = 'Get-ChildItem .\runbooks\*.ps1 | Get-RunbookPermission | ForEach-Object Application | Sort-Object -Unique'
+            }
+        )
+        Outputs     = 'ManagedIdentity.RunbookCall'
+    }
+    'Test-RunbookPermission' = @{
+        Synopsis    = 'Compares the Microsoft Graph permissions a runbook needs with those its identity holds: Missing, Broader, Excess (with risk level) and Satisfied.'
+        Description = @'
+Analyses the script as Get-RunbookPermission does, reads the identity's app-role assignments
+on Microsoft Graph as Get-GraphAppRoleAssignment does (needs Application.Read.All), and
+writes one row per permission: Missing (needed, not granted, and no held permission covers
+the call), Broader (a call is covered only by a more privileged held permission: InsteadOf
+names it, Name the least one to grant instead), Excess (granted and needed by no call site,
+with the risk level of Get-GraphAppRoleReport) and Satisfied, each with the call sites behind
+it; calls no permission of the scheme allows (NotSupported) and calls that could not be
+resolved (Unresolved) are rows too. Each row carries IdentityId, Resource and Permission (what
+the identity should hold for that row; nothing for Excess), so piping the rows into
+Set-GraphAppRole makes the identity's Graph roles exactly the least set, and into
+Grant-GraphAppRole grants what is missing; -WhatIf shows the change first.
+-Scheme Delegated compares with the current context's delegated scopes instead.
+'@
+        Parameters  = @{
+            Path = 'The script file(s) to analyse (wildcards allowed; pipe Get-ChildItem output).'
+            ScriptBlock = 'A script block to analyse instead of a file.'
+            Identity = @'
+The identity whose permissions are compared: object id, app id, ARM resource id, exact display
+name, or an object of this module (default: the current context's identity).
+'@
+            Scheme = 'Application (default: the identity''s app roles) or Delegated (the context''s delegated scopes).'
+            CommandMetadataPath = @'
+The Microsoft Graph PowerShell command map to read (default: custom/common/MgCommandMetadata.json
+of the newest installed Microsoft.Graph.Authentication).
+'@
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'What does the runbook''s identity hold beyond what the runbook needs?'
+                Code  = 'Test-RunbookPermission -Path .\Send-SignInReport.ps1 -Identity MI-AA-MgPowerShell1'
+            }
+            @{
+                Title = 'Make the identity hold exactly the least privileged set (preview first)'
+                Code  = @'
+Test-RunbookPermission -Path .\Send-SignInReport.ps1 -Identity MI-AA-MgPowerShell1 | Set-GraphAppRole -WhatIf
+Test-RunbookPermission -Path .\Send-SignInReport.ps1 -Identity MI-AA-MgPowerShell1 | Set-GraphAppRole
+'@
+            }
+        )
+        Outputs     = 'ManagedIdentity.RunbookPermission'
+    }
 }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod input;
 pub mod jwt;
 pub mod names;
+pub mod permissions;
 pub mod protocol;
 pub mod retry;
 pub mod secret;

@@ -269,6 +269,17 @@ pub const GRAPH: SeedResource = SeedResource {
             "Group.ReadWrite.All",
             "Read and write all groups",
         ),
+        // Issue 22 (least privilege): with the ids Microsoft's permission data names.
+        role(
+            "19dbc75e-c2e2-444c-a770-ec69d8559fc7",
+            "Directory.ReadWrite.All",
+            "Read and write directory data",
+        ),
+        role(
+            "38d9df27-64da-44fd-b7c5-a6fbac20248f",
+            "UserAuthenticationMethod.Read.All",
+            "Read all users' authentication methods",
+        ),
         SeedRole {
             id: "e1000001-0000-4000-8000-0000000000ff",
             value: "Tasks.ReadWrite.Shared",

@@ -10,7 +10,9 @@ public sealed class Grant_GraphAppRole : GraphAppRoleChangeCommand
 {
     [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
     [Alias("Permissions", "AppRole", "Value")]
-    [ValidateNotNullOrEmpty]
+    // Empty is allowed for piped records that hold nothing to grant (Test-RunbookPermission's
+    // Excess rows); the engine refuses a grant with no permission at all.
+    [AllowEmptyCollection]
     [ArgumentCompleter(typeof(PermissionCompleter))]
     public string[] Permission { get; set; }
 

@@ -1,5 +1,6 @@
 // Shared by Grant-, Revoke- and Set-GraphAppRole: process collects each pipeline record's
-// {identity, permissions, resource}; end asks ShouldProcess once per identity, then runs one bulk
+// {identity, permissions, resource}; end merges the records of one identity and API and asks
+// ShouldProcess once per identity, then runs one bulk
 // engine operation for the approved requests and, under -WhatIf, one preview (whatIf: the engine
 // reads but never writes) for the others.
 using System.Collections;
@@ -66,24 +67,59 @@ namespace ManagedIdentity.Interop.Commands
             var approved = new List<object>();
             var previewed = new List<object>();
             bool preview = IsWhatIf();
-            foreach (Request request in requests)
+            foreach (Merged entry in Merge())
             {
-                string resourceName = string.IsNullOrWhiteSpace(request.Resource) ? "Graph" : request.Resource;
-                string action = Describe(request.Permissions, resourceName);
-                foreach (string identity in request.Identities)
-                {
-                    var entry = new Hashtable();
-                    entry["identity"] = identity;
-                    entry["permissions"] = request.Permissions;
-                    entry["resource"] = request.Resource;
-                    // Just created: the engine waits (bounded) for it to reach Microsoft Graph.
-                    if (request.Created.Contains(identity)) entry["new"] = true;
-                    if (ShouldProcess(identity, action)) approved.Add(entry);
-                    else if (preview) previewed.Add(entry);
-                }
+                string resourceName = string.IsNullOrWhiteSpace(entry.Resource) ? "Graph" : entry.Resource;
+                string[] permissions = entry.Permissions.ToArray();
+                var record = new Hashtable();
+                record["identity"] = entry.Identity;
+                record["permissions"] = permissions;
+                record["resource"] = entry.Resource;
+                // Just created: the engine waits (bounded) for it to reach Microsoft Graph.
+                if (entry.Created) record["new"] = true;
+                if (ShouldProcess(entry.Identity, Describe(permissions, resourceName))) approved.Add(record);
+                else if (preview) previewed.Add(record);
             }
             Run(approved, false);
             Run(previewed, true);
+        }
+
+        private sealed class Merged
+        {
+            public string Identity;
+            public string Resource;
+            public bool Created;
+            public readonly List<string> Permissions = new List<string>();
+        }
+
+        /// <summary>The records of one identity and API as one request (the engine merges them the
+        /// same way), so -WhatIf and -Confirm describe each identity's whole change once, e.g.
+        /// Test-RunbookPermission's rows piped into Set-GraphAppRole.</summary>
+        private List<Merged> Merge()
+        {
+            var merged = new List<Merged>();
+            var byKey = new Dictionary<string, Merged>();
+            foreach (Request request in requests)
+            {
+                foreach (string identity in request.Identities)
+                {
+                    string key = identity.Trim().ToLowerInvariant() + "\n" + (request.Resource ?? string.Empty).Trim().ToLowerInvariant();
+                    Merged entry;
+                    if (!byKey.TryGetValue(key, out entry))
+                    {
+                        entry = new Merged { Identity = identity, Resource = request.Resource };
+                        byKey[key] = entry;
+                        merged.Add(entry);
+                    }
+                    if (request.Created.Contains(identity)) entry.Created = true;
+                    foreach (string permission in request.Permissions)
+                    {
+                        if (string.IsNullOrWhiteSpace(permission)) continue;
+                        if (!entry.Permissions.Exists(p => string.Equals(p, permission.Trim(), System.StringComparison.OrdinalIgnoreCase))) entry.Permissions.Add(permission.Trim());
+                    }
+                }
+            }
+            return merged;
         }
 
         private void Run(List<object> entries, bool whatIf)

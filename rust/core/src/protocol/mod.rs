@@ -19,6 +19,7 @@
 //! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
 //! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
+//! | `permissions.*` | see [`crate::permissions`] | rows streamed as `Item` events + a summary |
 //! | `arm.*` | see [`crate::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
@@ -45,6 +46,7 @@ pub mod casing;
 pub mod errors;
 pub mod ops;
 pub mod params;
+pub mod permission_args;
 pub mod secret_fields;
 
 use std::collections::HashMap;
@@ -239,15 +241,49 @@ impl Engine {
                 }
                 Ok(json!({ "selected": selected }))
             }
+            ops::PERMISSIONS_FIND => {
+                crate::permissions::find(permission_args::find_query(&request.args)?, sink)
+            }
+            ops::PERMISSIONS_ANALYZE => {
+                let a = permission_args::script_args(&request.args)?;
+                crate::permissions::analyze(&a.scripts, a.command_metadata_path.as_deref(), sink)
+            }
+            ops::PERMISSIONS_TEST => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                let a = permission_args::script_args(&request.args)?;
+                let scheme = a.scheme()?;
+                let held = if scheme == crate::permissions::Scheme::Application {
+                    let identity = match a.identity.as_deref().map(str::trim) {
+                        Some(i) if !i.is_empty() => i.to_string(),
+                        _ => ctx.describe(svc, sink).await?.object_id.ok_or_else(|| {
+                            Error::invalid_argument(
+                                "this context's token names no object id; pass -Identity",
+                            )
+                        })?,
+                    };
+                    let client = graph_client(&ctx, svc, sink);
+                    crate::permissions::held_app_roles(&client, &identity, sink).await?
+                } else {
+                    let d = ctx.describe(svc, sink).await?;
+                    crate::permissions::Held {
+                        identity: d.account.clone().or(d.object_id.clone()),
+                        identity_id: None,
+                        identity_name: d.account,
+                        permissions: d.scopes,
+                    }
+                };
+                crate::permissions::test(
+                    &a.scripts,
+                    a.command_metadata_path.as_deref(),
+                    scheme,
+                    &held,
+                    sink,
+                )
+            }
             op if op.starts_with("graph.") => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let (operation, concurrency) = args::graph_operation(op, &request.args)?;
-                let client = crate::graph::GraphClient::with_transport(
-                    svc.service_transport.clone(),
-                    svc.clock.clone(),
-                    ctx.graph_endpoint().clone(),
-                    Box::new(context::ContextTokens::graph(&ctx, svc, sink)),
-                );
+                let client = graph_client(&ctx, svc, sink);
                 let summary = crate::graph::run(operation, concurrency, client, sink).await?;
                 to_json(&summary)
             }
@@ -401,6 +437,20 @@ impl EventSink for OutputSink<'_> {
         };
         self.inner.emit(event);
     }
+}
+
+/// A Graph client speaking for a context: its Graph endpoint, tokens for its Graph resource.
+fn graph_client<'a>(
+    ctx: &'a Context,
+    svc: &'a Services,
+    sink: &'a dyn EventSink,
+) -> crate::graph::GraphClient<'a> {
+    crate::graph::GraphClient::with_transport(
+        svc.service_transport.clone(),
+        svc.clock.clone(),
+        ctx.graph_endpoint().clone(),
+        Box::new(context::ContextTokens::graph(ctx, svc, sink)),
+    )
 }
 
 #[cfg(test)]

@@ -23,3 +23,7 @@ pub const ARM_GET_IDENTITY: &str = "arm.getIdentity";
 pub const ARM_REMOVE_IDENTITY: &str = "arm.removeIdentity";
 pub const ARM_GET_AUTOMATION_IDENTITY: &str = "arm.getAutomationIdentity";
 pub const ARM_SET_AUTOMATION_IDENTITY: &str = "arm.setAutomationIdentity";
+// Least privilege (issue 22); see crate::permissions.
+pub const PERMISSIONS_FIND: &str = "permissions.find";
+pub const PERMISSIONS_ANALYZE: &str = "permissions.analyze";
+pub const PERMISSIONS_TEST: &str = "permissions.test";

@@ -7,6 +7,7 @@ mod hosts_emulator;
 mod layers;
 mod managed_identity_sources;
 mod properties_graph_and_protocol;
+mod properties_permissions;
 mod properties_server_input;
 mod proxy;
 mod rust_version;

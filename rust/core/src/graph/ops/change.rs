@@ -70,8 +70,17 @@ pub async fn change(
         }
         ChangeTarget::Records(records) => records,
     };
+    let mut groups = group(records);
+    if mode != Mode::Set {
+        // A piped record with nothing to grant or revoke (e.g. a Test-RunbookPermission row
+        // for an excess permission) adds nothing; only when every record is empty is it an error.
+        groups.retain(|g| !g.permissions.is_empty());
+        if groups.is_empty() {
+            return Err(Error::invalid_argument("no permission was given"));
+        }
+    }
     let mut total: Option<OperationSummary> = None;
-    for group in group(records) {
+    for group in groups {
         let summary = change_group(
             client,
             mode,

@@ -80,6 +80,21 @@ fn classify(text: &str) -> Result<Input> {
     Ok(Input::Name(t.to_string()))
 }
 
+/// "No service principal has …", with the replication hint when the input is a GUID: a principal
+/// created moments ago (by another process or script) reaches Microsoft Graph only after directory
+/// replication. Still fails at once.
+fn not_found_message(text: &str, input: Option<&Input>) -> String {
+    let mut message = format!("No service principal has the object id or appId '{text}'.");
+    if matches!(input, Some(Input::Id(_))) {
+        message.push_str(
+            " If this principal was created in the last few minutes, it may still be replicating to Microsoft Graph: \
+             pipe the command that created it into the grant (New-UserAssignedIdentity … | Grant-GraphAppRole …, \
+             which waits for it), or retry in a minute.",
+        );
+    }
+    message
+}
+
 fn assignments_path(id: Uuid, query: AssignmentQuery) -> ApiPath {
     let p = ApiPath::new("servicePrincipals")
         .id(id)
@@ -299,10 +314,7 @@ fn on_read_inner(
                         st.error = Some(
                             Error::new(
                                 ErrorKind::NotFound,
-                                format!(
-                                    "No service principal has the object id or appId '{}'.",
-                                    st.text.trim()
-                                ),
+                                not_found_message(st.text.trim(), st.input.as_ref()),
                             )
                             .with_details(response.error_info().details()),
                         )

@@ -99,7 +99,7 @@ Describe 'Get-GraphAppRoleReport' {
         $rows = @(Get-GraphAppRoleReport -PrincipalType All)
         foreach ($row in $rows) {
             $expected = switch -Regex ($row.Permission) {
-                '^(Application\.ReadWrite\.All|AppRoleAssignment\.ReadWrite\.All)$' { 'Critical' }
+                '^(Application\.ReadWrite\.All|AppRoleAssignment\.ReadWrite\.All|Directory\.ReadWrite\.All)$' { 'Critical' }
                 '^(Mail\.Send|Mail\.ReadWrite|Mail\.Read|User\.ReadWrite\.All|Group\.ReadWrite\.All|Sites\.ReadWrite\.All|Sites\.Read\.All|Sites\.FullControl\.All|Files\.Read\.All|Exchange\.ManageAsApp|full_access_as_app)$' { 'High' }
                 '^(Reports\.Read\.All)$' { 'Low' }
                 default { 'Medium' }

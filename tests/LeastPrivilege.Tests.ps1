@@ -206,8 +206,19 @@ Describe 'Hostile scripts' {
         { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,Get-RunbookPermission'
     }
 
+    It 'cannot be fooled into hiding deep nesting: <Case>' -ForEach @(
+        @{ Case = 'a here-string holding a quote'; Prefix = "`$x = @`"`na `" b`n`"@`n" }
+        @{ Case = 'a # inside a word'; Prefix = "Write-Output a#b " }
+        @{ Case = 'a string closed by a smart quote'; Prefix = "`$x = `"abc$([char]0x201D) " }
+        @{ Case = 'a single-quoted here-string'; Prefix = "`$x = @'`nit's`n'@`n" }
+    ) {
+        $path = Join-Path $TestDrive 'tricky.ps1'
+        [IO.File]::WriteAllText($path, $Prefix + ('(' * 20000) + '1' + (')' * 20000))
+        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,Get-RunbookPermission'
+    }
+
     It 'does not count brackets inside strings and comments' {
-        $text = "# (((((`n" + ("'((((('`n" * 200) + "Invoke-GraphApiRequest -Uri `"/users/`$(`$u.Id)/sendMail`" -Method POST`n"
+        $text = "# (((((`n<# ((((( #>`n`$h = @`"`n(((((( `$(1) `"`n`"@`n`$s = @'`n(((((`n'@`n" + ("'((((('`n" * 200) + ("`"((((`$(2)(`"`n" * 50) + "Invoke-GraphApiRequest -Uri `"/users/`$(`$u.Id)/sendMail`" -Method POST`n"
         $rows = @(Get-RunbookPermission -ScriptBlock ([scriptblock]::Create($text)))
         $rows.Application | Should -Be 'Mail.Send'
         $path = Join-Path $TestDrive 'strings.ps1'

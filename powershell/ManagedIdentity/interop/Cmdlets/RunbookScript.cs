@@ -107,75 +107,120 @@ namespace ManagedIdentity.Interop.Commands
             return facts;
         }
 
+        private const int Code = 0, Double = 1, HereDouble = 2;
+
         /// <summary>The deepest bracket nesting outside comments and strings ($( ) inside
-        /// double-quoted strings counts), and the line where it is reached.</summary>
+        /// double-quoted strings and here-strings counts), and the line where it is reached.
+        /// Conservative where it cannot be sure: text PowerShell might read as code is counted
+        /// (the smart quotes PowerShell accepts are quotes here too; # starts a comment only
+        /// where a token can start; a here-string ends only at a line starting with its
+        /// closing quote).</summary>
         public static int Nesting(string text, out int deepestLine)
         {
             int depth = 0, max = 0, line = 1;
             deepestLine = 1;
-            // Each open bracket remembers whether it was opened inside a double-quoted string.
-            var stack = new Stack<bool>();
-            bool inDouble = false;
+            // Each open bracket remembers the mode to return to when it closes.
+            var stack = new Stack<int>();
+            int mode = Code;
             for (int i = 0; i < text.Length; i++)
             {
                 char c = text[i];
                 if (c == '\n') line++;
-                if (inDouble)
+                if (mode != Code)
                 {
-                    if (c == '`') { i++; continue; }
-                    if (c == '"') { inDouble = false; continue; }
+                    if (c == '`') { if (i + 1 < text.Length && text[i + 1] == '\n') line++; i++; continue; }
+                    if (mode == Double && IsDoubleQuote(c)) { mode = Code; continue; }
+                    if (mode == HereDouble && c == '\n' && i + 1 < text.Length && IsDoubleQuote(text[i + 1]) && i + 2 < text.Length && text[i + 2] == '@')
+                    {
+                        mode = Code; i += 2; continue;
+                    }
                     if (c == '$' && i + 1 < text.Length && text[i + 1] == '(')
                     {
-                        stack.Push(true); inDouble = false; i++;
+                        stack.Push(mode); mode = Code; i++;
                         depth++;
                         if (depth > max) { max = depth; deepestLine = line; }
                     }
                     continue;
                 }
-                switch (c)
+                if (c == '`') { if (i + 1 < text.Length && text[i + 1] == '\n') line++; i++; continue; }
+                bool tokenStart = i == 0 || char.IsWhiteSpace(text[i - 1]) || ";|&{}()=,".IndexOf(text[i - 1]) >= 0;
+                if (c == '#' && tokenStart)
                 {
-                    case '`': i++; break;
-                    case '#':
-                        while (i + 1 < text.Length && text[i + 1] != '\n') i++;
-                        break;
-                    case '<':
-                        if (i + 1 < text.Length && text[i + 1] == '#')
+                    while (i + 1 < text.Length && text[i + 1] != '\n') i++;
+                    continue;
+                }
+                if (c == '<' && tokenStart && i + 1 < text.Length && text[i + 1] == '#')
+                {
+                    int end = text.IndexOf("#>", i + 2, StringComparison.Ordinal);
+                    int stop = end < 0 ? text.Length : end + 2;
+                    for (int j = i; j < stop; j++) if (text[j] == '\n') line++;
+                    i = stop - 1;
+                    continue;
+                }
+                if (c == '@' && i + 1 < text.Length && (IsDoubleQuote(text[i + 1]) || IsSingleQuote(text[i + 1])) && RestOfLineBlank(text, i + 2))
+                {
+                    if (IsDoubleQuote(text[i + 1])) { mode = HereDouble; i++; continue; }
+                    // @' … '@: literal to a line starting with '@.
+                    int j = i + 2;
+                    while (j < text.Length && !(text[j] == '\n' && j + 2 < text.Length && IsSingleQuote(text[j + 1]) && text[j + 2] == '@'))
+                    {
+                        if (text[j] == '\n') line++;
+                        j++;
+                    }
+                    if (j < text.Length) line++;
+                    i = Math.Min(text.Length, j + 2);
+                    continue;
+                }
+                if (IsSingleQuote(c))
+                {
+                    int j = i + 1;
+                    while (j < text.Length)
+                    {
+                        if (IsSingleQuote(text[j]))
                         {
-                            int end = text.IndexOf("#>", i + 2, StringComparison.Ordinal);
-                            int stop = end < 0 ? text.Length : end + 2;
-                            for (int j = i; j < stop; j++) if (text[j] == '\n') line++;
-                            i = stop - 1;
+                            if (j + 1 < text.Length && IsSingleQuote(text[j + 1])) { j += 2; continue; }
+                            break;
                         }
-                        break;
-                    case '\'':
-                        {
-                            int j = i + 1;
-                            while (j < text.Length && !(text[j] == '\'' && !(j + 1 < text.Length && text[j + 1] == '\'')))
-                            {
-                                if (text[j] == '\'') j++;
-                                else if (text[j] == '\n') line++;
-                                j++;
-                            }
-                            i = j;
-                        }
-                        break;
-                    case '"': inDouble = true; break;
-                    case '(': case '{': case '[':
-                        stack.Push(false);
-                        depth++;
-                        if (depth > max) { max = depth; deepestLine = line; }
-                        break;
-                    case ')': case '}': case ']':
-                        if (stack.Count > 0)
-                        {
-                            bool backIntoString = stack.Pop();
-                            depth--;
-                            if (backIntoString) inDouble = true;
-                        }
-                        break;
+                        if (text[j] == '\n') line++;
+                        j++;
+                    }
+                    i = j;
+                    continue;
+                }
+                if (IsDoubleQuote(c)) { mode = Double; continue; }
+                if (c == '(' || c == '{' || c == '[')
+                {
+                    stack.Push(Code);
+                    depth++;
+                    if (depth > max) { max = depth; deepestLine = line; }
+                }
+                else if ((c == ')' || c == '}' || c == ']') && stack.Count > 0)
+                {
+                    mode = stack.Pop();
+                    depth--;
                 }
             }
             return max;
+        }
+
+        private static bool IsDoubleQuote(char c)
+        {
+            return c == '"' || c == '\u201C' || c == '\u201D' || c == '\u201E';
+        }
+
+        private static bool IsSingleQuote(char c)
+        {
+            return c == '\'' || c == '\u2018' || c == '\u2019' || c == '\u201A' || c == '\u201B';
+        }
+
+        /// <summary>Only white space up to the end of the line (a here-string's opening line).</summary>
+        private static bool RestOfLineBlank(string text, int from)
+        {
+            for (int i = from; i < text.Length && text[i] != '\n'; i++)
+            {
+                if (!char.IsWhiteSpace(text[i])) return false;
+            }
+            return true;
         }
 
         private static void AddCall(CommandAst command, List<object> calls)

@@ -513,6 +513,46 @@ mod tests {
         assert!(e.message.contains("-ClientId"), "{}", e.message);
     }
 
+    /// Issue 22: the least-privilege operations answer without a connection (find, analyze)
+    /// and leave with the module's PascalCase keys; the test needs a context.
+    #[tokio::test]
+    async fn permission_operations_run_without_a_connection() {
+        let engine = Engine::new(Arc::new(FakeClock::at_unix(1))).expect("engine");
+        let sink = VecSink::default();
+        let request = json!({"op": "permissions.find", "args": {"method": "POST", "uri": "/users/x/sendMail"}});
+        let summary = engine
+            .execute(request.to_string().as_bytes(), None, &sink)
+            .await
+            .expect("find");
+        assert_eq!(summary["Count"], 1);
+        let items: Vec<Value> = sink
+            .events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Item { item } => Some(item),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(items[0]["Application"], json!(["Mail.Send"]));
+        assert_eq!(items[0]["PathTemplate"], "/users/{id}/sendmail");
+        let analyzed = run(
+            &engine,
+            json!({"op": "permissions.analyze", "args": {"scripts": [{"file": "a.ps1", "callSites": [
+                {"line": 3, "command": "Invoke-GraphApiRequest", "elements": [{"value": [{"text": "/auditLogs/signIns"}]}]}
+            ]}]}}),
+        )
+        .await
+        .expect("analyze");
+        assert_eq!(analyzed["Application"], json!(["AuditLog.Read.All"]));
+        let e = run(
+            &engine,
+            json!({"op": "permissions.test", "args": {"context": 7, "scripts": []}}),
+        )
+        .await
+        .expect_err("no context");
+        assert_eq!(e.kind, ErrorKind::NotConnected);
+    }
+
     #[test]
     fn handles_are_random_nonzero_and_below_2_pow_53() {
         let handles: std::collections::HashSet<u64> =

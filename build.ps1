@@ -168,56 +168,8 @@ function Build-InteropAssembly {
         throw 'The interop assembly did not compile cleanly.'
     }
     $bytes = $image.ToArray()
-    Rename-CmdletType $bytes
     [IO.File]::WriteAllBytes($staging, $bytes)
     Publish-File $staging $dll
-}
-
-function Rename-CmdletType {
-    # PowerShell builds a compiled cmdlet's FullyQualifiedErrorId as "<errorId>,<implementing
-    # type's full name>". Our ids are "ManagedIdentity.<Kind>,<Command>" (as they were when the
-    # commands were script functions), so each cmdlet class is declared in the global namespace
-    # as Verb_Noun and its name is rewritten here to the command name Verb-Noun: the same length,
-    # so only those bytes of the metadata string heap change. Every other name is checked unchanged.
-    param([byte[]] $Bytes)
-    $names = {
-        param([byte[]] $Image)
-        $pe = [System.Reflection.PortableExecutable.PEReader]::new([IO.MemoryStream]::new($Image))
-        $reader = [System.Reflection.Metadata.PEReaderExtensions]::GetMetadataReader($pe)
-        $all = [Collections.Generic.List[string]]::new()
-        $types = [Collections.Generic.List[object]]::new()
-        foreach ($handle in $reader.TypeDefinitions) {
-            $type = $reader.GetTypeDefinition($handle)
-            $all.Add($reader.GetString($type.Namespace) + '.' + $reader.GetString($type.Name))
-            $types.Add([pscustomobject]@{ Type = $type; Name = $reader.GetString($type.Name); Namespace = $reader.GetString($type.Namespace) })
-        }
-        foreach ($handle in $reader.MethodDefinitions) { $all.Add($reader.GetString($reader.GetMethodDefinition($handle).Name)) }
-        foreach ($handle in $reader.FieldDefinitions) { $all.Add($reader.GetString($reader.GetFieldDefinition($handle).Name)) }
-        foreach ($handle in $reader.PropertyDefinitions) { $all.Add($reader.GetString($reader.GetPropertyDefinition($handle).Name)) }
-        foreach ($handle in $reader.TypeReferences) { $all.Add($reader.GetString($reader.GetTypeReference($handle).Name)) }
-        foreach ($handle in $reader.MemberReferences) { $all.Add($reader.GetString($reader.GetMemberReference($handle).Name)) }
-        $stringHeap = $pe.PEHeaders.MetadataStartOffset + [System.Reflection.Metadata.Ecma335.MetadataReaderExtensions]::GetHeapMetadataOffset($reader, [System.Reflection.Metadata.Ecma335.HeapIndex]::String)
-        [pscustomobject]@{ All = $all; Types = $types; StringHeap = $stringHeap; PE = $pe }
-    }
-    $before = & $names $Bytes
-    $renamed = @{}
-    foreach ($t in $before.Types) {
-        if ($t.Namespace -ne '' -or $t.Name -notmatch '^[A-Z][a-z]+_[A-Z][A-Za-z]+$') { continue }
-        $offset = $before.StringHeap + [System.Reflection.Metadata.Ecma335.MetadataTokens]::GetHeapOffset([System.Reflection.Metadata.StringHandle]$t.Type.Name)
-        $at = $offset + $t.Name.IndexOf('_')
-        if ([Text.Encoding]::UTF8.GetString($Bytes, $offset, $t.Name.Length) -ne $t.Name -or $Bytes[$at] -ne [byte][char]'_') { throw "Cannot locate the name of $($t.Name) in the metadata." }
-        $Bytes[$at] = [byte][char]'-'
-        $renamed[".$($t.Name)"] = ".$($t.Name.Replace('_', '-'))"
-    }
-    $before.PE.Dispose()
-    if ($renamed.Count -eq 0) { throw 'No cmdlet class (global namespace, Verb_Noun) was found to rename.' }
-    $after = & $names $Bytes
-    $after.PE.Dispose()
-    for ($i = 0; $i -lt $before.All.Count; $i++) {
-        $expected = $before.All[$i]
-        if ($renamed.ContainsKey($expected)) { $expected = $renamed[$expected] }
-        if ($after.All[$i] -cne $expected) { throw "Renaming the cmdlet classes changed another name: $($before.All[$i]) -> $($after.All[$i])." }
-    }
 }
 
 function Publish-File {

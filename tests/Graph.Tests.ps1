@@ -85,7 +85,7 @@ Describe 'Get-GraphAppRole' {
     ) {
         $err = $null
         try { Get-GraphAppRole -Resource $LookAlike.$Property } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UntrustedResource,Get-GraphAppRole'
+        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UntrustedResource,ManagedIdentity.Interop.Commands.GetGraphAppRoleCommand'
         $err.CategoryInfo.Category | Should -Be 'SecurityError'
         $err.Exception.Message | Should -Match ([regex]::Escape($Seed.foreignTenantId))
     }
@@ -161,7 +161,7 @@ Describe 'Identity lookups are exact and injection-proof' {
         $result = Grant-GraphAppRole -Identity $Seed.duplicateName -Permission Mail.Send -ErrorVariable errors -ErrorAction SilentlyContinue
         $result.Status | Should -Be 'Failed'
         $errors.Count | Should -Be 1
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.AmbiguousName,Grant-GraphAppRole'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.AmbiguousName,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         foreach ($candidate in $Duplicates) { $errors[0].Exception.Message | Should -Match $candidate.objectId }
         Get-Assigned $Duplicates.objectId | Should -BeNullOrEmpty
         (Get-Writes) | Should -Be $before
@@ -182,7 +182,7 @@ Describe 'Identity lookups are exact and injection-proof' {
         $result = Grant-GraphAppRole -Identity "x' or startswith(displayName,'a" -Permission Mail.Send -ErrorVariable errors -ErrorAction SilentlyContinue
         $result.Status | Should -Be 'Failed'
         $result.IdentityId | Should -BeNullOrEmpty
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,Grant-GraphAppRole'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         $errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
         @(Get-Assigned).Count | Should -Be $before.Count
         (Get-Writes) | Should -Be $writes
@@ -208,7 +208,7 @@ Describe 'Input-set problems stop the command before any write' {
         $writes = Get-Writes
         $err = $null
         try { Grant-GraphAppRole -Identity $Target -Permission Mail.Read, Mail.Sned } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UnknownPermission,Grant-GraphAppRole'
+        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UnknownPermission,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
         $err.Exception.Message | Should -Match 'Mail\.Sned'
         $err.Exception.Message | Should -Match "Did you mean 'Mail\.Send'"
@@ -219,7 +219,7 @@ Describe 'Input-set problems stop the command before any write' {
     It 'a User-only role is refused (PermissionNotGrantable)' {
         $writes = Get-Writes
         { Grant-GraphAppRole -Identity $Target -Permission Tasks.ReadWrite.Shared } |
-            Should -Throw -ErrorId 'ManagedIdentity.PermissionNotGrantable,Grant-GraphAppRole'
+            Should -Throw -ErrorId 'ManagedIdentity.PermissionNotGrantable,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         (Get-Writes) | Should -Be $writes
     }
 
@@ -227,7 +227,7 @@ Describe 'Input-set problems stop the command before any write' {
         $writes = Get-Writes
         $err = $null
         try { Grant-GraphAppRole -Identity $Target -Permission Mail.Send -Resource $LookAlike.appId } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UntrustedResource,Grant-GraphAppRole'
+        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UntrustedResource,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         $err.Exception.Message | Should -Match ([regex]::Escape($LookAlike.appId))
         Get-Assigned $Target | Should -BeNullOrEmpty
         (Get-Writes) | Should -Be $writes
@@ -243,7 +243,7 @@ Describe 'Input-set problems stop the command before any write' {
     It 'without a context it fails NotConnected' {
         Disconnect-Identity -Confirm:$false
         try {
-            { Grant-GraphAppRole -Identity $Target -Permission Mail.Send } | Should -Throw -ErrorId 'ManagedIdentity.NotConnected,Grant-GraphAppRole'
+            { Grant-GraphAppRole -Identity $Target -Permission Mail.Send } | Should -Throw -ErrorId 'ManagedIdentity.NotConnected,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         }
         finally { Connect-System | Out-Null }
     }
@@ -338,10 +338,11 @@ Describe 'Pipeline input' {
         foreach ($command in 'Grant-GraphAppRole', 'Set-GraphAppRole', 'Revoke-GraphAppRole') {
             $err = $null
             try { $null = $inputs | & $command -Permission Mail.Send -Confirm:$false } catch { $err = $_ }
-            $err.FullyQualifiedErrorId | Should -Be "ManagedIdentity.InvalidIdentityInput,$command"
+            ($err.FullyQualifiedErrorId -split ',')[0] | Should -Be 'ManagedIdentity.InvalidIdentityInput'
+            $err.InvocationInfo.MyCommand.Name | Should -Be $command
             $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
         }
-        { $inputs | Get-GraphAppRoleAssignment } | Should -Throw -ErrorId 'ManagedIdentity.InvalidIdentityInput,Get-GraphAppRoleAssignment'
+        { $inputs | Get-GraphAppRoleAssignment } | Should -Throw -ErrorId 'ManagedIdentity.InvalidIdentityInput,ManagedIdentity.Interop.Commands.GetGraphAppRoleAssignmentCommand'
         (Get-Writes) | Should -Be $writes
         @(Get-Assigned $PipeIds[5]) | Should -Be $before
     }
@@ -399,7 +400,7 @@ Describe 'Get-GraphAppRoleAssignment' {
     It 'reports an unknown identity as a non-terminating NotFound and lists the others' {
         $errors = $null
         $rows = @(Get-GraphAppRoleAssignment -Identity 'no-such-identity', $Reports.objectId -ErrorVariable errors -ErrorAction SilentlyContinue)
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,Get-GraphAppRoleAssignment'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.GetGraphAppRoleAssignmentCommand'
         @($rows | Where-Object IdentityId -EQ $Reports.objectId).Count | Should -Be $Reports.graphRoles.Count
     }
 }
@@ -439,7 +440,7 @@ Describe 'Invoke-GraphApiRequest' {
 
     It 'turns a 404 into ManagedIdentity.NotFound' {
         { Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals/00000000-0000-4000-8000-000000000000' } |
-            Should -Throw -ErrorId 'ManagedIdentity.NotFound,Invoke-GraphApiRequest'
+            Should -Throw -ErrorId 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.InvokeGraphApiRequestCommand'
     }
 }
 
@@ -573,7 +574,7 @@ Describe 'Missing permissions of the caller (403 Authorization_RequestDenied)' {
         }
         catch { $errors = @($_) }
         $errors.Count | Should -BeGreaterThan 0
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.PermissionDenied,Grant-GraphAppRole'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.PermissionDenied,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         $errors[0].CategoryInfo.Category | Should -Be 'PermissionDenied'
         $errors[0].Exception.Message | Should -Match 'AppRoleAssignment\.ReadWrite\.All'
         $errors[0].Exception.Message | Should -Match 'Authorization_RequestDenied'

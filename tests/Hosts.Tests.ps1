@@ -72,7 +72,7 @@ Describe 'User-assigned identities on the hosts that can select them' {
 
     It 'Azure ML reports an unattached client id as IdentityNotFound' {
         $null = Set-HostEnvironment $Emulator 'MachineLearning'
-        { Connect-Identity -Identity -ClientId $Detached.clientId -GraphEndpoint $GraphUrl } | Should -Throw -ErrorId 'ManagedIdentity.IdentityNotFound,Connect-Identity'
+        { Connect-Identity -Identity -ClientId $Detached.clientId -GraphEndpoint $GraphUrl } | Should -Throw -ErrorId 'ManagedIdentity.IdentityNotFound,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 
     It 'Service Fabric selects one by -ObjectId (sent as principalId)' {
@@ -102,7 +102,7 @@ Describe 'User-assigned identities on the hosts that can select them' {
         $err = $null
         try { Connect-Identity @parameters -ErrorAction Stop } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
-        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UnsupportedIdentityKind,Connect-Identity'
+        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.UnsupportedIdentityKind,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         $err.Exception.Message | Should -Match "-$Kind"
         (Get-EmulatorStats $Emulator).requests.$Target | Should -Be 0
     }
@@ -128,7 +128,7 @@ Describe 'Refused before anything is sent' {
         $err = $null
         try { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl -ErrorAction Stop } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
-        $err.FullyQualifiedErrorId | Should -Be "ManagedIdentity.$ErrorId,Connect-Identity"
+        $err.FullyQualifiedErrorId | Should -Be "ManagedIdentity.$ErrorId,ManagedIdentity.Interop.Commands.ConnectIdentityCommand"
         if ($ErrorId -eq 'UnsafeKeyFile') {
             $err.CategoryInfo.Category | Should -Be 'SecurityError'
             $err.Exception.Message | Should -Match 'was not read'
@@ -150,7 +150,7 @@ Describe 'Refused before anything is sent' {
         $null = Set-HostEnvironment $Fresh 'Arc'
         $env:MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY = $null
         Reset-EmulatorStats $Fresh
-        { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl -Resource 'https://storage.azure.com' } | Should -Throw -ErrorId 'ManagedIdentity.UnsafeKeyFile,Connect-Identity'
+        { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl -Resource 'https://storage.azure.com' } | Should -Throw -ErrorId 'ManagedIdentity.UnsafeKeyFile,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         (Get-EmulatorStats $Fresh).requests.arcWithKey | Should -Be 0
     }
 
@@ -160,7 +160,7 @@ Describe 'Refused before anything is sent' {
         Reset-EmulatorStats $Fresh
         $err = $null
         try { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl -ErrorAction Stop } catch { $err = $_ }
-        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.CertificateMismatch,Connect-Identity'
+        $err.FullyQualifiedErrorId | Should -Be 'ManagedIdentity.CertificateMismatch,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         $err.CategoryInfo.Category | Should -Be 'SecurityError'
         $row = @(Test-IdentityEndpoint -TimeoutSec 5) | Where-Object Source -EQ 'ServiceFabric'
         $row.Available | Should -BeFalse
@@ -171,7 +171,7 @@ Describe 'Refused before anything is sent' {
     It 'Service Fabric: a malformed thumbprint is an invalid argument' {
         $null = Set-HostEnvironment $Fresh 'ServiceFabric'
         $env:IDENTITY_SERVER_THUMBPRINT = 'not-a-thumbprint'
-        { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+        { Connect-Identity -Identity -GraphEndpoint $Fresh.BaseUrl } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 }
 

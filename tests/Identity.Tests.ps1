@@ -91,7 +91,7 @@ Describe 'Connect-Identity -Identity through <Source>' -ForEach @(
 
     It 'reports an identity that is not assigned here as IdentityNotFound' {
         { Connect-Identity -Identity -ClientId $Detached.clientId -GraphEndpoint $GraphUrl } |
-            Should -Throw -ErrorId 'ManagedIdentity.IdentityNotFound,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.IdentityNotFound,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         $err = $null
         try { Connect-Identity -Identity -ClientId $Detached.clientId -GraphEndpoint $GraphUrl } catch { $err = $_ }
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
@@ -133,7 +133,7 @@ Describe 'Without any managed-identity endpoint' {
     BeforeAll { Set-IdentityEnvironment $Emulator 'None' }
 
     It 'fails with EndpointUnavailable, distinct from IdentityNotFound' {
-        { Connect-Identity -Identity -GraphEndpoint $GraphUrl -TimeoutSec 5 } | Should -Throw -ErrorId 'ManagedIdentity.EndpointUnavailable,Connect-Identity'
+        { Connect-Identity -Identity -GraphEndpoint $GraphUrl -TimeoutSec 5 } | Should -Throw -ErrorId 'ManagedIdentity.EndpointUnavailable,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 
     It 'Test-IdentityEndpoint explains every source' {
@@ -176,12 +176,12 @@ Describe 'Connect-Identity -AccessToken and endpoint validation' {
 
     It 'refuses plain http to a non-loopback Graph endpoint' {
         Set-IdentityEnvironment $Emulator 'IMDS'
-        { Connect-Identity -Identity -GraphEndpoint 'http://graph.example.com' } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+        { Connect-Identity -Identity -GraphEndpoint 'http://graph.example.com' } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 
     It 'rejects a malformed GUID with InvalidArgument' {
         Set-IdentityEnvironment $Emulator 'IMDS'
-        { Connect-Identity -Identity -ClientId 'not-a-guid' -GraphEndpoint $GraphUrl } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+        { Connect-Identity -Identity -ClientId 'not-a-guid' -GraphEndpoint $GraphUrl } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 }
 

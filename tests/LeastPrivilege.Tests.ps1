@@ -99,8 +99,8 @@ Describe 'Find-GraphPermission' {
         $rows.Count | Should -Be 2
         $rows.Command | Select-Object -Unique | Should -Be 'Get-MgUser'
         foreach ($row in $rows) { $row.Application | Should -Contain 'User.ReadBasic.All' }
-        { Find-GraphPermission -Command Get-MgUser -CommandMetadataPath (Join-Path $TestDrive 'missing.json') } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Find-GraphPermission'
-        { Find-GraphPermission -Command Get-MgNothing -CommandMetadataPath $Map } | Should -Throw -ErrorId 'ManagedIdentity.NotFound,Find-GraphPermission'
+        { Find-GraphPermission -Command Get-MgUser -CommandMetadataPath (Join-Path $TestDrive 'missing.json') } | Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.FindGraphPermissionCommand'
+        { Find-GraphPermission -Command Get-MgNothing -CommandMetadataPath $Map } | Should -Throw -ErrorId 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.FindGraphPermissionCommand'
     }
 }
 
@@ -186,24 +186,24 @@ Describe 'Hostile scripts' {
     It 'refuses a script with syntax errors with ManagedIdentity.ScriptParseError naming the line' {
         $path = Join-Path $TestDrive 'broken.ps1'
         Set-Content $path "Invoke-GraphApiRequest -Uri '/users'`nfunction f( {`n"
-        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptParseError,Get-RunbookPermission' -ExpectedMessage '*line 2*'
+        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptParseError,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand' -ExpectedMessage '*line 2*'
     }
 
     It 'refuses a huge file at once (ManagedIdentity.ScriptTooLarge)' {
         $path = Join-Path $TestDrive 'huge.ps1'
         $line = "Invoke-GraphApiRequest -Uri '/users/x'`n"
         [IO.File]::WriteAllText($path, ($line * 120000))
-        $elapsed = Measure-Command { { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooLarge,Get-RunbookPermission' }
+        $elapsed = Measure-Command { { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooLarge,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand' }
         $elapsed.TotalSeconds | Should -BeLessThan 5
     }
 
     It 'refuses deep nesting before the parser sees it (ManagedIdentity.ScriptTooDeep), quickly' {
         $path = Join-Path $TestDrive 'deep.ps1'
         [IO.File]::WriteAllText($path, ('(' * 50000) + '1' + (')' * 50000))
-        $elapsed = Measure-Command { { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,Get-RunbookPermission' }
+        $elapsed = Measure-Command { { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand' }
         $elapsed.TotalSeconds | Should -BeLessThan 5
         [IO.File]::WriteAllText($path, ('{' * 3000) + ('}' * 3000))
-        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,Get-RunbookPermission'
+        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand'
     }
 
     It 'cannot be fooled into hiding deep nesting: <Case>' -ForEach @(
@@ -214,7 +214,7 @@ Describe 'Hostile scripts' {
     ) {
         $path = Join-Path $TestDrive 'tricky.ps1'
         [IO.File]::WriteAllText($path, $Prefix + ('(' * 20000) + '1' + (')' * 20000))
-        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,Get-RunbookPermission'
+        { Get-RunbookPermission -Path $path } | Should -Throw -ErrorId 'ManagedIdentity.ScriptTooDeep,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand'
     }
 
     It 'does not count brackets inside strings and comments' {
@@ -228,7 +228,7 @@ Describe 'Hostile scripts' {
 
     It 'refuses a missing file with ManagedIdentity.NotFound' {
         Get-RunbookPermission -Path (Join-Path $TestDrive 'nope.ps1') -ErrorVariable errors -ErrorAction SilentlyContinue
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,Get-RunbookPermission'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.GetRunbookPermissionCommand'
     }
 }
 
@@ -328,7 +328,7 @@ Describe 'A grant to an identity Graph does not know yet' {
         $elapsed = Measure-Command {
             Grant-GraphAppRole -Identity $unknown -Permission Mail.Send -Confirm:$false -ErrorVariable errors -ErrorAction SilentlyContinue
         }
-        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,Grant-GraphAppRole'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ManagedIdentity.NotFound,ManagedIdentity.Interop.Commands.GrantGraphAppRoleCommand'
         $errors[0].Exception.Message | Should -Match "No service principal has the object id or appId '$unknown'"
         $errors[0].Exception.Message | Should -Match 'may still be replicating'
         $errors[0].Exception.Message | Should -Match 'retry'

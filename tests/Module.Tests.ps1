@@ -68,6 +68,14 @@ $load
         }
     }
 
+    It 'declares each cmdlet as a conventional binary-module type: <Verb><Noun>Command in ManagedIdentity.Interop.Commands' {
+        foreach ($command in Get-Command -Module ManagedIdentity -CommandType Cmdlet) {
+            $command.ImplementingType.FullName |
+                Should -Be "ManagedIdentity.Interop.Commands.$($command.Verb)$($command.Noun)Command"
+        }
+        @(Get-Command -Module ManagedIdentity -CommandType Cmdlet).Count | Should -Be $Exported.Count
+    }
+
     It 'names the runtime identifier and the folder when the engine for this platform is missing' {
         $copy = Join-Path ([IO.Path]::GetTempPath()) "mi-noengine-$([guid]::NewGuid())/ManagedIdentity"
         New-Item -ItemType Directory -Force $copy | Out-Null
@@ -79,7 +87,7 @@ Import-Module '$copy'
 try { Test-IdentityEndpoint } catch { 'error=' + `$_.FullyQualifiedErrorId; 'message=' + `$_.Exception.Message }
 "@
             $out | Should -Contain 'imported=True'
-            $out | Should -Contain 'error=ManagedIdentity.EngineUnavailable,Test-IdentityEndpoint'
+            $out | Should -Contain 'error=ManagedIdentity.EngineUnavailable,ManagedIdentity.Interop.Commands.TestIdentityEndpointCommand'
             $rid = [ManagedIdentity.Interop.NativeLoader]::RuntimeIdentifier
             ($out | Where-Object { $_ -like 'message=*' }) | Should -Match ([regex]::Escape($rid))
             ($out | Where-Object { $_ -like 'message=*' }) | Should -Match ([regex]::Escape((Join-Path $copy "runtimes/$rid/native")))
@@ -109,7 +117,8 @@ Describe 'Contexts cannot be forged or borrowed' {
         $err = $null
         try { & $Command -Context $forged } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
-        $err.FullyQualifiedErrorId | Should -BeLike "*,$Command"
+        # Refused by the command itself (parameter binding or the engine), named in InvocationInfo.
+        $err.InvocationInfo.MyCommand.Name | Should -Be $Command
         $err.Exception.Message | Should -Not -Match 'eyJ'
         Get-EngineContextState (Get-ContextHandle $Own) | Should -Be 'live'
     }
@@ -124,14 +133,15 @@ Describe 'Contexts cannot be forged or borrowed' {
                 foreach (`$command in 'Get-IdentityToken', 'Get-IdentityContext', 'Get-GraphAppRole', 'Invoke-GraphApiRequest', 'Disconnect-Identity') {
                     `$arguments = @{ Context = `$args[0] }
                     if (`$command -eq 'Invoke-GraphApiRequest') { `$arguments.Uri = '/v1.0/servicePrincipals' }
-                    try { `$null = & `$command @arguments; `$command + '=accepted' } catch { `$command + '=' + `$_.FullyQualifiedErrorId }
+                    try { `$null = & `$command @arguments; `$command + '=accepted' } catch { `$_.InvocationInfo.MyCommand.Name + '=' + (`$_.FullyQualifiedErrorId -split ',')[0] }
                 }").AddArgument($Own)
             $out = $ps.Invoke()
             $ps.Dispose()
         }
         finally { $runspace.Dispose() }
         foreach ($command in 'Get-IdentityToken', 'Get-IdentityContext', 'Get-GraphAppRole', 'Invoke-GraphApiRequest', 'Disconnect-Identity') {
-            $out | Should -Contain "$command=ManagedIdentity.ForeignContext,$command"
+            # The stable id before the comma, from the command named in InvocationInfo.
+            $out | Should -Contain "$command=ManagedIdentity.ForeignContext"
         }
         # Still good in the runspace that owns it.
         Get-IdentityContext -Context $Own | Should -Not -BeNullOrEmpty

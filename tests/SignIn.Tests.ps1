@@ -118,7 +118,7 @@ Describe 'Connect-Identity with a client secret' {
         $text | Should -Match 'Hint:'
         $text | Should -Not -Match $wrong
         { Connect-Identity -TenantId $Tenant -ClientId $App.appId -ClientSecret (ConvertTo-SecureString $wrong -AsPlainText -Force) -AuthorityHost $Base -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ManagedIdentity.AuthenticationFailed,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.AuthenticationFailed,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 
     It 'shows no secret in any stream when it succeeds' {
@@ -137,7 +137,7 @@ Describe 'Connect-Identity with a client secret' {
     It 'refuses an http authority off loopback before any request' {
         Reset-EmulatorStats $Emulator
         { Connect-Identity -TenantId $Tenant -ClientId $App.appId -ClientSecret $Secret -AuthorityHost 'http://login.example.com' -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         { Connect-Identity -Scopes User.Read -UseDeviceCode -TenantId $Tenant -AuthorityHost 'http://login.example.com' -ErrorAction Stop } |
             Should -Throw '*-AuthorityHost*plain http*'
         @((Get-EmulatorStats $Emulator).log).Count | Should -Be 0
@@ -212,7 +212,7 @@ Describe 'Connect-Identity with a certificate' {
         $text | Should -Match 'wrong -CertificatePassword'
         $text | Should -Not -Match 'not-the-pfx-password'
         { Connect-Identity -TenantId $Tenant -ClientId $App.appId -CertificatePath $PfxPath -CertificatePassword (ConvertTo-SecureString 'not-the-pfx-password' -AsPlainText -Force) -AuthorityHost $Base -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
     }
 }
 
@@ -343,7 +343,7 @@ Describe 'Connect-Identity -FederatedTokenFile (workload identity federation)' {
     It 'names a missing file and the parameter with ManagedIdentity.InvalidArgument' {
         $missing = Join-Path $Work 'no-such-token'
         { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $missing -AuthorityHost $Base -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.InvalidArgument,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         $text = Get-AllStreams { Connect-Identity -TenantId $Tenant -ClientId $App.appId -FederatedTokenFile $missing -AuthorityHost $Base -ErrorAction Stop }
         $text | Should -Match ([regex]::Escape($missing))
         $text | Should -Match '-FederatedTokenFile'
@@ -410,7 +410,7 @@ Describe 'Connect-Identity -Identity where workload identity federation is confi
 
     It 'refuses -ObjectId with ManagedIdentity.UnsupportedIdentityKind, naming -ClientId' {
         { Connect-Identity -Identity -ObjectId $App.id -GraphEndpoint $Base -ErrorAction Stop } |
-            Should -Throw -ErrorId 'ManagedIdentity.UnsupportedIdentityKind,Connect-Identity'
+            Should -Throw -ErrorId 'ManagedIdentity.UnsupportedIdentityKind,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         { Connect-Identity -Identity -ObjectId $App.id -GraphEndpoint $Base -ErrorAction Stop } |
             Should -Throw '*-ClientId*'
     }
@@ -453,7 +453,7 @@ Describe 'Connect-Identity -UseDeviceCode (delegated)' {
         $user = Start-DeviceUser 'deny'
         try {
             { Connect-Identity -Scopes User.Read -UseDeviceCode -TenantId $Tenant -AuthorityHost $Base -GraphEndpoint $Base -ErrorAction Stop -WarningAction SilentlyContinue } |
-                Should -Throw -ErrorId 'ManagedIdentity.AuthenticationFailed,Connect-Identity'
+                Should -Throw -ErrorId 'ManagedIdentity.AuthenticationFailed,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         }
         finally { $user | Wait-Job -Timeout 30 | Remove-Job -Force }
     }
@@ -548,7 +548,7 @@ catch { "FAILED `$(`$_.FullyQualifiedErrorId) `$(`$_.Exception.Message)" }
             Remove-Item Env:MANAGEDIDENTITY_ENGINE_TEST_HOOKS, Env:MANAGEDIDENTITY_TEST_ONLY_BROWSER -ErrorAction SilentlyContinue
         }
         $text = $lines -join "`n"
-        $text | Should -Match 'FAILED ManagedIdentity.AuthenticationFailed,Connect-Identity'
+        $text | Should -Match 'FAILED ManagedIdentity.AuthenticationFailed,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'
         $text | Should -Match 'different state'
     }
 

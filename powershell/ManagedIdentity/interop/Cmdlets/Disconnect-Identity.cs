@@ -5,23 +5,26 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommunications.Disconnect, "Identity", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
-[OutputType(typeof(void))]
-public sealed class Disconnect_Identity : EngineCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(ValueFromPipeline = true)]
-    public Context Context { get; set; }
-
-    protected override void ProcessRecord()
+    [Cmdlet(VerbsCommunications.Disconnect, "Identity", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+    [OutputType(typeof(void))]
+    public sealed class DisconnectIdentityCommand : EngineCmdlet
     {
-        Context context = ResolveContextOrNull(Context);
-        if (context == null) return;
-        string name = context.ClientId;
-        if (string.IsNullOrEmpty(name)) name = context.AuthType;
-        if (!ShouldProcess(name, "Disconnect")) return;
-        var arguments = new Hashtable();
-        arguments["context"] = context.Handle;
-        InvokeEngine("identity.disconnect", arguments, target: context);
-        ContextStore.Forget(context.Handle);
+        [Parameter(ValueFromPipeline = true)]
+        public Context Context { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            Context context = ResolveContextOrNull(Context);
+            if (context == null) return;
+            string name = context.ClientId;
+            if (string.IsNullOrEmpty(name)) name = context.AuthType;
+            if (!ShouldProcess(name, "Disconnect")) return;
+            var arguments = new Hashtable();
+            arguments["context"] = context.Handle;
+            InvokeEngine("identity.disconnect", arguments, target: context);
+            ContextStore.Forget(context.Handle);
+        }
     }
 }

@@ -1,5 +1,6 @@
-// ErrorRecords with stable ids: ManagedIdentity.<Kind> (PowerShell appends ",<Command>" to make the
-// FullyQualifiedErrorId) and the engine's ErrorCategory.
+// ErrorRecords with stable ids: ManagedIdentity.<Kind>, the stable part of the FullyQualifiedErrorId
+// (PowerShell appends ",<the cmdlet's type>", e.g. ",ManagedIdentity.Interop.Commands.ConnectIdentityCommand";
+// the command's name is in the record's InvocationInfo), and the engine's ErrorCategory.
 using System;
 using System.Management.Automation;
 

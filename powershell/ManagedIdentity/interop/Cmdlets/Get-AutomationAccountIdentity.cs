@@ -4,23 +4,26 @@ using System.Collections;
 using System.Management.Automation;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "AutomationAccountIdentity")]
-[OutputType("ManagedIdentity.AutomationAccountIdentity")]
-public sealed class Get_AutomationAccountIdentity : ArmCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string AutomationAccountName { get; set; }
-
-    [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
-    [ValidateNotNullOrEmpty]
-    public string ResourceGroupName { get; set; }
-
-    protected override void ProcessRecord()
+    [Cmdlet(VerbsCommon.Get, "AutomationAccountIdentity")]
+    [OutputType("ManagedIdentity.AutomationAccountIdentity")]
+    public sealed class GetAutomationAccountIdentityCommand : ArmCmdlet
     {
-        var arguments = new Hashtable();
-        arguments["automationAccountName"] = AutomationAccountName;
-        arguments["resourceGroupName"] = ResourceGroupName;
-        InvokeArm("arm.getAutomationIdentity", arguments, "ManagedIdentity.AutomationAccountIdentity", AutomationAccountName);
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string AutomationAccountName { get; set; }
+
+        [Parameter(Mandatory = true, ValueFromPipelineByPropertyName = true)]
+        [ValidateNotNullOrEmpty]
+        public string ResourceGroupName { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var arguments = new Hashtable();
+            arguments["automationAccountName"] = AutomationAccountName;
+            arguments["resourceGroupName"] = ResourceGroupName;
+            InvokeArm("arm.getAutomationIdentity", arguments, "ManagedIdentity.AutomationAccountIdentity", AutomationAccountName);
+        }
     }
 }

@@ -6,44 +6,47 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "GraphAppRoleAssignment")]
-[OutputType("ManagedIdentity.AppRoleAssignment")]
-public sealed class Get_GraphAppRoleAssignment : EngineCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    private Context context;
-    private readonly List<string> identities = new List<string>();
-
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
-    [Alias("IdentityId", "ObjectId", "PrincipalId")]
-    [ValidateNotNullOrEmpty]
-    public object[] Identity { get; set; }
-
-    [Parameter(Position = 1)]
-    public string Resource { get; set; }
-
-    [Parameter]
-    public Context Context { get; set; }
-
-    protected override void BeginProcessing()
+    [Cmdlet(VerbsCommon.Get, "GraphAppRoleAssignment")]
+    [OutputType("ManagedIdentity.AppRoleAssignment")]
+    public sealed class GetGraphAppRoleAssignmentCommand : EngineCmdlet
     {
-        context = ResolveContext(Context);
-    }
+        private Context context;
+        private readonly List<string> identities = new List<string>();
 
-    protected override void ProcessRecord()
-    {
-        object refused;
-        List<string> found = IdentityInput.Extract(Identity, out refused);
-        if (found == null) ThrowTerminatingError(IdentityInput.Refused(refused, MyInvocation.MyCommand.Name));
-        identities.AddRange(found);
-    }
+        [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+        [Alias("IdentityId", "ObjectId", "PrincipalId")]
+        [ValidateNotNullOrEmpty]
+        public object[] Identity { get; set; }
 
-    protected override void EndProcessing()
-    {
-        if (identities.Count == 0) return;
-        var arguments = new Hashtable();
-        arguments["context"] = context.Handle;
-        arguments["identities"] = identities.ToArray();
-        if (!string.IsNullOrWhiteSpace(Resource)) arguments["resource"] = Resource;
-        InvokeEngine("graph.assignments", arguments, itemTypeName: "ManagedIdentity.AppRoleAssignment", target: Resource);
+        [Parameter(Position = 1)]
+        public string Resource { get; set; }
+
+        [Parameter]
+        public Context Context { get; set; }
+
+        protected override void BeginProcessing()
+        {
+            context = ResolveContext(Context);
+        }
+
+        protected override void ProcessRecord()
+        {
+            object refused;
+            List<string> found = IdentityInput.Extract(Identity, out refused);
+            if (found == null) ThrowTerminatingError(IdentityInput.Refused(refused, MyInvocation.MyCommand.Name));
+            identities.AddRange(found);
+        }
+
+        protected override void EndProcessing()
+        {
+            if (identities.Count == 0) return;
+            var arguments = new Hashtable();
+            arguments["context"] = context.Handle;
+            arguments["identities"] = identities.ToArray();
+            if (!string.IsNullOrWhiteSpace(Resource)) arguments["resource"] = Resource;
+            InvokeEngine("graph.assignments", arguments, itemTypeName: "ManagedIdentity.AppRoleAssignment", target: Resource);
+        }
     }
 }

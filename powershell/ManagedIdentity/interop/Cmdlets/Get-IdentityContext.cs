@@ -5,20 +5,23 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "IdentityContext")]
-[OutputType(typeof(Context))]
-public sealed class Get_IdentityContext : EngineCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(ValueFromPipeline = true)]
-    public Context Context { get; set; }
-
-    protected override void ProcessRecord()
+    [Cmdlet(VerbsCommon.Get, "IdentityContext")]
+    [OutputType(typeof(Context))]
+    public sealed class GetIdentityContextCommand : EngineCmdlet
     {
-        Context context = ResolveContextOrNull(Context);
-        if (context == null) return;
-        var arguments = new Hashtable();
-        arguments["context"] = context.Handle;
-        var description = InvokeEngineRaw("identity.context", arguments, target: context) as JsonObject;
-        WriteObject(ContextFromDescription(description));
+        [Parameter(ValueFromPipeline = true)]
+        public Context Context { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            Context context = ResolveContextOrNull(Context);
+            if (context == null) return;
+            var arguments = new Hashtable();
+            arguments["context"] = context.Handle;
+            var description = InvokeEngineRaw("identity.context", arguments, target: context) as JsonObject;
+            WriteObject(ContextFromDescription(description));
+        }
     }
 }

@@ -7,47 +7,50 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "IdentityToken")]
-[OutputType(typeof(SecureString), typeof(string))]
-public sealed class Get_IdentityToken : EngineCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter]
-    [ArgumentCompleter(typeof(ResourceCompleter))]
-    public string Resource { get; set; }
-
-    [Parameter]
-    public SwitchParameter ForceRefresh { get; set; }
-
-    [Parameter]
-    public SwitchParameter AsPlainText { get; set; }
-
-    [Parameter]
-    public Context Context { get; set; }
-
-    protected override void EndProcessing()
+    [Cmdlet(VerbsCommon.Get, "IdentityToken")]
+    [OutputType(typeof(SecureString), typeof(string))]
+    public sealed class GetIdentityTokenCommand : EngineCmdlet
     {
-        Context context = ResolveContext(Context);
-        if (!ForceRefresh)
+        [Parameter]
+        [ArgumentCompleter(typeof(ResourceCompleter))]
+        public string Resource { get; set; }
+
+        [Parameter]
+        public SwitchParameter ForceRefresh { get; set; }
+
+        [Parameter]
+        public SwitchParameter AsPlainText { get; set; }
+
+        [Parameter]
+        public Context Context { get; set; }
+
+        protected override void EndProcessing()
         {
-            object cached = ReadCache(context);
-            if (cached != null)
+            Context context = ResolveContext(Context);
+            if (!ForceRefresh)
             {
-                WriteObject(cached);
-                return;
+                object cached = ReadCache(context);
+                if (cached != null)
+                {
+                    WriteObject(cached);
+                    return;
+                }
             }
+            var arguments = new Hashtable();
+            arguments["context"] = context.Handle;
+            arguments["forceRefresh"] = ForceRefresh.IsPresent;
+            if (!string.IsNullOrEmpty(Resource)) arguments["resource"] = Resource;
+            InvokeEngine("identity.token", arguments, target: context);
+            object token = ReadCache(context);
+            if (token != null) WriteObject(token);
         }
-        var arguments = new Hashtable();
-        arguments["context"] = context.Handle;
-        arguments["forceRefresh"] = ForceRefresh.IsPresent;
-        if (!string.IsNullOrEmpty(Resource)) arguments["resource"] = Resource;
-        InvokeEngine("identity.token", arguments, target: context);
-        object token = ReadCache(context);
-        if (token != null) WriteObject(token);
-    }
 
-    private object ReadCache(Context context)
-    {
-        if (AsPlainText) return Call(() => Engine.GetCachedTokenAsPlainText(context.Handle, Resource));
-        return Call(() => Engine.GetCachedToken(context.Handle, Resource));
+        private object ReadCache(Context context)
+        {
+            if (AsPlainText) return Call(() => Engine.GetCachedTokenAsPlainText(context.Handle, Resource));
+            return Call(() => Engine.GetCachedToken(context.Handle, Resource));
+        }
     }
 }

@@ -5,13 +5,16 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "RunbookPermission", DefaultParameterSetName = "Path")]
-[OutputType("ManagedIdentity.RunbookCall")]
-public sealed class Get_RunbookPermission : RunbookPermissionCommand
+namespace ManagedIdentity.Interop.Commands
 {
-    protected override void EndProcessing()
+    [Cmdlet(VerbsCommon.Get, "RunbookPermission", DefaultParameterSetName = "Path")]
+    [OutputType("ManagedIdentity.RunbookCall")]
+    public sealed class GetRunbookPermissionCommand : RunbookPermissionCommand
     {
-        if (!HasScripts) return;
-        InvokeEngine("permissions.analyze", ScriptArguments(), itemTypeName: "ManagedIdentity.RunbookCall");
+        protected override void EndProcessing()
+        {
+            if (!HasScripts) return;
+            InvokeEngine("permissions.analyze", ScriptArguments(), itemTypeName: "ManagedIdentity.RunbookCall");
+        }
     }
 }

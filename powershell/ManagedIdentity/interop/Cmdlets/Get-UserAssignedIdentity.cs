@@ -3,22 +3,25 @@ using System.Collections;
 using System.Management.Automation;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Get, "UserAssignedIdentity")]
-[OutputType("ManagedIdentity.UserAssignedIdentity")]
-public sealed class Get_UserAssignedIdentity : ArmCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
-    [SupportsWildcards]
-    public string Name { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string ResourceGroupName { get; set; }
-
-    protected override void ProcessRecord()
+    [Cmdlet(VerbsCommon.Get, "UserAssignedIdentity")]
+    [OutputType("ManagedIdentity.UserAssignedIdentity")]
+    public sealed class GetUserAssignedIdentityCommand : ArmCmdlet
     {
-        var arguments = new Hashtable();
-        if (!string.IsNullOrWhiteSpace(Name)) arguments["name"] = Name;
-        if (!string.IsNullOrWhiteSpace(ResourceGroupName)) arguments["resourceGroupName"] = ResourceGroupName;
-        InvokeArm("arm.getIdentity", arguments, "ManagedIdentity.UserAssignedIdentity", Name);
+        [Parameter(Position = 0, ValueFromPipelineByPropertyName = true)]
+        [SupportsWildcards]
+        public string Name { get; set; }
+
+        [Parameter(ValueFromPipelineByPropertyName = true)]
+        public string ResourceGroupName { get; set; }
+
+        protected override void ProcessRecord()
+        {
+            var arguments = new Hashtable();
+            if (!string.IsNullOrWhiteSpace(Name)) arguments["name"] = Name;
+            if (!string.IsNullOrWhiteSpace(ResourceGroupName)) arguments["resourceGroupName"] = ResourceGroupName;
+            InvokeArm("arm.getIdentity", arguments, "ManagedIdentity.UserAssignedIdentity", Name);
+        }
     }
 }

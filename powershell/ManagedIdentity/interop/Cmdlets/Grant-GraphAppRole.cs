@@ -4,24 +4,27 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsSecurity.Grant, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType("ManagedIdentity.AppRoleGrantResult")]
-public sealed class Grant_GraphAppRole : GraphAppRoleChangeCommand
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [Alias("Permissions", "AppRole", "Value")]
-    // Empty is allowed for piped records that hold nothing to grant (Test-RunbookPermission's
-    // Excess rows); the engine refuses a grant with no permission at all.
-    [AllowEmptyCollection]
-    [ArgumentCompleter(typeof(PermissionCompleter))]
-    public string[] Permission { get; set; }
-
-    internal override string Operation { get { return "graph.grant"; } }
-
-    internal override string[] Permissions { get { return Permission; } }
-
-    internal override string Describe(string[] permissions, string resourceName)
+    [Cmdlet(VerbsSecurity.Grant, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+    [OutputType("ManagedIdentity.AppRoleGrantResult")]
+    public sealed class GrantGraphAppRoleCommand : GraphAppRoleChangeCommand
     {
-        return "Grant " + string.Join(", ", permissions) + " on " + resourceName;
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [Alias("Permissions", "AppRole", "Value")]
+        // Empty is allowed for piped records that hold nothing to grant (Test-RunbookPermission's
+        // Excess rows); the engine refuses a grant with no permission at all.
+        [AllowEmptyCollection]
+        [ArgumentCompleter(typeof(PermissionCompleter))]
+        public string[] Permission { get; set; }
+
+        internal override string Operation { get { return "graph.grant"; } }
+
+        internal override string[] Permissions { get { return Permission; } }
+
+        internal override string Describe(string[] permissions, string resourceName)
+        {
+            return "Grant " + string.Join(", ", permissions) + " on " + resourceName;
+        }
     }
 }

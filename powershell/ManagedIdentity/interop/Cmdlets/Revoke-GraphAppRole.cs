@@ -4,22 +4,25 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsSecurity.Revoke, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-[OutputType("ManagedIdentity.AppRoleGrantResult")]
-public sealed class Revoke_GraphAppRole : GraphAppRoleChangeCommand
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [Alias("Permissions", "AppRole", "Value")]
-    [ValidateNotNullOrEmpty]
-    [ArgumentCompleter(typeof(PermissionCompleter))]
-    public string[] Permission { get; set; }
-
-    internal override string Operation { get { return "graph.revoke"; } }
-
-    internal override string[] Permissions { get { return Permission; } }
-
-    internal override string Describe(string[] permissions, string resourceName)
+    [Cmdlet(VerbsSecurity.Revoke, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType("ManagedIdentity.AppRoleGrantResult")]
+    public sealed class RevokeGraphAppRoleCommand : GraphAppRoleChangeCommand
     {
-        return "Revoke " + string.Join(", ", permissions) + " on " + resourceName;
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [Alias("Permissions", "AppRole", "Value")]
+        [ValidateNotNullOrEmpty]
+        [ArgumentCompleter(typeof(PermissionCompleter))]
+        public string[] Permission { get; set; }
+
+        internal override string Operation { get { return "graph.revoke"; } }
+
+        internal override string[] Permissions { get { return Permission; } }
+
+        internal override string Describe(string[] permissions, string resourceName)
+        {
+            return "Revoke " + string.Join(", ", permissions) + " on " + resourceName;
+        }
     }
 }

@@ -4,23 +4,26 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsCommon.Set, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-[OutputType("ManagedIdentity.AppRoleGrantResult")]
-public sealed class Set_GraphAppRole : GraphAppRoleChangeCommand
+namespace ManagedIdentity.Interop.Commands
 {
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
-    [Alias("Permissions", "AppRole", "Value")]
-    [AllowEmptyCollection]
-    [ArgumentCompleter(typeof(PermissionCompleter))]
-    public string[] Permission { get; set; }
-
-    internal override string Operation { get { return "graph.set"; } }
-
-    internal override string[] Permissions { get { return Permission; } }
-
-    internal override string Describe(string[] permissions, string resourceName)
+    [Cmdlet(VerbsCommon.Set, "GraphAppRole", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
+    [OutputType("ManagedIdentity.AppRoleGrantResult")]
+    public sealed class SetGraphAppRoleCommand : GraphAppRoleChangeCommand
     {
-        if (permissions.Length == 0) return "Remove every app role on " + resourceName;
-        return "Set app roles on " + resourceName + " to exactly " + string.Join(", ", permissions);
+        [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+        [Alias("Permissions", "AppRole", "Value")]
+        [AllowEmptyCollection]
+        [ArgumentCompleter(typeof(PermissionCompleter))]
+        public string[] Permission { get; set; }
+
+        internal override string Operation { get { return "graph.set"; } }
+
+        internal override string[] Permissions { get { return Permission; } }
+
+        internal override string Describe(string[] permissions, string resourceName)
+        {
+            if (permissions.Length == 0) return "Remove every app role on " + resourceName;
+            return "Set app roles on " + resourceName + " to exactly " + string.Join(", ", permissions);
+        }
     }
 }

@@ -5,26 +5,29 @@ using ManagedIdentity;
 using ManagedIdentity.Interop;
 using ManagedIdentity.Interop.Commands;
 
-[Cmdlet(VerbsDiagnostic.Test, "IdentityEndpoint")]
-[OutputType("ManagedIdentity.EndpointStatus")]
-public sealed class Test_IdentityEndpoint : EngineCmdlet
+namespace ManagedIdentity.Interop.Commands
 {
-    private int timeoutSec = 1;
-
-    [Parameter]
-    [ValidateRange(1, 60)]
-    public int TimeoutSec { get { return timeoutSec; } set { timeoutSec = value; } }
-
-    protected override void EndProcessing()
+    [Cmdlet(VerbsDiagnostic.Test, "IdentityEndpoint")]
+    [OutputType("ManagedIdentity.EndpointStatus")]
+    public sealed class TestIdentityEndpointCommand : EngineCmdlet
     {
-        var arguments = new Hashtable();
-        arguments["environment"] = EnvironmentSnapshot();
-        arguments["timeoutSeconds"] = TimeoutSec;
-        // IDENTITY_HEADER and the other secret variables travel in the secret (issue 8.9).
-        using (var secret = new SecretObject())
+        private int timeoutSec = 1;
+
+        [Parameter]
+        [ValidateRange(1, 60)]
+        public int TimeoutSec { get { return timeoutSec; } set { timeoutSec = value; } }
+
+        protected override void EndProcessing()
         {
-            Call(() => { Engine.AddSecretVariables(secret); return true; });
-            InvokeEngine("identity.testEndpoint", arguments, secret.ToSecureString(), itemTypeName: "ManagedIdentity.EndpointStatus");
+            var arguments = new Hashtable();
+            arguments["environment"] = EnvironmentSnapshot();
+            arguments["timeoutSeconds"] = TimeoutSec;
+            // IDENTITY_HEADER and the other secret variables travel in the secret (issue 8.9).
+            using (var secret = new SecretObject())
+            {
+                Call(() => { Engine.AddSecretVariables(secret); return true; });
+                InvokeEngine("identity.testEndpoint", arguments, secret.ToSecureString(), itemTypeName: "ManagedIdentity.EndpointStatus");
+            }
         }
     }
 }

@@ -48,6 +48,17 @@ impl VecSink {
     pub fn events(&self) -> Vec<Event> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+
+    /// The streamed result items, in order.
+    pub fn items(&self) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Item { item } => Some(item),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Helpers so call sites stay short.

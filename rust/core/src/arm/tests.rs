@@ -383,18 +383,12 @@ async fn tokens_never_go_over_plain_http_beyond_loopback() {
 
 mod operations {
     use super::*;
-    use crate::events::{Event, VecSink};
+    use crate::events::VecSink;
 
     const SUB: &str = "00000000-0000-0000-0000-0000000000a1";
 
     fn items(sink: &VecSink) -> Vec<serde_json::Value> {
-        sink.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Item { item } => Some(item),
-                _ => None,
-            })
-            .collect()
+        sink.items()
     }
 
     fn new_identity(location: &str) -> ArmOperation {

@@ -525,14 +525,7 @@ mod tests {
             .await
             .expect("find");
         assert_eq!(summary["Count"], 1);
-        let items: Vec<Value> = sink
-            .events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Item { item } => Some(item),
-                _ => None,
-            })
-            .collect();
+        let items: Vec<Value> = sink.items();
         assert_eq!(items[0]["Application"], json!(["Mail.Send"]));
         assert_eq!(items[0]["PathTemplate"], "/users/{id}/sendmail");
         let analyzed = run(

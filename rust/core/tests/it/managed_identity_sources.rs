@@ -1059,14 +1059,7 @@ async fn the_engine_runs_the_identity_operations() {
         .await
         .expect("testEndpoint");
     assert_eq!(report["Selected"], "IMDS");
-    let rows: Vec<Value> = sink
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Item { item } => Some(item),
-            _ => None,
-        })
-        .collect();
+    let rows: Vec<Value> = sink.items();
     assert_eq!(rows.len(), 7);
     assert!(!format!("{rows:?}").contains(secret.expose()));
 }

@@ -345,7 +345,7 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::events::{Event, VecSink};
+    use crate::events::VecSink;
     use crate::graph::client::testing::{batch_reply, client, response, FakeTransport};
     use std::sync::Arc;
     use std::time::Duration;
@@ -412,14 +412,7 @@ mod tests {
             new_identities: Vec::new(),
         };
         let summary = serde_json::to_value(change(&c, op, args, &sink).await.unwrap()).unwrap();
-        let items = sink
-            .events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Item { item } => Some(item),
-                _ => None,
-            })
-            .collect();
+        let items = sink.items();
         (summary, items)
     }
 

@@ -199,7 +199,7 @@ pub async fn report(
 mod tests {
     use super::*;
     use crate::clock::FakeClock;
-    use crate::events::{Event, VecSink};
+    use crate::events::VecSink;
     use crate::graph::client::testing::{batch_reply, client, FakeTransport};
     use serde_json::{json, Value};
     use std::collections::HashMap;
@@ -278,13 +278,7 @@ mod tests {
     }
 
     fn items(sink: &VecSink) -> Vec<Value> {
-        sink.events()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Item { item } => Some(item),
-                _ => None,
-            })
-            .collect()
+        sink.items()
     }
 
     #[tokio::test]

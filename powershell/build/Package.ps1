@@ -91,7 +91,9 @@ function Get-ModuleExport {
     # What the module really exports, read by importing it in a fresh pwsh (the manifest's lists
     # may hold wildcards; the Gallery and PowerShell's command discovery want explicit names).
     param([Parameter(Mandatory)] [string] $ModuleFolder)
-    $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
+    # pwsh on PATH, else the one running this (a Windows pwsh that is not installed, e.g. under Wine).
+    $command = Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $pwsh = if ($command) { $command.Source } elseif ($IsWindows) { Join-Path $PSHOME 'pwsh.exe' } else { Join-Path $PSHOME 'pwsh' }
     $script = "`$m = Import-Module '$ModuleFolder' -PassThru -ErrorAction Stop; " +
     "'F=' + (@(`$m.ExportedFunctions.Keys | Sort-Object) -join ','); " +
     "'C=' + (@(`$m.ExportedCmdlets.Keys | Sort-Object) -join ','); " +

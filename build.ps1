@@ -289,7 +289,10 @@ function Build-CrossEngine {
     # `rustc-web rust-web-src` (/usr/bin/rustc, or set MANAGEDIDENTITY_CROSS_RUSTC to such a rustc).
     # Returns why it could not build ('' when it did); a failing cargo build throws. The Test task's
     # Windows leg builds with the 'testing' profile (-CargoProfile), the packages with 'release'.
-    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release')
+    # -Background: starts cargo (output to -LogPath) and returns its process, or why it cannot;
+    # a later call without it finds the build done and publishes the library.
+    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release',
+        [switch] $Background, [string] $LogPath)
     $target = $Engine.Target
     $gcc = Get-Command $Engine.Gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
     if (-not $gcc) { return "no $($Engine.Gcc) (Debian: apt-get install $($Engine.Debian))" }
@@ -314,6 +317,16 @@ function Build-CrossEngine {
     $saved = @{}
     foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
     $targetDir = Join-Path $CargoTarget $Engine.Rid
+    if ($Background) {
+        try {
+            $line = ($cargoArguments + @('--target-dir', $targetDir) | ForEach-Object { if ($_ -match '\s') { "`"$_`"" } else { $_ } }) -join ' '
+            return Start-Process -FilePath cargo -ArgumentList $line -PassThru `
+                -RedirectStandardOutput "$LogPath.out" -RedirectStandardError $LogPath
+        }
+        finally {
+            foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+        }
+    }
     # cargo's own output goes to the host: this function's output is its answer.
     try { Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir)) | Out-Host }
     finally {
@@ -446,10 +459,25 @@ function Stop-ProcessGroup {
     if (-not $Process.WaitForExit(5000)) { & kill -KILL -- "-$($Process.Id)" 2>$null; $null = $Process.WaitForExit(5000) }
 }
 
+function Start-WindowsLegBuild {
+    # Starts the leg's cross-build of the win-x64 engine in the background, so it overlaps the
+    # Linux leg (a fresh clone compiles the standard library and every dependency for Windows).
+    # Returns the cargo process, or $null when the leg will not run (it says why later).
+    if ($IsWindows -or (Get-WindowsLegSetting).Why) { return $null }
+    $folder = Join-Path $Out 'windows'
+    New-Item -ItemType Directory -Force $folder | Out-Null
+    $started = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile -Background -LogPath (Join-Path $folder 'cross-build.log') } catch { $null }
+    if ($started -is [Diagnostics.Process]) {
+        Write-Host "Windows leg: cross-building the win-x64 engine in the background (log: $(Join-Path $folder 'cross-build.log'))" -ForegroundColor DarkGray
+        return $started
+    }
+    $null
+}
+
 function Invoke-WindowsTestLeg {
     # Returns the leg's counts: Passed, Failed, Ran ($false when skipped), Seconds. -Path: only
-    # these test files (default: all).
-    param([string[]] $Path)
+    # these test files (default: all). -Build: the cross-build Start-WindowsLegBuild started.
+    param([string[]] $Path, $Build)
     $clock = [Diagnostics.Stopwatch]::StartNew()
     $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ran = $false; Seconds = 0 }
     Write-Host "`n== Windows leg (Pester suite in a Windows pwsh, win-x64 engine)" -ForegroundColor Cyan
@@ -460,6 +488,14 @@ function Invoke-WindowsTestLeg {
     $inCi = $env:CI -eq 'true'
     $setting = Get-WindowsLegSetting
     $why = $setting.Why
+    if (-not $why -and $Build) {
+        # Bounded: a cross-build that has not finished in 45 minutes is a failure.
+        if (-not $Build.WaitForExit(2700000)) { $Build.Kill($true); $why = 'the background cross-build did not finish within 45 minutes' }
+        elseif ($Build.ExitCode -ne 0) {
+            Get-Content (Join-Path $Out 'windows/cross-build.log') -Tail 40 | ForEach-Object { Write-Host "  $_" }
+            $why = "the background cross-build failed (exit $($Build.ExitCode); log: out/windows/cross-build.log)"
+        }
+    }
     if (-not $why) {
         $why = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
     }
@@ -554,6 +590,7 @@ function Invoke-WindowsTestLeg {
 
 function Invoke-Test {
     Invoke-Build
+    $windowsBuild = Start-WindowsLegBuild
     $passed = 0; $failed = 0
 
     Write-Host "`n== Rust tests (cargo test --profile $CargoProfile --workspace)" -ForegroundColor Cyan
@@ -584,7 +621,7 @@ function Invoke-Test {
     $legName = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'Linux' }
     $legs = @("$legName leg (cargo test and Pester): $passed passed, $failed failed")
 
-    $windows = Invoke-WindowsTestLeg
+    $windows = Invoke-WindowsTestLeg -Build $windowsBuild
     if ($windows.Ran) { $legs += "Windows leg (Pester in Windows pwsh under Wine, $($windows.Seconds) s): $($windows.Passed) passed, $($windows.Failed) failed" }
     elseif ($windows.Failed -gt 0) { $legs += "Windows leg: could not run ($($windows.Failed) failed)" }
     $passed += $windows.Passed; $failed += $windows.Failed

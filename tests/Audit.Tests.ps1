@@ -161,6 +161,10 @@ Describe 'Get-GraphAppRoleReport' {
         $rows | Export-GraphAppRoleReport -Path $csv | Should -BeOfType ([IO.FileInfo])
         $rows | Export-GraphAppRoleReport -Path $json | Out-Null
         (Get-Content -Path $csv -TotalCount 1) | Should -Be (($columns | ForEach-Object { '"' + $_ + '"' }) -join ',')
+        # CSV with a UTF-8 BOM (Excel on Windows needs it for non-ASCII names), JSON without.
+        $csvBytes = [IO.File]::ReadAllBytes($csv)
+        @($csvBytes[0..3]) | Should -Be @(0xEF, 0xBB, 0xBF, [byte][char]'"')
+        ([IO.File]::ReadAllBytes($json))[0] | Should -Be ([byte][char]'[')
         $fromCsv = @(Import-Csv -Path $csv)
         $fromJson = @(Get-Content -Raw -Path $json | ConvertFrom-Json)
         $fromCsv.Count | Should -Be $rows.Count
@@ -256,7 +260,8 @@ Describe 'The HTML report' {
         $Text | Should -Match 'Permissions per identity'
     }
 
-    It 'renders in headless Chromium with the summary visible' {
+    # LinuxOnly: it drives the Linux Chromium package (/usr/bin/chromium) with file:// paths.
+    It 'renders in headless Chromium with the summary visible' -Tag 'LinuxOnly' {
         $chromium = @('/usr/bin/chromium', '/usr/bin/chromium-browser') | Where-Object { Test-Path $_ } | Select-Object -First 1
         if (-not $chromium) {
             Set-ItResult -Skipped -Because 'headless Chromium is not installed (apt-get install chromium)'

@@ -11,7 +11,7 @@ BeforeDiscovery {
     $moduleFolder = Join-Path $repoRoot 'out/ManagedIdentity'
     $script:CanPackage = [bool](Get-Command Compress-PSResource -ErrorAction SilentlyContinue)
     $script:Rids = @(Get-ChildItem (Join-Path $moduleFolder 'runtimes') -Directory -ErrorAction SilentlyContinue | ForEach-Object { @{ Rid = $_.Name } })
-    $script:Copies = @(@{ Copy = 'Automation zip' }, @{ Copy = 'nupkg, unpacked' }, @{ Copy = 'Save-PSResource' })
+    $script:Copies = @(@{ Copy = 'Automation zip' }, @{ Copy = 'nupkg, unpacked' }, @{ Copy = 'Install-PSResource' })
     $script:LinuxEngines = @(
         @{ Rid = 'linux-x64'; Machine = 'X86_64'; Made = 'by the build on Linux x64 (CI: ubuntu-latest)' }
         @{ Rid = 'linux-arm64'; Machine = 'AArch64'; Made = 'by the build on Linux arm64 (CI: ubuntu-24.04-arm), or cross-built by `build.ps1 -Task Package` on Linux x64 when gcc-aarch64-linux-gnu and the rustup target aarch64-unknown-linux-gnu are installed' }
@@ -44,7 +44,7 @@ BeforeAll {
     $script:Unpacked = @{
         'Automation zip'  = Join-Path $Work 'from-zip/ManagedIdentity'
         'nupkg, unpacked' = Join-Path $Work 'from-nupkg/ManagedIdentity'
-        'Save-PSResource' = $null
+        'Install-PSResource' = $null
     }
     [IO.Compression.ZipFile]::ExtractToDirectory($Built.Zip, (Join-Path $Work 'from-zip'))
     [IO.Compression.ZipFile]::ExtractToDirectory($Built.Nupkg, $Unpacked['nupkg, unpacked'])
@@ -59,34 +59,39 @@ BeforeAll {
     $script:Metadata = $Nuspec.package.metadata
     $script:Manifest = Import-PowerShellDataFile (Join-Path $Unpacked['nupkg, unpacked'] 'ManagedIdentity.psd1')
 
-    # Install through PSResourceGet from a local folder repository (a NuGet folder feed names
-    # packages <id>.<version>.nupkg). The child registers the repository in its own data folder on
-    # Linux/macOS and always unregisters it, so the user's PSResourceGet configuration is left alone.
-    $repository = Join-Path $Work 'repository'
-    $saved = Join-Path $Work 'saved'
-    $null = New-Item -ItemType Directory $repository, $saved
-    Copy-Item $Built.Nupkg (Join-Path $repository "ManagedIdentity.$Version.nupkg")
-    $name = "mi-test-$([guid]::NewGuid().ToString('N'))"
+    # The README's install steps, literally, with the package as built: register the folder that
+    # holds the .nupkg as a repository named 'local', then Install-PSResource from it. The child
+    # keeps PSResourceGet's configuration and the installed module away from the user's: on
+    # Linux/macOS in its own data folder (XDG_DATA_HOME); on Windows (which has no such variable)
+    # it fails rather than touch a 'local' repository the user has, and AfterAll uninstalls.
+    $packageFolder = Split-Path $Built.Nupkg -Parent
     $xdg = $env:XDG_DATA_HOME
     # .NET resolves LocalApplicationData to '' (the current folder) when the folder is missing.
-    $env:XDG_DATA_HOME = (New-Item -ItemType Directory (Join-Path $Work 'xdg-data')).FullName
+    if (-not (Test-OnWindows)) { $env:XDG_DATA_HOME = (New-Item -ItemType Directory (Join-Path $Work 'xdg-data')).FullName }
     try {
-        $script:SaveOutput = Invoke-FreshPwsh @"
+        $script:InstallOutput = Invoke-FreshPwsh @"
 `$ErrorActionPreference = 'Stop'
-Register-PSResourceRepository -Name '$name' -Uri '$repository' -Trusted
+if (Get-PSResourceRepository -Name local -ErrorAction SilentlyContinue) { throw 'A repository named local exists already.' }
+Register-PSResourceRepository -Name local -Uri '$packageFolder' -Trusted
 try {
-    Save-PSResource -Name ManagedIdentity -Repository '$name' -Path '$saved' -TrustRepository -Prerelease
-    'FOUND=' + (Find-PSResource -Name ManagedIdentity -Repository '$name' -Prerelease).Version
+    Install-PSResource ManagedIdentity -Repository local
+    'INSTALLED=' + (Get-InstalledPSResource ManagedIdentity).InstalledLocation
 }
-finally { Unregister-PSResourceRepository -Name '$name' }
+finally { Unregister-PSResourceRepository -Name local }
 "@
-        $script:SaveExitCode = Get-FreshPwshExitCode
+        $script:InstallExitCode = Get-FreshPwshExitCode
     }
     finally { $env:XDG_DATA_HOME = $xdg }
-    $savedManifest = Get-ChildItem $saved -Recurse -Filter ManagedIdentity.psd1 | Select-Object -First 1
-    # Save-PSResource writes <path>/ManagedIdentity/<version>/: import the module-name folder, as
-    # PowerShell does from a PSModulePath entry.
-    if ($savedManifest) { $Unpacked['Save-PSResource'] = Split-Path $savedManifest.DirectoryName -Parent }
+    # Install-PSResource writes <modules folder>/ManagedIdentity/<version>/: import the
+    # module-name folder, as PowerShell does from a PSModulePath entry.
+    $installed = $InstallOutput | Where-Object { $_ -like 'INSTALLED=*' } | Select-Object -First 1
+    if ($installed) {
+        $location = $installed.Substring('INSTALLED='.Length)
+        # InstalledLocation is the version folder, or the module-name folder's parent.
+        if (Test-Path (Join-Path $location 'ManagedIdentity')) { $location = Join-Path $location 'ManagedIdentity' }
+        elseif ((Split-Path $location -Leaf) -ne 'ManagedIdentity') { $location = Split-Path $location -Parent }
+        $Unpacked['Install-PSResource'] = $location
+    }
 
     $script:Emulator = Start-TestEmulator
     Set-IdentityEnvironment $Emulator 'Automation'
@@ -94,15 +99,14 @@ finally { Unregister-PSResourceRepository -Name '$name' }
 
 AfterAll {
     if (Get-Variable Emulator -Scope Script -ErrorAction SilentlyContinue) { Stop-TestEmulator $Emulator }
+    if ((Test-OnWindows) -and (Get-Variable InstallExitCode -Scope Script -ErrorAction SilentlyContinue)) {
+        $null = Invoke-FreshPwsh 'Uninstall-PSResource ManagedIdentity -ErrorAction SilentlyContinue'
+    }
     Clear-IdentityEnvironment
     if ((Get-Variable Work -Scope Script -ErrorAction SilentlyContinue) -and (Test-Path $Work)) { Remove-Item $Work -Recurse -Force }
 }
 
 Describe 'Gallery package' -Skip:(-not $CanPackage) {
-    It 'is named ManagedIdentity-(workspace version).nupkg' {
-        Split-Path $Built.Nupkg -Leaf | Should -Be "ManagedIdentity-$Version.nupkg"
-    }
-
     It 'has the module files at the package root, next to the nuspec' {
         $NupkgEntries | Should -Contain 'ManagedIdentity.nuspec'
         $NupkgEntries | Should -Contain 'ManagedIdentity.psd1'
@@ -159,13 +163,16 @@ Describe 'Gallery package' -Skip:(-not $CanPackage) {
         $Manifest.CompatiblePSEditions | Should -Contain 'Core'
     }
 
-    It 'installs from a local folder repository with Save-PSResource' {
-        Get-Variable SaveExitCode -Scope Script -ValueOnly | Should -Be 0 -Because ($SaveOutput -join "`n")
-        $SaveOutput | Should -Contain "FOUND=$($Version -replace '-.*$', '')"
-        $Unpacked['Save-PSResource'] | Should -Not -BeNullOrEmpty -Because ($SaveOutput -join "`n")
-        $versionFolder = Join-Path $Unpacked['Save-PSResource'] ($Version -replace '-.*$', '')
+    It 'is named <id>.<version>.nupkg, the only name a folder feed finds' {
+        Split-Path $Built.Nupkg -Leaf | Should -Be "ManagedIdentity.$Version.nupkg"
+    }
+
+    It 'installs as the README says: a repository on the folder holding the .nupkg, then Install-PSResource' {
+        Get-Variable InstallExitCode -Scope Script -ValueOnly | Should -Be 0 -Because ($InstallOutput -join "`n")
+        $Unpacked['Install-PSResource'] | Should -Not -BeNullOrEmpty -Because ($InstallOutput -join "`n")
+        $versionFolder = Join-Path $Unpacked['Install-PSResource'] ($Version -replace '-.*$', '')
         Test-Path (Join-Path $versionFolder 'ManagedIdentity.psd1') | Should -BeTrue
-        foreach ($rid in $Built.Rids) { Test-Path (Join-Path $versionFolder "runtimes/$rid/native") | Should -BeTrue -Because "Save-PSResource keeps runtimes/$rid" }
+        foreach ($rid in $Built.Rids) { Test-Path (Join-Path $versionFolder "runtimes/$rid/native") | Should -BeTrue -Because "Install-PSResource keeps runtimes/$rid" }
     }
 }
 

@@ -72,11 +72,54 @@ function Get-ClosedLoopbackUrl {
     "http://127.0.0.1:$port"
 }
 
+function Get-EmulatorPool {
+    <# The emulator pool the Windows test leg hands in (build.ps1 Invoke-WindowsTestLeg):
+       MANAGEDIDENTITY_TEST_EMULATOR_POOL=127.0.0.1:PORT, where `mi-emulator --pool` runs natively
+       on the Linux side, because a Windows pwsh under Wine can start a Linux program but never
+       sees its output or exit code. $null when the tests start their own emulators. #>
+    $pool = $env:MANAGEDIDENTITY_TEST_EMULATOR_POOL
+    if (-not $pool) { return $null }
+    if ($pool -notmatch '^127\.0\.0\.1:(\d{1,5})$') { throw "MANAGEDIDENTITY_TEST_EMULATOR_POOL must be 127.0.0.1:PORT (loopback only), not '$pool'." }
+    [int] $Matches[1]
+}
+
+function Start-PooledEmulator {
+    # One emulator of the pool: it runs while this connection stays open (Stop-TestEmulator closes it).
+    param([int] $Port, [string[]] $ArgumentList)
+    $client = [System.Net.Sockets.TcpClient]::new()
+    try {
+        if (-not $client.ConnectAsync('127.0.0.1', $Port).Wait(10000)) { throw "The emulator pool at 127.0.0.1:$Port did not accept within 10 s." }
+        $client.ReceiveTimeout = 30000; $client.SendTimeout = 30000
+        $stream = $client.GetStream()
+        $request = [Text.Encoding]::UTF8.GetBytes((ConvertTo-Json -InputObject @($ArgumentList) -Compress) + "`n")
+        $stream.Write($request, 0, $request.Length)
+        $reader = [IO.StreamReader]::new($stream, [Text.UTF8Encoding]::new($false), $false, 1024, $true)
+        $answer = $reader.ReadLine()
+        if (-not $answer) { throw "The emulator pool at 127.0.0.1:$Port closed without an answer." }
+        $parsed = ConvertFrom-Json $answer
+        if (-not $parsed.PSObject.Properties['baseUrl']) { throw "The emulator pool refused: $($parsed.error)" }
+        [pscustomobject]@{ Client = $client; BaseUrl = [string] $parsed.baseUrl }
+    }
+    catch { $client.Dispose(); throw }
+}
+
 function Start-TestEmulator {
     param([string[]] $ArgumentList = @())
-    $addressFile = Join-Path ([IO.Path]::GetTempPath()) "mi-emulator-$([guid]::NewGuid()).addr"
     $header = "test-identity-header-$([guid]::NewGuid().ToString('N'))"
-    $arguments = @('--port', '0', '--address-file', $addressFile, '--identity-header', $header, '--max-lifetime-secs', '1800') + $ArgumentList
+    $arguments = @('--port', '0', '--identity-header', $header, '--max-lifetime-secs', '1800') + $ArgumentList
+    $pool = Get-EmulatorPool
+    if ($pool) {
+        $pooled = Start-PooledEmulator -Port $pool -ArgumentList $arguments
+        return [pscustomobject]@{
+            Process        = $null
+            Pooled         = $pooled.Client
+            BaseUrl        = $pooled.BaseUrl
+            IdentityHeader = $header
+            AddressFile    = $null
+        }
+    }
+    $addressFile = Join-Path ([IO.Path]::GetTempPath()) "mi-emulator-$([guid]::NewGuid()).addr"
+    $arguments += @('--address-file', $addressFile)
     $process = Start-Process -FilePath (Get-EmulatorPath) -ArgumentList (ConvertTo-CommandLine $arguments) -PassThru -RedirectStandardOutput "$addressFile.out" -RedirectStandardError "$addressFile.err"
     $deadline = [DateTime]::UtcNow.AddSeconds(30)
     while (-not (Test-Path $addressFile)) {
@@ -86,6 +129,7 @@ function Start-TestEmulator {
     }
     [pscustomobject]@{
         Process        = $process
+        Pooled         = $null
         BaseUrl        = (Get-Content -Raw $addressFile).Trim()
         IdentityHeader = $header
         AddressFile    = $addressFile
@@ -95,6 +139,7 @@ function Start-TestEmulator {
 function Stop-TestEmulator {
     param($Emulator)
     if ($null -eq $Emulator) { return }
+    if ($Emulator.Pooled) { $Emulator.Pooled.Dispose(); return }
     if (-not $Emulator.Process.HasExited) { $Emulator.Process.Kill(); $null = $Emulator.Process.WaitForExit(5000) }
     Remove-Item "$($Emulator.AddressFile)*" -ErrorAction SilentlyContinue
 }
@@ -147,13 +192,15 @@ function Clear-IdentityEnvironment {
 
 function Invoke-FreshPwsh {
     <# Runs a script in a new pwsh process (fresh runspace and module state, this process's
-       environment); returns its output lines (stdout then stderr) and sets $script:LastExitCode. #>
-    param([Parameter(Mandatory)] [string] $Script, [int] $TimeoutSec = 120)
+       environment); returns its output lines (stdout then stderr) and sets $script:LastExitCode.
+       -ExecutionPolicy RemoteSigned tests what an installed pwsh on Windows enforces. #>
+    param([Parameter(Mandatory)] [string] $Script, [int] $TimeoutSec = 120,
+        [ValidateSet('Bypass', 'RemoteSigned')] [string] $ExecutionPolicy = 'Bypass')
     $file = Join-Path ([IO.Path]::GetTempPath()) "mi-test-$([guid]::NewGuid()).ps1"
     Set-Content -Path $file -Value $Script -Encoding utf8
     try {
         $info = [System.Diagnostics.ProcessStartInfo]::new((Get-PwshPath))
-        $info.Arguments = ConvertTo-CommandLine @('-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-File', $file)
+        $info.Arguments = ConvertTo-CommandLine @('-NoProfile', '-NonInteractive', '-ExecutionPolicy', $ExecutionPolicy, '-File', $file)
         $info.RedirectStandardOutput = $true
         $info.RedirectStandardError = $true
         $info.UseShellExecute = $false

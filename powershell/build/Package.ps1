@@ -91,7 +91,9 @@ function Get-ModuleExport {
     # What the module really exports, read by importing it in a fresh pwsh (the manifest's lists
     # may hold wildcards; the Gallery and PowerShell's command discovery want explicit names).
     param([Parameter(Mandatory)] [string] $ModuleFolder)
-    $pwsh = (Get-Command pwsh -CommandType Application | Select-Object -First 1).Source
+    # pwsh on PATH, else the one running this (a Windows pwsh that is not installed, e.g. under Wine).
+    $command = Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $pwsh = if ($command) { $command.Source } elseif ($IsWindows) { Join-Path $PSHOME 'pwsh.exe' } else { Join-Path $PSHOME 'pwsh' }
     $script = "`$m = Import-Module '$ModuleFolder' -PassThru -ErrorAction Stop; " +
     "'F=' + (@(`$m.ExportedFunctions.Keys | Sort-Object) -join ','); " +
     "'C=' + (@(`$m.ExportedCmdlets.Keys | Sort-Object) -join ','); " +
@@ -187,7 +189,7 @@ function Assert-AutomationLimit {
 
 function Invoke-Package {
     # Stages out/package/ManagedIdentity from the built module folder, then writes
-    # out/ManagedIdentity-<version>.nupkg and out/ManagedIdentity.zip, and prints both with the
+    # out/ManagedIdentity.<version>.nupkg and out/ManagedIdentity.zip, and prints both with the
     # engines they carry. Returns the two paths.
     param([Parameter(Mandatory)] [string] $Root, [Parameter(Mandatory)] [string] $ModuleFolder, [Parameter(Mandatory)] [string] $Out)
     Set-StrictMode -Version 3.0
@@ -210,8 +212,11 @@ function Invoke-Package {
     Compress-PSResource -Path $stage -DestinationPath $nupkgFolder
     $made = Get-ChildItem $nupkgFolder -Filter '*.nupkg' | Select-Object -First 1
     if (-not $made) { throw "Compress-PSResource made no .nupkg in $nupkgFolder." }
-    $nupkg = Join-Path $Out "$script:ModuleName-$($version.Full).nupkg"
-    Get-ChildItem $Out -Filter "$script:ModuleName-*.nupkg" | Remove-Item -Force
+    # <id>.<version>.nupkg, the name Compress-PSResource gives it: a NuGet folder feed (and so a
+    # PSResourceGet repository registered on the folder, as the README says) finds no other name.
+    $nupkg = Join-Path $Out "$script:ModuleName.$($version.Full).nupkg"
+    # Earlier builds' packages, and those of the former name ManagedIdentity-<version>.nupkg.
+    Get-ChildItem $Out -Filter '*.nupkg' | Where-Object Name -Match "^$script:ModuleName[-.]\d" | Remove-Item -Force
     Move-Item $made.FullName $nupkg -Force
 
     $zip = Join-Path $Out "$script:ModuleName.zip"

@@ -745,9 +745,11 @@ Get-GraphAppRoleReport -Baseline .\approles-2026Q3.json -HtmlPath .\approles.htm
         Description = @'
 Writes the rows in the order they arrive, with the columns IdentityName, IdentityId,
 IdentityAppId, PrincipalType, ArmResourceId, Resource, ResourceId, ResourceAppId, Permission,
-PermissionId, RiskLevel, AssignmentId, CreatedDateTime, Drift; one row per line, UTF-8 without
-BOM, LF line ends, so that a file kept in git shows changes line by line. Import-Csv and
-ConvertFrom-Json read the files back; a JSON export is accepted as a -Baseline.
+PermissionId, RiskLevel, AssignmentId, CreatedDateTime, Drift; one row per line, LF line ends,
+so that a file kept in git shows changes line by line. CSV is UTF-8 with a byte-order mark (Excel
+on Windows reads a CSV without one in the ANSI code page, garbling non-ASCII names); JSON is UTF-8
+without one. Import-Csv and ConvertFrom-Json read the files back; a JSON export is accepted as a
+-Baseline.
 '@
         Parameters  = @{
             InputObject = 'Report rows (from the pipeline).'

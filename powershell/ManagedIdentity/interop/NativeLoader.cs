@@ -16,6 +16,9 @@ namespace ManagedIdentity.Interop
         private static string root;
         private static string libraryPath;
         private static volatile bool loaded;
+        // Why the engine file could not be loaded, once tried: a load is not retried in this
+        // process (Wine hangs on a second load of a damaged DLL; Windows would fail the same way).
+        private static DllNotFoundException loadFailure;
         // The engine's handle from NativeLibrary.Load (.NET Core), handed to every DllImport.
         private static IntPtr handle;
 
@@ -81,14 +84,30 @@ namespace ManagedIdentity.Interop
                 if (root == null) root = Path.GetDirectoryName(Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location));
                 string folder = Path.Combine(Path.Combine(Path.Combine(root, "runtimes"), RuntimeIdentifier), "native");
                 string path = Path.Combine(folder, FileName);
+                if (loadFailure != null)
+                {
+                    throw new DllNotFoundException(loadFailure.Message + " (After reinstalling, start a new PowerShell session.)", loadFailure);
+                }
                 if (!File.Exists(path))
                 {
                     throw new PlatformNotSupportedException(
                         "The ManagedIdentity engine for " + RuntimeIdentifier + " is not in this module: " + FileName + " was not found in " + folder + ".");
                 }
-                if (!LoadWithNativeLibrary(path) && LoadLibraryW(path) == IntPtr.Zero)
+                try
                 {
-                    throw new DllNotFoundException("Cannot load the ManagedIdentity engine from " + path + " (error " + Marshal.GetLastWin32Error() + ").");
+                    if (!LoadWithNativeLibrary(path) && LoadLibraryW(path) == IntPtr.Zero)
+                    {
+                        throw new DllNotFoundException(CannotLoad(path, "Windows error " + Marshal.GetLastWin32Error()));
+                    }
+                }
+                catch (Exception e) when (e is DllNotFoundException || e is BadImageFormatException || e is TargetInvocationException)
+                {
+                    // NativeLibrary.Load's own failure arrives wrapped by the reflection call.
+                    Exception reason = e is TargetInvocationException && e.InnerException != null ? e.InnerException : e;
+                    loadFailure = reason.Message.StartsWith("Cannot load the ManagedIdentity engine", StringComparison.Ordinal) && reason is DllNotFoundException
+                        ? (DllNotFoundException)reason
+                        : new DllNotFoundException(CannotLoad(path, reason.Message), reason);
+                    throw loadFailure;
                 }
                 libraryPath = path;
                 uint abi = NativeMethods.mi_abi_version();
@@ -122,6 +141,17 @@ namespace ManagedIdentity.Interop
                 if (!(e.InnerException is InvalidOperationException)) throw;
             }
             return true;
+        }
+
+        /// <summary>One message for an engine that exists but cannot be loaded: the file, the
+        /// loader's reason and what the engine needs (Rust's standard library imports Windows 10
+        /// APIs such as bcryptprimitives.dll!ProcessPrng, so older Windows cannot load it).</summary>
+        private static string CannotLoad(string path, string reason)
+        {
+            string needs = RuntimeInformation.IsOSPlatform(OSPlatform.Windows)
+                ? "The engine needs 64-bit Windows 10 or Windows Server 2016 or later (older Windows lacks functions it imports, such as bcryptprimitives.dll!ProcessPrng); a damaged or partial copy of the file fails the same way: reinstall the module."
+                : "The file may be damaged or built for another system: reinstall the module.";
+            return "Cannot load the ManagedIdentity engine from " + path + ": " + reason.Trim() + " " + needs;
         }
 
         private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)

@@ -49,6 +49,12 @@ pub enum ChallengeMode {
     DotDot,
     /// `<token dir>/<guid>.key` is a symbolic link to a key file outside the directory.
     Symlink,
+    /// `<token dir>/<guid>/<guid>.key` where `<token dir>/<guid>` is a symbolic link (a
+    /// junction's stand-in) to the outside directory.
+    LinkedDirectory,
+    /// The valid key file named by a UNC path: `\\localhost\C$\…\<guid>.key` for a file
+    /// clients see on a drive, `//localhost/…` otherwise.
+    Unc,
     /// `<token dir>/<guid>.txt`.
     WrongExtension,
     /// `<token dir>/<guid>.key` of 4097 bytes (the whole file is the key).
@@ -72,6 +78,63 @@ impl ChallengeMode {
     }
 }
 
+/// How clients name local paths (see `EmulatorConfig::client_paths`): `(local directory,
+/// the client's name for it)`, the longest matching directory first. A client's name is a
+/// Windows path: the rest of the local path follows it joined with `\\`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientPaths(Vec<(PathBuf, String)>);
+
+impl ClientPaths {
+    /// Adds `local=client` (as given to `--client-path`).
+    pub fn add(&mut self, mapping: &str) -> Result<(), String> {
+        let (local, client) = mapping
+            .split_once('=')
+            .filter(|(l, c)| !l.is_empty() && !c.is_empty())
+            .ok_or_else(|| {
+                format!("--client-path needs LOCAL_DIRECTORY=CLIENT_NAME, not '{mapping}'")
+            })?;
+        self.0.push((PathBuf::from(local), client.to_string()));
+        self.0
+            .sort_by_key(|(l, _)| std::cmp::Reverse(l.components().count()));
+        Ok(())
+    }
+
+    /// The client's name for `path`.
+    pub fn show(&self, path: &Path) -> String {
+        for (local, client) in &self.0 {
+            if let Ok(rest) = path.strip_prefix(local) {
+                let mut shown = client.clone();
+                for c in rest.components() {
+                    if !shown.ends_with('\\') {
+                        shown.push('\\');
+                    }
+                    shown.push_str(&c.as_os_str().to_string_lossy());
+                }
+                return shown;
+            }
+        }
+        path.display().to_string()
+    }
+
+    /// The local path of a client's name (case-insensitive, as Windows names are), or `name`
+    /// itself when no mapping matches.
+    pub fn local(&self, name: &str) -> PathBuf {
+        for (local, client) in &self.0 {
+            let prefix = client.trim_end_matches('\\');
+            let Some(head) = name.get(..prefix.len()) else {
+                continue;
+            };
+            let rest = &name[prefix.len()..];
+            if head.eq_ignore_ascii_case(prefix) && (rest.is_empty() || rest.starts_with('\\')) {
+                let mut p = local.clone();
+                p.extend(rest.split('\\').filter(|s| !s.is_empty()));
+                return p;
+            }
+        }
+        PathBuf::from(name)
+    }
+}
+
 struct Key {
     created: Instant,
     /// Files to remove once the key is used, expired or withdrawn.
@@ -86,6 +149,7 @@ pub struct ArcState {
     /// Keeps the temporary directories alive; they are removed on drop.
     _temp: Vec<tempfile::TempDir>,
     keys: HashMap<Vec<u8>, Key>,
+    client_paths: ClientPaths,
 }
 
 /// Canonical form of a directory (symlinks resolved) on Unix; Windows keeps the absolute path
@@ -145,7 +209,14 @@ impl ArcState {
             outside_dir,
             _temp: temp,
             keys: HashMap::new(),
+            client_paths: ClientPaths::default(),
         })
+    }
+
+    /// Names the key files in challenges as `paths` says clients see them.
+    pub fn with_client_paths(mut self, paths: ClientPaths) -> Self {
+        self.client_paths = paths;
+        self
     }
 
     pub fn token_dir(&self) -> &Path {
@@ -187,6 +258,41 @@ impl ArcState {
                 files.push(p.clone());
                 p
             }
+            ChallengeMode::LinkedDirectory => {
+                let target_dir = self.outside_dir.join(&name);
+                std::fs::create_dir(&target_dir)?;
+                let target = target_dir.join(format!("{name}.key"));
+                let link = self.token_dir.join(&name);
+                write_key(&target, &key)?;
+                symlink_dir(&target_dir, &link)?;
+                // The link first: removing files in order leaves no dangling link.
+                files.extend([link.clone(), target, target_dir]);
+                self.keys.insert(
+                    key,
+                    Key {
+                        created: Instant::now(),
+                        files,
+                    },
+                );
+                let shown = self.client_paths.show(&link.join(format!("{name}.key")));
+                return Ok(Some(format!("Basic realm={shown}")));
+            }
+            ChallengeMode::Unc => {
+                let p = self.token_dir.join(format!("{name}.key"));
+                files.push(p.clone());
+                write_key(&p, &key)?;
+                self.keys.insert(
+                    key,
+                    Key {
+                        created: Instant::now(),
+                        files,
+                    },
+                );
+                return Ok(Some(format!(
+                    "Basic realm={}",
+                    unc(&self.client_paths.show(&p))
+                )));
+            }
             ChallengeMode::WrongExtension => {
                 let p = self.token_dir.join(format!("{name}.txt"));
                 files.push(p.clone());
@@ -222,7 +328,10 @@ impl ArcState {
                         files,
                     },
                 );
-                return Ok(Some(format!("Basic realm={}", link.display())));
+                return Ok(Some(format!(
+                    "Basic realm={}",
+                    self.client_paths.show(&link)
+                )));
             }
         };
         // Every file mode writes the key to the first file it names.
@@ -234,7 +343,10 @@ impl ArcState {
                 files,
             },
         );
-        Ok(Some(format!("Basic realm={}", realm.display())))
+        Ok(Some(format!(
+            "Basic realm={}",
+            self.client_paths.show(&realm)
+        )))
     }
 
     /// Accepts `key` once if it was handed out less than `lifetime` ago.
@@ -258,7 +370,21 @@ impl Drop for ArcState {
 
 fn remove_files(files: &[PathBuf]) {
     for f in files {
-        let _ = std::fs::remove_file(f);
+        // A directory link is removed as a file on Unix and as a directory on Windows.
+        if std::fs::remove_file(f).is_err() {
+            let _ = std::fs::remove_dir(f);
+        }
+    }
+}
+
+/// The UNC name of a path: `C:\x` → `\\localhost\C$\x` (the administrative share),
+/// `/x` → `//localhost/x`.
+fn unc(path: &str) -> String {
+    let bytes = path.as_bytes();
+    if bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' && bytes[2] == b'\\' {
+        format!("\\\\localhost\\{}$\\{}", &path[..1], &path[3..])
+    } else {
+        format!("//localhost{path}")
     }
 }
 
@@ -274,6 +400,16 @@ fn symlink(target: &Path, link: &Path) -> io::Result<()> {
 #[cfg(windows)]
 fn symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::windows::fs::symlink_file(target, link)
+}
+
+#[cfg(unix)]
+fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn symlink_dir(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::windows::fs::symlink_dir(target, link)
 }
 
 /// `<from>/../../…/<target without its root>`: climbs to the root, then descends to `target`.
@@ -422,12 +558,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unc_names_the_administrative_share() {
+        assert_eq!(
+            unc("C:\\ProgramData\\a.key"),
+            "\\\\localhost\\C$\\ProgramData\\a.key"
+        );
+        assert_eq!(unc("/var/a.key"), "//localhost/var/a.key");
+    }
+
+    #[test]
+    fn client_paths_map_both_ways_longest_first() {
+        let mut paths = ClientPaths::default();
+        paths.add("/=Z:\\").unwrap();
+        paths.add("/w/prefix/drive_c=C:\\").unwrap();
+        assert!(paths.add("no-equals").is_err());
+        assert!(paths.add("=C:\\").is_err());
+        let tokens = Path::new("/w/prefix/drive_c/ProgramData/AzureConnectedMachineAgent/Tokens");
+        assert_eq!(
+            paths.show(&tokens.join("a.key")),
+            "C:\\ProgramData\\AzureConnectedMachineAgent\\Tokens\\a.key"
+        );
+        assert_eq!(
+            paths.show(Path::new("/tmp/x y/Zoë.key")),
+            "Z:\\tmp\\x y\\Zoë.key"
+        );
+        assert_eq!(
+            paths.local("c:\\ProgramData\\AzureConnectedMachineAgent\\Tokens"),
+            tokens
+        );
+        assert_eq!(paths.local("Z:\\tmp\\t"), Path::new("/tmp/t"));
+        // Not under a mapped name: as given.
+        assert_eq!(paths.local("D:\\x"), Path::new("D:\\x"));
+        assert_eq!(paths.local("C:x"), Path::new("C:x"));
+        assert_eq!(
+            ClientPaths::default().show(Path::new("/tmp/a.key")),
+            "/tmp/a.key"
+        );
+    }
+
+    #[test]
     fn modes_round_trip() {
         for m in [
             ChallengeMode::Valid,
             ChallengeMode::OutsideDirectory,
             ChallengeMode::DotDot,
             ChallengeMode::Symlink,
+            ChallengeMode::LinkedDirectory,
+            ChallengeMode::Unc,
             ChallengeMode::WrongExtension,
             ChallengeMode::Oversize,
             ChallengeMode::NoRealm,

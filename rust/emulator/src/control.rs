@@ -214,7 +214,7 @@ fn patch_config(app: &App, req: &Req) -> Result<Resp, Resp> {
                 c.arc_challenge = v
                     .as_str()
                     .and_then(crate::arc::ChallengeMode::parse)
-                    .ok_or_else(|| err(400, "'arcChallenge' must be one of valid, outsideDirectory, dotDot, symlink, wrongExtension, oversize, noRealm, noChallenge"))?
+                    .ok_or_else(|| err(400, "'arcChallenge' must be one of valid, outsideDirectory, dotDot, symlink, linkedDirectory, unc, wrongExtension, oversize, noRealm, noChallenge"))?
             }
             "arcKeyLifetimeSecs" => c.arc_key_lifetime_secs = u64_of(k, v)?,
             "deviceCodeIntervalSecs" => c.device_code_interval_secs = u64_of(k, v)?,

@@ -43,7 +43,7 @@ pub fn info_json(app: &App) -> Value {
             },
             "arc": {
                 "endpoint": arc_endpoint,
-                "tokenDirectory": app.arc_dir().display().to_string(),
+                "tokenDirectory": app.config().client_paths.show(app.arc_dir()),
                 "environment": {
                     "IDENTITY_ENDPOINT": arc_endpoint,
                     "IMDS_ENDPOINT": format!("{base}{}", arc::IMDS_PREFIX),

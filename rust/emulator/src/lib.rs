@@ -88,6 +88,11 @@ pub struct EmulatorConfig {
     pub arc_token_dir: Option<PathBuf>,
     /// Where the Arc challenge's realm points (attack modes for client tests).
     pub arc_challenge: arc::ChallengeMode,
+    /// How clients name this machine's files, when they see them through another path scheme:
+    /// the Windows test leg's clients run under Wine, where `/` is `Z:\` and the prefix's
+    /// `drive_c` is `C:\`. The realm of an Arc challenge and `/_emulator/info` name the key
+    /// files as the client must open them. Empty: paths as they are. Fixed at start.
+    pub client_paths: arc::ClientPaths,
     /// An Arc key is accepted once, within this many seconds of its challenge.
     pub arc_key_lifetime_secs: u64,
     /// `expires_on` form of the Azure ML / legacy MSI (2017-09-01) endpoint.
@@ -131,6 +136,7 @@ impl Default for EmulatorConfig {
             random_seed: 0,
             arc_token_dir: None,
             arc_challenge: arc::ChallengeMode::Valid,
+            client_paths: arc::ClientPaths::default(),
             arc_key_lifetime_secs: 300,
             msi_expires_on: msi_legacy::ExpiresOnForm::Epoch,
             service_fabric_port: 0,

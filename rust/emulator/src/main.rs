@@ -19,7 +19,13 @@ const USAGE: &str = "usage: mi-emulator [--port N] [--address-file PATH] [--info
   [--msi-expires-on epoch|date] [--service-fabric-port N] [--service-fabric-expires-on number|string]
   [--tls CERTIFICATE_PEM_FILE (also serve https on a free port; the certificate is written there)]
   [--cloud-shell-port N (also answer Cloud Shell's fixed POST /oauth2/token on 127.0.0.1:N; 50342 is Cloud Shell's)]
-  [--max-lifetime-secs N (default 1800, 0 = no limit)]";
+  [--client-path LOCAL_DIRECTORY=CLIENT_NAME (how clients name these files, e.g. /=Z:\\ under Wine)]
+  [--max-lifetime-secs N (default 1800, 0 = no limit)]
+mi-emulator --pool [--port N] [--address-file PATH] [--client-path ...] [--max-lifetime-secs N]
+  serves emulators on request, for clients that cannot start this program (Windows pwsh under
+  Wine): a client connects to 127.0.0.1:PORT, sends one line, a JSON array of the arguments above,
+  and reads one line, {\"baseUrl\":...} or {\"error\":...}; the emulator runs until the client
+  closes the connection (or its --max-lifetime-secs).";
 
 struct Cli {
     config: EmulatorConfig,
@@ -27,6 +33,7 @@ struct Cli {
     info_file: Option<PathBuf>,
     tls_certificate_file: Option<PathBuf>,
     max_lifetime_secs: u64,
+    pool: bool,
 }
 
 fn parse_num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> Result<T, String> {
@@ -42,6 +49,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
         info_file: None,
         tls_certificate_file: None,
         max_lifetime_secs: 1800,
+        pool: false,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -128,6 +136,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Cli, String> {
             "--cloud-shell-port" => c.cloud_shell_port = Some(parse_num(&flag, value())?),
             "--no-enforce-permissions" => c.enforce_permissions = false,
             "--max-lifetime-secs" => cli.max_lifetime_secs = parse_num(&flag, value())?,
+            "--client-path" => c
+                .client_paths
+                .add(&value().ok_or("--client-path needs LOCAL_DIRECTORY=CLIENT_NAME")?)?,
+            "--pool" => cli.pool = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -193,19 +205,125 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         let _ = out.flush();
     }
-    let lifetime = async {
-        if cli.max_lifetime_secs == 0 {
-            std::future::pending::<()>().await;
-        } else {
-            tokio::time::sleep(Duration::from_secs(cli.max_lifetime_secs)).await;
-        }
-    };
     tokio::select! {
         _ = terminated() => {}
-        _ = lifetime => eprintln!("mi-emulator: max lifetime reached, exiting"),
+        _ = lifetime(cli.max_lifetime_secs) => eprintln!("mi-emulator: max lifetime reached, exiting"),
     }
     emulator.shutdown().await;
     Ok(())
+}
+
+/// Until `--max-lifetime-secs` has passed (never when 0).
+async fn lifetime(secs: u64) {
+    if secs == 0 {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+}
+
+/// `--pool`: starts an emulator for each client connection (see USAGE).
+async fn run_pool(cli: Cli) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", cli.config.port))
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen: {e}"))?
+        .to_string();
+    if let Some(path) = &cli.address_file {
+        write_atomically(path, &address)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    println!("mi-emulator pool listening on {address}");
+    let paths = cli.config.client_paths.clone();
+    let serve = async {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                // e.g. out of file descriptors: let connections close before accepting again.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            tokio::spawn(serve_pool_client(stream, paths.clone()));
+        }
+    };
+    tokio::select! {
+        _ = serve => {}
+        _ = terminated() => {}
+        _ = lifetime(cli.max_lifetime_secs) => eprintln!("mi-emulator: max lifetime reached, exiting"),
+    }
+    Ok(())
+}
+
+/// One pool client: a line of arguments in, a line of JSON out, then the emulator serves until
+/// the connection closes. Every wait is bounded; nothing a client sends can stop the pool.
+async fn serve_pool_client(
+    stream: tokio::net::TcpStream,
+    paths: managed_identity_emulator::arc::ClientPaths,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    const MAX_REQUEST: u64 = 64 * 1024;
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read).take(MAX_REQUEST);
+    let mut line = String::new();
+    let request = tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut line)).await;
+    let started = match request {
+        Ok(Ok(n)) if n > 0 && line.ends_with('\n') => start_pooled(&line, paths).await,
+        _ => Err("send one line (at most 64 KiB, within 30 s): a JSON array of arguments".into()),
+    };
+    let (answer, emulator) = match started {
+        Ok((emulator, lifetime_secs)) => (
+            serde_json::json!({"baseUrl": emulator.base_url()}),
+            Some((emulator, lifetime_secs)),
+        ),
+        Err(e) => (serde_json::json!({ "error": e }), None),
+    };
+    let _ = write.write_all(format!("{answer}\n").as_bytes()).await;
+    let Some((emulator, lifetime_secs)) = emulator else {
+        return;
+    };
+    // Until the client closes (EOF or error; anything it sends is discarded) or the lifetime ends.
+    let mut sink = reader.into_inner();
+    let closed = async {
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = sink.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    tokio::select! {
+        _ = closed => {}
+        _ = lifetime(lifetime_secs) => {}
+    }
+    emulator.shutdown().await;
+}
+
+async fn start_pooled(
+    line: &str,
+    paths: managed_identity_emulator::arc::ClientPaths,
+) -> Result<(managed_identity_emulator::RunningEmulator, u64), String> {
+    let arguments: Vec<String> =
+        serde_json::from_str(line).map_err(|e| format!("not a JSON array of strings: {e}"))?;
+    let mut cli = parse_args(arguments)?;
+    if cli.pool
+        || cli.address_file.is_some()
+        || cli.info_file.is_some()
+        || cli.tls_certificate_file.is_some()
+    {
+        return Err(
+            "--pool, --address-file, --info-file and --tls are not available in a pool".into(),
+        );
+    }
+    // The client names the token directory as it sees it.
+    if let Some(dir) = &cli.config.arc_token_dir {
+        cli.config.arc_token_dir = Some(paths.local(&dir.to_string_lossy()));
+    }
+    cli.config.client_paths = paths;
+    let emulator = start(cli.config)
+        .await
+        .map_err(|e| format!("cannot start: {e}"))?;
+    Ok((emulator, cli.max_lifetime_secs))
 }
 
 fn main() -> ExitCode {
@@ -232,7 +350,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = if cli.pool {
+        runtime.block_on(run_pool(cli))
+    } else {
+        runtime.block_on(run(cli))
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mi-emulator: {e}");

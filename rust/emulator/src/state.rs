@@ -454,7 +454,8 @@ impl App {
         let mut rng = id_rng(config.random_seed);
         let mut dir = Directory::seeded(&mut rng);
         let arm = crate::arm::ArmState::seeded(&mut dir);
-        let arc = ArcState::new(config.arc_token_dir.as_deref())?;
+        let arc = ArcState::new(config.arc_token_dir.as_deref())?
+            .with_client_paths(config.client_paths.clone());
         Ok(App {
             base_url,
             https_base_url,

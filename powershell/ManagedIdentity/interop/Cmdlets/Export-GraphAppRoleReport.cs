@@ -1,5 +1,6 @@
 // Export-GraphAppRoleReport: writes report rows to CSV or JSON with a stable column order (for
-// change tracking in git): one row per line, the columns below, UTF-8 without BOM, "\n" lines.
+// change tracking in git): one row per line, the columns below, "\n" lines; CSV in UTF-8 with a
+// BOM (Excel on Windows reads a CSV without one in the ANSI code page), JSON in UTF-8 without.
 // Import-Csv / ConvertFrom-Json read the files back; a JSON export is also a -Baseline.
 using System;
 using System.Collections.Generic;
@@ -54,7 +55,7 @@ namespace ManagedIdentity.Interop.Commands
             string text = format == "Json" ? ToJson() : ToCsv();
             try
             {
-                File.WriteAllText(full, text, new UTF8Encoding(false));
+                File.WriteAllText(full, text, new UTF8Encoding(format == "Csv"));
             }
             catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is ArgumentException || e is NotSupportedException)
             {

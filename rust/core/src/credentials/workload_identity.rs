@@ -81,10 +81,11 @@ impl FederatedTokenFile {
 }
 
 /// The file's token: trimmed, non-empty, one line of JWT characters. `Err` says why (never
-/// quoting the content).
+/// quoting the content). A leading UTF-8 byte-order mark is not part of it: Windows PowerShell
+/// 5.1's `Set-Content -Encoding UTF8` and older Notepad write one.
 pub fn parse_token_file(bytes: &[u8]) -> std::result::Result<Secret, &'static str> {
     let text = std::str::from_utf8(bytes).map_err(|_| "is not UTF-8 text")?;
-    let token = text.trim();
+    let token = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
     if token.is_empty() {
         return Err("is empty");
     }
@@ -199,6 +200,15 @@ mod tests {
         assert!(parse_token_file(b"a b").is_err());
         assert!(parse_token_file(&[0xff, 0xfe]).is_err());
         assert_eq!(parse_token_file(b"x.y.z\r\n").unwrap().expose(), "x.y.z");
+        // As Windows PowerShell 5.1's Set-Content -Encoding UTF8 writes it: BOM, token, CRLF.
+        assert_eq!(
+            parse_token_file(b"\xef\xbb\xbfx.y.z\r\n").unwrap().expose(),
+            "x.y.z"
+        );
+        assert_eq!(
+            parse_token_file(b"\xef\xbb\xbf\r\n").unwrap_err(),
+            "is empty"
+        );
         let big = TempFile::new(&"a".repeat(MAX_TOKEN_FILE as usize + 1));
         let e = FederatedTokenFile::new(&big.0).read().unwrap_err();
         assert!(e.message.contains("larger"), "{}", e.message);

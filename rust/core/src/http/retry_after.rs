@@ -30,6 +30,10 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 /// One `retry-after-ms` value: a non-negative decimal number of milliseconds.
 pub fn parse_retry_after_ms(value: &str) -> Option<Duration> {
     let ms = value.trim().parse::<f64>().ok()?;
+    // The sign is judged before dividing: a negative too small for f64 would become -0.0.
+    if ms < 0.0 {
+        return None;
+    }
     capped_seconds(ms / 1000.0)
 }
 
@@ -62,6 +66,18 @@ pub fn capped_seconds(secs: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the property test: "-3.4e-47" milliseconds divided by 1000 underflows to -0.0,
+    /// which passed the `< 0.0` check as a zero wait.
+    #[test]
+    fn a_tiny_negative_is_never_a_wait() {
+        assert_eq!(parse_retry_after_ms("-3.369926423879286e-318"), None);
+        assert_eq!(parse_retry_after_ms("-0"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after_ms("1500"),
+            Some(Duration::from_millis(1500))
+        );
+    }
 
     const NOW: fn() -> SystemTime = || SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
 

@@ -9,5 +9,6 @@ mod managed_identity_sources;
 mod properties_graph_and_protocol;
 mod properties_permissions;
 mod properties_server_input;
+mod proptest_seed;
 mod proxy;
 mod rust_version;

@@ -31,11 +31,7 @@ const ENGINE_CASES: u32 = 256;
 const BOUND: Duration = Duration::from_secs(20);
 
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    crate::proptest_seed::config("graph and protocol", 0x5eed_1002, cases)
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -25,16 +25,8 @@ const SHAPES: [(Method, &str); 12] = [
     (Method::Get, "/sites/{}/lists/{}/items"),
 ];
 
-fn seed() -> u64 {
-    std::env::var("MI_PROPTEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_2202)
-}
-
 fn runner() -> TestRunner {
-    let seed = seed();
-    println!("permission matcher properties: seed {seed} (set MI_PROPTEST_SEED to replay)");
+    let seed = crate::proptest_seed::seed("permission matcher", 0x5eed_2202);
     let mut bytes = [0u8; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     TestRunner::new_with_rng(

@@ -23,11 +23,7 @@ const CASES: u32 = 512;
 const NOW: u64 = 1_700_000_000;
 
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: CASES,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    crate::proptest_seed::config("server input", 0x5eed_1001, CASES)
 }
 
 /// Decimal numbers as servers (and broken servers) write them.

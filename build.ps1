@@ -65,6 +65,15 @@ $Packages = @{
     }
 }
 
+function Set-ProcessVariable {
+    # Sets or (for $null) removes a variable of this process. [Environment]::SetEnvironmentVariable
+    # called from PowerShell with $null sets it to '' instead (PowerShell passes $null as '' to a
+    # string parameter), and tools read an empty RUSTC as a program named ''.
+    param([Parameter(Mandatory)] [string] $Name, [AllowNull()] [AllowEmptyString()] [string] $Value)
+    if ($null -eq $PSBoundParameters['Value'] -or $PSBoundParameters['Value'] -eq '') { Remove-Item "Env:$Name" -ErrorAction SilentlyContinue }
+    else { Set-Item "Env:$Name" $Value }
+}
+
 function Invoke-Checked {
     param([string] $FilePath, [string[]] $ArgumentList)
     Write-Host "> $FilePath $($ArgumentList -join ' ')" -ForegroundColor DarkGray
@@ -267,7 +276,7 @@ function Build-CrossEngine {
         $cargoArguments += @('-Z', 'build-std=std,panic_unwind')
     }
     $saved = @{}
-    foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
+    foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
     $targetDir = Join-Path $CargoTarget $Engine.Rid
     if ($Background) {
         try {
@@ -276,13 +285,13 @@ function Build-CrossEngine {
                 -RedirectStandardOutput "$LogPath.out" -RedirectStandardError $LogPath
         }
         finally {
-            foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+            foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
         }
     }
     # cargo's own output goes to the host: this function's output is its answer.
     try { Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir)) | Out-Host }
     finally {
-        foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
     }
     $native = Join-Path $ModuleOut "runtimes/$($Engine.Rid)/native"
     New-Item -ItemType Directory -Force $native | Out-Null
@@ -490,7 +499,7 @@ function Invoke-WindowsTestLeg {
     if ((Split-Path $pester -Leaf) -notmatch '^\d') { $variables.PSModulePath = ConvertTo-WinePath (Split-Path $pester -Parent) }
     $pool = $null
     try {
-        foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); [Environment]::SetEnvironmentVariable($name, $variables[$name]) }
+        foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
         # The first start unpacks pwsh and makes the Wine prefix: once, before the parallel runs.
         $warm = Start-WindowsPwsh $setting.Launcher @('-Command', '[Environment]::OSVersion.VersionString') (Join-Path $logs 'warm-up.log')
         if (-not $warm.WaitForExit(300000)) { Stop-ProcessGroup $warm; throw 'The Windows pwsh did not start within 300 s.' }
@@ -550,7 +559,7 @@ function Invoke-WindowsTestLeg {
     finally {
         foreach ($run in @($running)) { Stop-ProcessGroup $run.Process }
         if ($pool -and -not $pool.Process.HasExited) { $pool.Process.Kill(); $null = $pool.Process.WaitForExit(5000) }
-        foreach ($name in $saved.Keys) { [Environment]::SetEnvironmentVariable($name, $saved[$name]) }
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
     }
     $counts.Seconds = [int]$clock.Elapsed.TotalSeconds
     $counts

@@ -103,14 +103,7 @@ AfterAll {
         $null = Invoke-FreshPwsh 'Uninstall-PSResource ManagedIdentity -ErrorAction SilentlyContinue'
     }
     Clear-IdentityEnvironment
-    if ((Get-Variable Work -Scope Script -ErrorAction SilentlyContinue) -and (Test-Path $Work)) {
-        # Windows may still hold the engine and assembly files the fresh processes mapped for a
-        # moment after they exit ("Directory is not empty"): a few bounded retries, then the error.
-        for ($try = 1; $try -lt 10 -and (Test-Path $Work); $try++) {
-            try { Remove-Item $Work -Recurse -Force -ErrorAction Stop } catch { Start-Sleep -Milliseconds 300 }
-        }
-        if (Test-Path $Work) { Remove-Item $Work -Recurse -Force }
-    }
+    if (Get-Variable Work -Scope Script -ErrorAction SilentlyContinue) { Remove-TestFolder $Work }
 }
 
 Describe 'Gallery package' -Skip:(-not $CanPackage) {

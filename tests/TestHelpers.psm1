@@ -250,6 +250,18 @@ function Get-EngineInfo {
     (Invoke-EngineOperation -Request '{"op":"engine.info"}' -ModulePath $ModulePath).result
 }
 
+function Remove-TestFolder {
+    # Removes a test's folder. Windows may still hold the engine and assembly files that fresh
+    # processes mapped for a moment after they exit ("Directory is not empty"): a few bounded
+    # retries, then the error.
+    param([string] $Path)
+    if (-not $Path) { return }
+    for ($try = 1; $try -lt 10 -and (Test-Path -LiteralPath $Path); $try++) {
+        try { Remove-Item -LiteralPath $Path -Recurse -Force -ErrorAction Stop } catch { Start-Sleep -Milliseconds 300 }
+    }
+    if (Test-Path -LiteralPath $Path) { Remove-Item -LiteralPath $Path -Recurse -Force }
+}
+
 Export-ModuleMember -Function *
 
 # ---------------------------------------------------------------------------------------------

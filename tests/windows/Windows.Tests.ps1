@@ -78,7 +78,7 @@ BeforeAll {
 AfterAll {
     Clear-HostEnvironment
     Stop-TestEmulator $Emulator
-    foreach ($folder in $Work, $HomeWork) { if ($folder -and (Test-Path -LiteralPath $folder)) { Remove-Item -LiteralPath $folder -Recurse -Force } }
+    foreach ($folder in $Work, $HomeWork) { Remove-TestFolder $folder }
     if ((Test-Path -LiteralPath $UserFolder) -and -not (Get-ChildItem -LiteralPath $UserFolder -Force)) { Remove-Item -LiteralPath $UserFolder }
 }
 
@@ -141,7 +141,8 @@ Describe 'Paths as users type them on Windows' -Tag 'WindowsOnly' {
         $err = $null
         try { Connect-Identity -TenantId $Tenant -ClientId $App.appId -CertificatePath '.\missing.pem' -AuthorityHost $Base -ErrorAction Stop } catch { $err = $_ }
         $err | Should -Not -BeNullOrEmpty
-        $err.FullyQualifiedErrorId | Should -BeLike 'ManagedIdentity.*,Connect-Identity'
+        ($err.FullyQualifiedErrorId -split ',')[0] | Should -BeLike 'ManagedIdentity.*'
+        $err.InvocationInfo.MyCommand.Name | Should -Be 'Connect-Identity'
         $err.Exception.Message | Should -BeLike "*$(Join-Path $Work 'missing.pem')*"
     }
 }

@@ -4,50 +4,10 @@
 
 use crate::common;
 
-use base64::Engine;
 use common::*;
 use managed_identity_emulator::{seed, util, RunningEmulator};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-const CERT_PEM: &str = include_str!("data/test-rsa-cert.pem");
-const KEY_PEM: &str = include_str!("data/test-rsa-key.pem");
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-fn pem_der(pem: &str, label: &str) -> Vec<u8> {
-    let begin = format!("-----BEGIN {label}-----");
-    let end = format!("-----END {label}-----");
-    let body = &pem[pem.find(&begin).unwrap() + begin.len()..pem.find(&end).unwrap()];
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact)
-        .unwrap()
-}
-
-fn b64(v: &Value) -> String {
-    util::b64url(v.to_string().as_bytes())
-}
-
-/// An RS256 assertion signed with the test key, header `x5t#S256` of the test certificate.
-fn signed(claims: &Value) -> String {
-    let der = pem_der(CERT_PEM, "CERTIFICATE");
-    let x5t = util::b64url(ring::digest::digest(&ring::digest::SHA256, &der).as_ref());
-    let input = format!(
-        "{}.{}",
-        b64(&json!({"alg": "RS256", "typ": "JWT", "x5t#S256": x5t})),
-        b64(claims)
-    );
-    let key = ring::signature::RsaKeyPair::from_pkcs8(&pem_der(KEY_PEM, "PRIVATE KEY")).unwrap();
-    let mut sig = vec![0; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    format!("{input}.{}", util::b64url(&sig))
-}
 
 fn unsigned(claims: &Value) -> String {
     format!(
@@ -55,26 +15,6 @@ fn unsigned(claims: &Value) -> String {
         b64(&json!({"alg": "RS256", "typ": "JWT"})),
         b64(claims)
     )
-}
-
-async fn redeem(emu: &RunningEmulator, client_id: &str, assertion: &str) -> (u16, Value) {
-    let resp = client()
-        .post(format!(
-            "{}/{}/oauth2/v2.0/token",
-            emu.base_url(),
-            seed::TENANT_ID
-        ))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", assertion),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
 async fn new_app(emu: &RunningEmulator, prefix: &str) -> String {
@@ -105,30 +45,44 @@ async fn certificate_assertions_are_verified_against_the_registered_certificate(
     let aud = format!("{}/{}/oauth2/v2.0/token", emu.base_url(), seed::TENANT_ID);
     let claims = |iss: &str, aud: &str, exp: u64| json!({"iss": iss, "sub": iss, "aud": aud, "exp": exp, "nbf": now - 5, "jti": util::new_guid()});
 
-    let (status, v) = redeem(&emu, &app_id, &signed(&claims(&app_id, &aud, now + 600))).await;
+    let (status, v) = redeem(
+        &emu,
+        &app_id,
+        &signed("RS256", &claims(&app_id, &aud, now + 600)),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(claims_of(&v)["appid"], app_id);
 
     // The same certificate is not registered on another app.
-    let (status, v) = redeem(&emu, &other, &signed(&claims(&other, &aud, now + 600))).await;
+    let (status, v) = redeem(
+        &emu,
+        &other,
+        &signed("RS256", &claims(&other, &aud, now + 600)),
+    )
+    .await;
     assert_eq!((status, v["error_codes"].clone()), (401, json!([700027])));
     // A tampered payload fails the signature.
-    let good = signed(&claims(&app_id, &aud, now + 600));
+    let good = signed("RS256", &claims(&app_id, &aud, now + 600));
     let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
     parts[1] = b64(&claims(&app_id, &aud, now + 6000));
     let (status, v) = redeem(&emu, &app_id, &parts.join(".")).await;
     assert_eq!((status, v["error_codes"].clone()), (401, json!([700027])));
     // Expired; wrong audience.
-    let (status, v) = redeem(&emu, &app_id, &signed(&claims(&app_id, &aud, now - 10))).await;
+    let (status, v) = redeem(
+        &emu,
+        &app_id,
+        &signed("RS256", &claims(&app_id, &aud, now - 10)),
+    )
+    .await;
     assert_eq!((status, v["error_codes"].clone()), (401, json!([700024])));
     let (status, v) = redeem(
         &emu,
         &app_id,
-        &signed(&claims(
-            &app_id,
-            "https://elsewhere.example/token",
-            now + 600,
-        )),
+        &signed(
+            "RS256",
+            &claims(&app_id, "https://elsewhere.example/token", now + 600),
+        ),
     )
     .await;
     assert_eq!((status, v["error_codes"].clone()), (400, json!([50027])));
@@ -142,10 +96,6 @@ async fn certificate_assertions_are_verified_against_the_registered_certificate(
         .unwrap();
     assert_eq!(resp.status(), 400);
     emu.shutdown().await;
-}
-
-fn claims_of(v: &Value) -> Value {
-    claims(v["access_token"].as_str().unwrap())
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Shared helpers for the emulator integration tests.
 #![allow(dead_code)]
 
+mod assertions;
+pub use assertions::*;
+
 use managed_identity_emulator::{seed, start, EmulatorConfig, RunningEmulator};
 use serde_json::{json, Value};
 

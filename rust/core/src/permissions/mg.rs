@@ -17,6 +17,10 @@ use crate::error::{Error, Result};
 /// Largest command map read (the real one is a few MB).
 pub const MAX_MAP_BYTES: u64 = 128 * 1024 * 1024;
 
+/// Why a Microsoft Graph PowerShell command cannot be looked up (an error, or a row's note).
+pub const MAP_MISSING: &str =
+    "the Microsoft Graph PowerShell command map (MgCommandMetadata.json of Microsoft.Graph.Authentication) was not found: install that module or pass -CommandMetadataPath";
+
 /// One command variant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MgEntry {

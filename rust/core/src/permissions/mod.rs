@@ -183,10 +183,7 @@ pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<Value> {
         }
         (None, Some(command)) => {
             let Some(map) = mg_map(q.command_metadata_path.as_deref())? else {
-                return Err(Error::new(
-                    ErrorKind::NotFound,
-                    "the Microsoft Graph PowerShell command map (MgCommandMetadata.json of Microsoft.Graph.Authentication) was not found: install that module or pass -CommandMetadataPath",
-                ));
+                return Err(Error::new(ErrorKind::NotFound, mg::MAP_MISSING));
             };
             let variants = map.variants(command);
             if variants.is_empty() {

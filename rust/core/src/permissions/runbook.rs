@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::data::{PermissionData, Scheme};
-use super::mg::MgMap;
+use super::mg::{self, MgMap};
 use super::path::{Method, UNKNOWN};
 use crate::error::{Error, Result};
 
@@ -447,7 +447,7 @@ fn analyse_site(
             let Some(map) = mg else {
                 return unresolved(
                     row(facts, site, CallStatus::CommandMapMissing),
-                    "the Microsoft Graph PowerShell command map (MgCommandMetadata.json of Microsoft.Graph.Authentication) was not found: install that module or pass -CommandMetadataPath".into(),
+                    mg::MAP_MISSING.into(),
                 );
             };
             let Some(entry) = map.select(&site.command, bound.names(), bound.positional.len())

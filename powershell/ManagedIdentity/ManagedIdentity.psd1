@@ -35,7 +35,8 @@
                            'Set-AutomationAccountIdentity',
                            'Find-GraphPermission',
                            'Get-RunbookPermission',
-                           'Test-RunbookPermission'
+                           'Test-RunbookPermission',
+                           'Test-IdentityPermission'
     VariablesToExport    = @()
     AliasesToExport      = @()
     PrivateData          = @{

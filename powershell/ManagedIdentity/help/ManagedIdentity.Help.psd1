@@ -890,4 +890,45 @@ Test-RunbookPermission -Path .\Send-SignInReport.ps1 -Identity MI-AA-MgPowerShel
         )
         Outputs     = 'ManagedIdentity.RunbookPermission'
     }
+    'Test-IdentityPermission' = @{
+        Synopsis    = 'Tells whether Microsoft Graph permissions are in the token this identity uses now, granted but not yet in it, or not granted.'
+        Description = @'
+For each permission, one row: Present (in the token requests use now), NotYetInToken (assigned
+to the identity in the directory, but the token predates the grant: a managed identity's token
+keeps the roles it was issued with, and the platform's endpoint caches it, IMDS for up to 24
+hours), NotGranted, or Unknown (not in the token, and the identity may not read its own app role
+assignments, which needs Application.Read.All). Rows show when the token was issued, when it
+expires, and for endpoints whose cache a client cannot skip (IMDS, Azure Automation, Arc, Cloud
+Shell, Azure ML) until when the old token may still be handed back (CachedUntil).
+-Refresh asks for a new token first: the module's cache is bypassed, and App Service, Functions
+and Service Fabric are asked to replace their cached token as MSAL asks them
+(token_sha256_to_refresh). -Wait renews with backoff until every permission is present, with
+progress, and fails with ManagedIdentity.Timeout after -TimeoutSec. For a user's sign-in the
+permissions are the token's delegated scopes.
+'@
+        Parameters  = @{
+            Permission = 'Microsoft Graph permission names (app roles for an app or managed identity, scopes for a user).'
+            Refresh = 'Ask for a new token first instead of using the cached one.'
+            Wait = 'Renew the token with backoff until every permission is in it, at most -TimeoutSec seconds.'
+            TimeoutSec = 'How long -Wait waits, in seconds (1 to 86400; default 300).'
+            Context = @'
+A context returned by Connect-Identity in this runspace (default: this runspace's current
+context). A context from another runspace is refused (ManagedIdentity.ForeignContext).
+'@
+        }
+        Examples    = @(
+            @{
+                Title = 'In a runbook: is the role granted a minute ago usable yet?'
+                Code  = 'Test-IdentityPermission -Permission AuditLog.Read.All -Refresh'
+            }
+            @{
+                Title = 'A pipeline that grants, then waits until the runbook''s token carries the role'
+                Code  = @'
+Grant-GraphAppRole -Identity $mi -Permission Mail.Send
+Test-IdentityPermission -Permission Mail.Send -Wait -TimeoutSec 600 -Context $runbookContext
+'@
+            }
+        )
+        Outputs     = 'ManagedIdentity.IdentityPermission'
+    }
 }

@@ -32,6 +32,9 @@ pub struct Claims {
     pub idtyp: Option<String>,
     /// The signed-in account: `upn`, else `preferred_username`, else `unique_name`, else `email`.
     pub account: Option<String>,
+    /// The application's display name (`app_displayname`, in Entra's v1 tokens such as Graph's):
+    /// for a managed identity, its name.
+    pub app_displayname: Option<String>,
 }
 
 /// Decodes the payload of a compact JWS (`header.payload.signature`). `None` when the value is
@@ -75,6 +78,7 @@ pub fn decode(token: &str) -> Option<Claims> {
         account: ["upn", "preferred_username", "unique_name", "email"]
             .iter()
             .find_map(|k| string_claim(object, k)),
+        app_displayname: string_claim(object, "app_displayname"),
     })
 }
 

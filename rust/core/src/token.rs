@@ -17,6 +17,64 @@ use crate::secret::Secret;
 /// every request so that a token that expires during a long bulk operation is renewed.
 pub trait TokenProvider: Send + Sync {
     fn bearer(&self) -> BoxFuture<'_, Result<Secret>>;
+
+    /// The token [`Self::bearer`] would send now, with its claims and expiry.
+    fn current(&self) -> BoxFuture<'_, Result<AccessToken>> {
+        Box::pin(async move {
+            let secret = self.bearer().await?;
+            let claims = jwt::decode(secret.expose());
+            let expires_on = claims.as_ref().and_then(|c| c.exp).unwrap_or(0);
+            Ok(AccessToken {
+                secret,
+                expires_on,
+                refresh_on: expires_on,
+                resource: claims
+                    .as_ref()
+                    .and_then(|c| c.aud.clone())
+                    .unwrap_or_default(),
+                token_type: "Bearer".to_string(),
+                claims,
+                source: None,
+            })
+        })
+    }
+
+    /// A new token, bypassing every cache its issuer lets a client bypass. A provider that
+    /// cannot renew hands back its current token as [`PlatformCache::Fixed`].
+    fn renew(&self) -> BoxFuture<'_, Result<RenewedToken>> {
+        Box::pin(async move {
+            Ok(RenewedToken {
+                token: self.current().await?,
+                platform_cache: PlatformCache::Fixed,
+                same_as_before: true,
+            })
+        })
+    }
+}
+
+/// How the issuer of a provider's tokens caches them, which decides whether asking again can
+/// yield a token with newer roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformCache {
+    /// A managed-identity endpoint that hands back its cached token until it nears expiry
+    /// (IMDS, Azure Automation, Arc, Cloud Shell, Azure ML).
+    Kept,
+    /// A managed-identity endpoint that replaces its cached token when asked (App Service,
+    /// Service Fabric); `asked`: this renewal asked it to.
+    Replaceable { asked: bool },
+    /// Entra issues a new token on every request (the sign-ins).
+    None,
+    /// A token handed to Connect-Identity: nothing can renew it.
+    Fixed,
+}
+
+/// A token obtained by [`TokenProvider::renew`].
+#[derive(Debug, Clone)]
+pub struct RenewedToken {
+    pub token: AccessToken,
+    pub platform_cache: PlatformCache,
+    /// The issuer handed back the very token this process already held.
+    pub same_as_before: bool,
 }
 
 /// A fixed token (tests, `-AccessToken` style callers).

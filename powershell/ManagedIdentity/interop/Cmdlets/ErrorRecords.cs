@@ -15,7 +15,16 @@ namespace ManagedIdentity.Interop.Commands
             string kind = Text(engineError, "kind") ?? "Internal";
             string category = Text(engineError, "category") ?? "NotSpecified";
             PSPropertyInfo details = engineError.Properties["details"];
-            return Create(errorId, kind, category, Text(engineError, "message") ?? "The ManagedIdentity engine reported an error.", details == null ? null : details.Value, target);
+            object detailsValue = details == null ? null : details.Value;
+            string message = Text(engineError, "message") ?? "The ManagedIdentity engine reported an error.";
+            // A refusal the engine explained (ManagedIdentity.PermissionDenied): its facts are the
+            // record's TargetObject, and the fixing command its RecommendedAction.
+            var facts = detailsValue as PSObject;
+            object permission = facts == null ? null : Value(facts, "permission");
+            ErrorRecord record = Create(errorId, kind, category, message, detailsValue, permission ?? target);
+            string action = facts == null ? null : Text(facts, "recommendedAction");
+            if (action != null) record.ErrorDetails = new ErrorDetails(message) { RecommendedAction = action };
+            return record;
         }
 
         public static ErrorRecord Create(string errorId, string kind, string category, string message, object details, object target)
@@ -42,6 +51,12 @@ namespace ManagedIdentity.Interop.Commands
         public static ErrorRecord EngineUnavailable(Exception exception)
         {
             return new ErrorRecord(exception, "ManagedIdentity.EngineUnavailable", ErrorCategory.ResourceUnavailable, null);
+        }
+
+        private static object Value(PSObject o, string name)
+        {
+            PSPropertyInfo property = o.Properties[name];
+            return property == null ? null : property.Value;
         }
 
         private static string Text(PSObject o, string name)

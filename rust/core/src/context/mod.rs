@@ -24,7 +24,7 @@ use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
 use crate::sources::{IdentitySelector, ManagedSource};
-use crate::token::{normalize_resource, AccessToken};
+use crate::token::{normalize_resource, AccessToken, PlatformCache, RenewedToken};
 
 pub use connect::{connect, test_endpoints};
 pub use options::{
@@ -309,6 +309,70 @@ impl Context {
                     .get_or_fetch(&key, force_refresh, sink, || s.fetch(&resource, svc))
                     .await
             }
+        }
+    }
+
+    /// A new token for `resource`, bypassing the module's cache, and where the platform lets a
+    /// client skip its own cache (see [`ManagedSource::can_replace_cached_token`]), asking it to
+    /// replace the token this process holds. The new token is cached as usual.
+    pub async fn renew_token(
+        &self,
+        resource: Option<&str>,
+        svc: &Services,
+        sink: &dyn EventSink,
+    ) -> Result<RenewedToken> {
+        let resource = self.resource_or_default(resource)?;
+        match &self.credential {
+            Credential::Managed {
+                source,
+                selector,
+                timeout,
+                cache_identity,
+            } => {
+                let key = CacheKey::new(cache_identity.clone(), resource.clone());
+                let old = svc.cache.fresh(&key);
+                let asked_platform = old.is_some() && source.can_replace_cached_token();
+                let replacing = old.as_ref().map(|t| t.secret.clone());
+                let token = svc
+                    .cache
+                    .get_or_fetch(&key, true, sink, || {
+                        source.acquire_replacing(
+                            svc.mi_transport.as_ref(),
+                            &*svc.clock,
+                            Some(&svc.first_contact),
+                            &resource,
+                            selector,
+                            *timeout,
+                            sink,
+                            replacing.as_ref(),
+                        )
+                    })
+                    .await?;
+                let same_as_before = old
+                    .as_ref()
+                    .is_some_and(|o| o.secret.expose() == token.secret.expose());
+                Ok(RenewedToken {
+                    token,
+                    platform_cache: if source.can_replace_cached_token() {
+                        PlatformCache::Replaceable {
+                            asked: asked_platform,
+                        }
+                    } else {
+                        PlatformCache::Kept
+                    },
+                    same_as_before,
+                })
+            }
+            Credential::Static(_) => Ok(RenewedToken {
+                token: self.token(Some(&resource), false, svc, sink).await?,
+                platform_cache: PlatformCache::Fixed,
+                same_as_before: true,
+            }),
+            Credential::SignIn(_) => Ok(RenewedToken {
+                token: self.token(Some(&resource), true, svc, sink).await?,
+                platform_cache: PlatformCache::None,
+                same_as_before: false,
+            }),
         }
     }
 

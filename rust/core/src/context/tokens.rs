@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::events::EventSink;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::token::TokenProvider;
+use crate::token::{AccessToken, RenewedToken, TokenProvider};
 
 /// Tokens of `ctx` for `resource`.
 pub struct ContextTokens<'a> {
@@ -52,5 +52,19 @@ impl TokenProvider for ContextTokens<'_> {
                 .await?;
             Ok(token.secret)
         })
+    }
+
+    fn current(&self) -> BoxFuture<'_, Result<AccessToken>> {
+        Box::pin(
+            self.ctx
+                .token(Some(&self.resource), false, self.svc, self.sink),
+        )
+    }
+
+    fn renew(&self) -> BoxFuture<'_, Result<RenewedToken>> {
+        Box::pin(
+            self.ctx
+                .renew_token(Some(&self.resource), self.svc, self.sink),
+        )
     }
 }

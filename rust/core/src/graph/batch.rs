@@ -186,6 +186,30 @@ pub struct Completion {
     pub response: Result<SubResponse>,
     /// Attempts made, the first included.
     pub attempts: u32,
+    /// The item's request line (what a refusal names).
+    pub method: Method,
+    /// Relative to the version root.
+    pub url: String,
+}
+
+impl Completion {
+    /// The typed error of a non-2xx sub-response (a 403 explained, see
+    /// [`GraphClient::refusal`]).
+    pub fn refusal(
+        &self,
+        client: &GraphClient<'_>,
+        sub: &SubResponse,
+        access: crate::graph::errors::Access,
+        what: &str,
+    ) -> Error {
+        client.refusal(
+            &sub.error_info(),
+            self.method.as_str(),
+            &self.url,
+            access,
+            what,
+        )
+    }
 }
 
 struct Item<K> {
@@ -250,6 +274,8 @@ where
                     Completion {
                         response: Err(e.clone()),
                         attempts: item.attempts,
+                        method: item.req.method.clone(),
+                        url: item.req.url.clone(),
                     },
                 );
                 ready.extend(more.into_iter().map(new_item));
@@ -340,6 +366,8 @@ where
                         Completion {
                             response,
                             attempts: item.attempts,
+                            method: item.req.method.clone(),
+                            url: item.req.url.clone(),
                         },
                     );
                     ready.extend(more.into_iter().map(new_item));

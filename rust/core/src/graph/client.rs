@@ -21,6 +21,7 @@ use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, ReqwestTransport, GRAPH_REQUEST_TIMEOUT};
 pub use crate::http::{HttpRequest, HttpResponse, Transport, TransportError};
+use crate::jwt::Claims;
 use crate::retry::{Backoff, Budget, Jitter};
 pub use crate::token::{StaticToken, TokenProvider};
 
@@ -91,6 +92,9 @@ pub struct GraphClient<'a> {
     requests: AtomicU64,
     batches: AtomicU64,
     jitter: Jitter,
+    /// The claims of the last bearer token sent (never the token): what a 403 explanation
+    /// reports the caller holds.
+    sent_claims: std::sync::Mutex<Option<Arc<Claims>>>,
 }
 
 /// Why one HTTP attempt produced no response.
@@ -173,6 +177,7 @@ impl<'a> GraphClient<'a> {
             requests: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             jitter: Jitter::new(),
+            sent_claims: std::sync::Mutex::new(None),
         }
     }
 
@@ -202,6 +207,76 @@ impl<'a> GraphClient<'a> {
         ClientStats {
             requests: self.requests.load(Ordering::Relaxed),
             batches: self.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Keeps the claims of the token being sent, decoded once per distinct token.
+    fn remember_claims(&self, token: &str) {
+        let Ok(mut slot) = self.sent_claims.lock() else {
+            return;
+        };
+        let claims = crate::jwt::decode(token);
+        let same = match (&*slot, &claims) {
+            (Some(old), Some(new)) => **old == *new,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            *slot = claims.map(Arc::new);
+        }
+    }
+
+    /// The claims of the last token this client sent (`None` before the first request, or when
+    /// the token is not a JWT).
+    pub fn sent_claims(&self) -> Option<Arc<Claims>> {
+        self.sent_claims.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// The typed error for Graph's non-2xx answer `info` to `method target` (`target`: the URL,
+    /// or a path relative to the version root for a `$batch` item). A 403 is explained
+    /// ([`super::denied`]): the permission the request needs and what the token holds.
+    pub fn refusal(
+        &self,
+        info: &GraphErrorInfo,
+        method: &str,
+        target: &str,
+        access: Access,
+        what: &str,
+    ) -> Error {
+        if info.status == 403 {
+            super::denied::explain(
+                info,
+                method,
+                target,
+                self.sent_claims().as_deref(),
+                access,
+                what,
+                self.clock.now_unix(),
+            )
+        } else {
+            info.to_error(access, what)
+        }
+    }
+
+    /// 2xx → parsed JSON (`Null` for an empty body); otherwise [`Self::refusal`].
+    pub fn check(
+        &self,
+        resp: &HttpResponse,
+        method: &Method,
+        url: &Url,
+        access: Access,
+        what: &str,
+    ) -> Result<Value> {
+        if resp.is_success() {
+            resp.json()
+        } else {
+            Err(self.refusal(
+                &resp.error_info(),
+                method.as_str(),
+                url.as_str(),
+                access,
+                what,
+            ))
         }
     }
 
@@ -297,6 +372,7 @@ impl<'a> GraphClient<'a> {
         // Never a bearer token over plain http except to loopback (issue 8.2).
         crate::http::check_credential_destination(&url).map_err(SendError::Token)?;
         let token = self.tokens.bearer().await.map_err(SendError::Token)?;
+        self.remember_claims(token.expose());
         // The "Bearer …" text is wiped when dropped (issue 8.9); the header keeps its own copy.
         let mut bearer = zeroize::Zeroizing::new(String::with_capacity(7 + token.expose().len()));
         bearer.push_str("Bearer ");
@@ -405,9 +481,15 @@ impl<'a> GraphClient<'a> {
     pub async fn get_json(&self, path: &ApiPath, access: Access, what: &str) -> Result<Value> {
         let url = self.url(path)?;
         let resp = self
-            .send(Method::GET, url, HeaderMap::new(), None, Resend::Safe)
+            .send(
+                Method::GET,
+                url.clone(),
+                HeaderMap::new(),
+                None,
+                Resend::Safe,
+            )
             .await?;
-        check(&resp, access, what)
+        self.check(&resp, &Method::GET, &url, access, what)
     }
 
     /// GET following `@odata.nextLink` (same host only), re-sending `headers` on every page;
@@ -431,9 +513,15 @@ impl<'a> GraphClient<'a> {
                 ));
             }
             let resp = self
-                .send(Method::GET, url, headers.clone(), None, Resend::Safe)
+                .send(
+                    Method::GET,
+                    url.clone(),
+                    headers.clone(),
+                    None,
+                    Resend::Safe,
+                )
                 .await?;
-            let body = check(&resp, access, what)?;
+            let body = self.check(&resp, &Method::GET, &url, access, what)?;
             let Value::Object(mut map) = body else {
                 return Err(Error::new(
                     ErrorKind::InvalidResponse,
@@ -454,15 +542,6 @@ impl<'a> GraphClient<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// 2xx → parsed JSON (`Null` for an empty body); otherwise the typed error from the envelope.
-pub fn check(resp: &HttpResponse, access: Access, what: &str) -> Result<Value> {
-    if resp.is_success() {
-        resp.json()
-    } else {
-        Err(resp.error_info().to_error(access, what))
     }
 }
 

@@ -183,10 +183,18 @@ impl GraphErrorInfo {
 /// Shape of a per-item error in output objects: `{errorId, message}` (the protocol edge adds
 /// the category).
 pub fn item_error(error: &Error) -> Value {
-    json!({
+    let mut item = json!({
         "errorId": error.kind.error_id(),
         "message": error.message,
-    })
+    });
+    // An explained refusal keeps its facts and the fixing command (the error record's
+    // TargetObject and RecommendedAction).
+    if error.kind == ErrorKind::PermissionDenied {
+        if let Some(details) = &error.details {
+            item["details"] = details.clone();
+        }
+    }
+    item
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod denied;
 pub mod errors;
 pub mod first_party;
 pub mod grouping;

@@ -176,9 +176,17 @@ pub async fn request(
     } else {
         // The caller's own request: its effect is unknown here, so HTTP's rule decides.
         let resend = Resend::by_method(&method);
-        let resp = client.send(method, url, headers, body, resend).await?;
+        let resp = client
+            .send(method.clone(), url.clone(), headers, body, resend)
+            .await?;
         if !resp.is_success() {
-            return Err(resp.error_info().to_error(Access::Other, &what));
+            return Err(client.refusal(
+                &resp.error_info(),
+                method.as_str(),
+                url.as_str(),
+                Access::Other,
+                &what,
+            ));
         }
         items += emit_body(sink, &resp.body);
     }

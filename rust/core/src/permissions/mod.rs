@@ -25,6 +25,7 @@ pub mod lookup;
 pub mod mg;
 pub mod path;
 pub mod runbook;
+pub mod token_check;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -20,6 +20,7 @@
 //! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
 //! | `permissions.*` | see [`crate::permissions`] | rows streamed as `Item` events + a summary |
+//! | `permissions.tokenCheck` | `{context, permissions, refresh?, wait?, timeoutSeconds?=300}` | [`crate::permissions::token_check::TokenPermissionRow`] items + `{count, present}` |
 //! | `arm.*` | see [`crate::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
@@ -279,6 +280,26 @@ impl Engine {
                     &held,
                     sink,
                 )
+            }
+            ops::PERMISSIONS_TOKEN_CHECK => {
+                let (_, ctx) = self.context_from(&request.args)?;
+                let check = permission_args::token_check(&request.args)?;
+                let tokens = context::ContextTokens::graph(&ctx, svc, sink);
+                let client = graph_client(&ctx, svc, sink);
+                let rows =
+                    crate::permissions::token_check::run(&tokens, &client, &check, sink).await?;
+                let present = rows
+                    .iter()
+                    .filter(|r| {
+                        r.status == crate::permissions::token_check::TokenPermissionStatus::Present
+                    })
+                    .count();
+                for row in &rows {
+                    sink.emit(Event::Item {
+                        item: to_json(row)?,
+                    });
+                }
+                Ok(json!({"count": rows.len(), "present": present}))
             }
             op if op.starts_with("graph.") => {
                 let (_, ctx) = self.context_from(&request.args)?;

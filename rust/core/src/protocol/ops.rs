@@ -27,3 +27,5 @@ pub const ARM_SET_AUTOMATION_IDENTITY: &str = "arm.setAutomationIdentity";
 pub const PERMISSIONS_FIND: &str = "permissions.find";
 pub const PERMISSIONS_ANALYZE: &str = "permissions.analyze";
 pub const PERMISSIONS_TEST: &str = "permissions.test";
+/// Issue 26: `Test-IdentityPermission` (is a permission in this identity's token yet).
+pub const PERMISSIONS_TOKEN_CHECK: &str = "permissions.tokenCheck";

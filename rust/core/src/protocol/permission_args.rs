@@ -79,3 +79,40 @@ mod tests {
         assert!(script_args(&json!({"scripts": 5})).is_err());
     }
 }
+
+/// Longest wait `permissions.tokenCheck` accepts (a day: IMDS caches a token for up to 24 hours).
+const MAX_WAIT_SECONDS: u64 = 86_400;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenCheckArgs {
+    permissions: Vec<String>,
+    #[serde(default)]
+    refresh: bool,
+    #[serde(default)]
+    wait: bool,
+    #[serde(default)]
+    timeout_seconds: Option<f64>,
+}
+
+/// `permissions.tokenCheck` args: `{permissions, refresh?, wait?, timeoutSeconds?=300}`.
+pub fn token_check(args: &Value) -> Result<crate::permissions::token_check::TokenCheck> {
+    let a: TokenCheckArgs = parse_args(args)?;
+    let wait = if a.wait {
+        let secs = a.timeout_seconds.unwrap_or(300.0);
+        if !secs.is_finite() || secs < 1.0 || secs > MAX_WAIT_SECONDS as f64 {
+            return Err(Error::invalid_argument(format!(
+                "{} must be between 1 and {MAX_WAIT_SECONDS} seconds",
+                crate::input::Input::Timeout
+            )));
+        }
+        Some(std::time::Duration::from_secs_f64(secs))
+    } else {
+        None
+    };
+    Ok(crate::permissions::token_check::TokenCheck {
+        permissions: a.permissions,
+        refresh: a.refresh,
+        wait,
+    })
+}

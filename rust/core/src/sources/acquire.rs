@@ -52,13 +52,44 @@ impl ManagedSource {
         timeout: Duration,
         sink: &dyn EventSink,
     ) -> Result<AccessToken> {
+        self.acquire_replacing(
+            transport, clock, contact, resource, selector, timeout, sink, None,
+        )
+        .await
+    }
+
+    /// As [`Self::acquire_with`]; with `replacing` (the token the caller holds), a source that
+    /// keeps a platform-side cache the client can invalidate (App Service, Service Fabric: see
+    /// [`ManagedSource::can_replace_cached_token`]) is asked for a new token instead of its
+    /// cached one, as MSAL asks: `token_sha256_to_refresh` (the old token's SHA-256) and the
+    /// client capability `xms_cc=cp1`. Other sources send the plain request.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn acquire_replacing(
+        &self,
+        transport: &dyn Transport,
+        clock: &dyn Clock,
+        contact: Option<&FirstContact>,
+        resource: &str,
+        selector: &IdentitySelector,
+        timeout: Duration,
+        sink: &dyn EventSink,
+        replacing: Option<&Secret>,
+    ) -> Result<AccessToken> {
         let contact = contact.filter(|_| matches!(self, ManagedSource::Imds(_)));
+        let mut request = self.prepare(resource, selector)?;
+        if let Some(old) = replacing.filter(|_| self.can_replace_cached_token()) {
+            request
+                .url
+                .query_pairs_mut()
+                .append_pair("xms_cc", "cp1")
+                .append_pair("token_sha256_to_refresh", &sha256_hex(old.expose()));
+        }
         let plan = Acquisition {
             contact,
             source: self,
             transport,
             clock,
-            request: self.prepare(resource, selector)?,
+            request,
             resource,
             selector,
             target: self.target(),
@@ -80,6 +111,18 @@ impl ManagedSource {
         .await?;
         token.source = Some(self.kind().name());
         Ok(token)
+    }
+
+    /// The platform keeps a cache of issued tokens that a client may ask it to skip for one
+    /// token (`token_sha256_to_refresh`): App Service and Functions, and Service Fabric, where
+    /// MSAL sends it. Azure Automation's endpoint, IMDS, Arc, Cloud Shell and Azure ML do not
+    /// take it: their cached token is handed back until it expires.
+    pub fn can_replace_cached_token(&self) -> bool {
+        match self {
+            ManagedSource::AppService(s) => !s.is_automation(),
+            ManagedSource::ServiceFabric(_) => true,
+            _ => false,
+        }
     }
 
     fn transport_failure(
@@ -364,6 +407,15 @@ impl Acquisition<'_> {
             Attempt::Fatal(error)
         }
     }
+}
+
+/// Lowercase hex SHA-256 of a token's UTF-8 bytes (what `token_sha256_to_refresh` carries).
+pub fn sha256_hex(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -42,6 +42,11 @@ impl AppServiceSource {
         })
     }
 
+    /// Azure Automation's sandbox endpoint (the App Service protocol, its own cache rules).
+    pub fn is_automation(&self) -> bool {
+        self.automation
+    }
+
     pub fn kind(&self) -> SourceKind {
         if self.automation {
             SourceKind::AzureAutomation

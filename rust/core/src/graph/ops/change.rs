@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::results::{ChangeResult, ChangeStatus, ResourceRef};
 use super::{dedupe, emit, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary};
 use crate::error::{Error, Result};
-use crate::events::{verbose, EventSink};
+use crate::events::{verbose, warn, EventSink};
 use crate::graph::batch::{self, Completion, SubRequest};
 use crate::graph::client::GraphClient;
 use crate::graph::errors::Access;
@@ -254,7 +254,7 @@ async fn change_group(
         let Some(row) = rows.get_mut(index) else {
             return Vec::new();
         };
-        apply_write(row, completion, &resource_name);
+        apply_write(client, row, completion, &resource_name);
         if row.pending == 0 {
             summary.count(row.status.name());
             emit(sink, &row.result(&resource_ref));
@@ -268,10 +268,53 @@ async fn change_group(
     if what_if {
         verbose(sink, "WhatIf: no change was made");
     }
+    if let Some(note) = new_roles_note(&rows) {
+        warn(sink, note);
+    }
     Ok(summary.finish(client, None))
 }
 
-fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
+/// Said once per command when a managed identity was granted a role: its tokens keep the roles
+/// they were issued with, and its platform endpoint caches them, so the runbook may not see the
+/// role at once.
+fn new_roles_note(rows: &[Row]) -> Option<String> {
+    let mut identities: Vec<String> = Vec::new();
+    let mut permissions: Vec<String> = Vec::new();
+    for row in rows.iter().filter(|r| r.status == ChangeStatus::Granted) {
+        let Some((_, name, Some(kind))) = &row.principal else {
+            continue;
+        };
+        if !kind.eq_ignore_ascii_case("ManagedIdentity") {
+            continue;
+        }
+        let name = name.clone().unwrap_or_else(|| row.identity.clone());
+        if !identities.contains(&name) {
+            identities.push(name);
+        }
+        if !permissions.contains(&row.permission) {
+            permissions.push(row.permission.clone());
+        }
+    }
+    if identities.is_empty() {
+        return None;
+    }
+    let who = match identities.len() {
+        1 => format!("'{}'", crate::graph::denied::one_line(&identities[0])),
+        n => format!("{n} managed identities"),
+    };
+    let shown: Vec<&str> = permissions.iter().take(5).map(String::as_str).collect();
+    Some(format!(
+        "Tokens that {who} obtained before this grant lack the new role(s): a managed identity's token keeps the roles it was issued with, and its platform endpoint may hand back a cached token for up to 24 hours. In the runbook, check with: Test-IdentityPermission -Permission {} -Refresh (add -Wait to wait for it).",
+        shown.join(",")
+    ))
+}
+
+fn apply_write(
+    client: &GraphClient<'_>,
+    row: &mut Row,
+    completion: Completion,
+    resource_name: &str,
+) {
     row.pending = row.pending.saturating_sub(1);
     let identity = row
         .principal
@@ -290,7 +333,7 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
         )
     };
     let outcome: std::result::Result<(ChangeStatus, Option<String>), Error> =
-        match completion.response {
+        match &completion.response {
             Err(e) => Err(Error::new(e.kind, format!("{what} failed: {}", e.message))
                 .with_details(
                     e.details
@@ -317,7 +360,7 @@ fn apply_write(row: &mut Row, completion: Completion, resource_name: &str) {
                 } else if !row.grant && sub.status == 404 {
                     Ok((ChangeStatus::NotAssigned, None))
                 } else {
-                    Err(info.to_error(Access::Write, &what))
+                    Err(completion.refusal(client, sub, Access::Write, &what))
                 }
             }
         };

@@ -125,7 +125,7 @@ pub async fn assignments(
         }
     }
     batch::run(client, reads, |rid, done| {
-        match done.response {
+        match &done.response {
             Ok(sub) if sub.is_success() => match ServicePrincipal::from_value(&sub.body) {
                 Ok(sp) => {
                     resources.insert(rid, Some(sp));
@@ -139,7 +139,7 @@ pub async fn assignments(
                 sink,
                 format!(
                     "cannot read the roles of resource {rid}: {}",
-                    sub.error_info().to_error(Access::Read, "reading").message
+                    done.refusal(client, sub, Access::Read, "reading").message
                 ),
             ),
             Err(e) => warn(

@@ -133,12 +133,17 @@ pub async fn scan<'c>(
     }
 }
 
-fn failure(done: Completion, what: &str) -> std::result::Result<serde_json::Value, Error> {
-    match done.response {
-        Ok(sub) if sub.is_success() => Ok(sub.body),
-        Ok(sub) => Err(sub.error_info().to_error(Access::Read, what)),
-        Err(e) => Err(e),
+fn failure(
+    client: &GraphClient<'_>,
+    done: Completion,
+    what: &str,
+) -> std::result::Result<serde_json::Value, Error> {
+    match &done.response {
+        Ok(sub) if sub.is_success() => {}
+        Ok(sub) => return Err(done.refusal(client, sub, Access::Read, what)),
+        Err(_) => {}
     }
+    done.response.map(|sub| sub.body)
 }
 
 impl Scan<'_, '_> {
@@ -164,7 +169,7 @@ impl Scan<'_, '_> {
     }
 
     fn on_page(&mut self, done: Completion) -> Vec<(Key, SubRequest)> {
-        let body = match failure(done, "listing service principals") {
+        let body = match failure(self.client, done, "listing service principals") {
             Ok(b) => b,
             Err(e) => {
                 self.list_error.get_or_insert(e);
@@ -212,7 +217,7 @@ impl Scan<'_, '_> {
     fn on_assignments(&mut self, p: Arc<Principal>, done: Completion) -> Vec<(Key, SubRequest)> {
         let mut more = Vec::new();
         let what = "reading the app role assignments of an identity";
-        let body = failure(done, what).and_then(|b| {
+        let body = failure(self.client, done, what).and_then(|b| {
             page_values(&b)?;
             Ok(b)
         });
@@ -276,7 +281,7 @@ impl Scan<'_, '_> {
     }
 
     fn on_resource(&mut self, rid: Uuid, done: Completion) {
-        let read = failure(done, "reading a resource API's app roles")
+        let read = failure(self.client, done, "reading a resource API's app roles")
             .and_then(|b| ServicePrincipal::from_value(&b));
         let res = match read {
             Ok(sp) => Some(sp),

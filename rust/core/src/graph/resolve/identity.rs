@@ -272,6 +272,7 @@ fn on_read_inner(
     let what = format!("looking up the identity '{}'", st.text);
     let mut follow = Vec::new();
     let want_assignments = query != AssignmentQuery::None;
+    let (method, url) = (done.method.clone(), done.url.clone());
     let response = match done.response {
         Ok(r) => r,
         Err(e) => {
@@ -284,7 +285,9 @@ fn on_read_inner(
             return follow;
         }
     };
-    let fail = |r: &batch::SubResponse| r.error_info().to_error(Access::Read, &what);
+    let fail = |r: &batch::SubResponse| {
+        client.refusal(&r.error_info(), method.as_str(), &url, Access::Read, &what)
+    };
     match key {
         Key::ById(i) | Key::ByAppId(i) => {
             if response.is_success() {

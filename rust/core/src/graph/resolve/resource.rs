@@ -167,7 +167,7 @@ async fn get_optional(
     let resp = client
         .send(
             reqwest::Method::GET,
-            url,
+            url.clone(),
             Default::default(),
             None,
             crate::graph::Resend::Safe,
@@ -176,7 +176,7 @@ async fn get_optional(
     if resp.status == 404 {
         return Ok(None);
     }
-    let body = crate::graph::client::check(&resp, Access::Read, what)?;
+    let body = client.check(&resp, &reqwest::Method::GET, &url, Access::Read, what)?;
     ServicePrincipal::from_value(&body).map(Some)
 }
 

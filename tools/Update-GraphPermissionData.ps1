@@ -7,7 +7,7 @@
 .DESCRIPTION
     Reads permissions/new/permissions.json and permissions/new/provisioningInfo.json from a
     checkout of https://github.com/microsoftgraph/microsoft-graph-devx-content (MIT) and writes
-    rust/core/src/permissions/data/graph-permissions.json.gz (gzip of compact JSON: per
+    rust/graph-permissions/data/graph-permissions.json.gz (gzip of compact JSON: per
     permission its name, per scheme its id and privilege level, and its path sets: schemes,
     methods, path templates with their raw least=/AlsoRequires= markers; no descriptions) and
     graph-permissions.source.txt (repository, path, commit id and date) beside it.
@@ -39,7 +39,7 @@ param(
     [Parameter(Mandatory, ParameterSetName = 'Files')]
     [string] $CommitDate,
 
-    [string] $OutputDirectory = (Join-Path $PSScriptRoot '../rust/core/src/permissions/data')
+    [string] $OutputDirectory = (Join-Path $PSScriptRoot '../rust/graph-permissions/data')
 )
 
 $ErrorActionPreference = 'Stop'

@@ -528,7 +528,7 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             "The key is unknown, expired or already used",
         );
     }
-    match managed_identity::platform_token(app, &sel, resource) {
+    match managed_identity::platform_token(app, &sel, resource, None) {
         Ok((t, client_id)) => {
             let mut body = managed_identity::imds_body(&t, resource, &client_id);
             if sel != Selector::System {

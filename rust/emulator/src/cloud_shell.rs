@@ -54,7 +54,7 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             "Required parameter 'resource' is missing",
         );
     };
-    match managed_identity::platform_token(app, &Selector::System, resource) {
+    match managed_identity::platform_token(app, &Selector::System, resource, None) {
         Ok((t, client_id)) => {
             Resp::json(200, &managed_identity::imds_body(&t, resource, &client_id))
         }

@@ -45,10 +45,14 @@ pub fn handle(app: &App, req: &Req) -> Resp {
                 .map(|out| Resp::json(200, &out))
                 .map_err(|e| err(404, &e))
         }),
-        ("GET", "/tokenCache") => Ok(Resp::json(
-            200,
-            &json!({"entries": lock(&app.platform_cache).len()}),
-        )),
+        ("GET", "/tokenCache") => {
+            let cache_secs = app.config().platform_token_cache_secs;
+            let cache = lock(&app.platform_cache);
+            Ok(Resp::json(
+                200,
+                &json!({"entries": cache.len(), "items": cache.describe(cache_secs)}),
+            ))
+        }
         ("DELETE", "/tokenCache") => {
             lock(&app.platform_cache).clear();
             Ok(Resp::new(204))

@@ -76,13 +76,32 @@ pub enum Refusal {
     UnknownResource,
 }
 
+/// The query parameter with which MSAL asks App Service and Service Fabric to drop the token
+/// they cache (lower-case hex SHA-256 of the cached access token, sent with `xms_cc=cp1`).
+pub const REFRESH_PARAM: &str = "token_sha256_to_refresh";
+
+/// Lower-case hex SHA-256 of a token's UTF-8 bytes, as MSAL computes it.
+pub fn token_sha256(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// A token for the attached identity `sel` names, as the managed-identity platform issues it:
 /// the identity is checked first (locally, as the host does), then the resource (by Entra);
 /// a token cached by the platform is handed out again. Returns the token and the client id.
+///
+/// `refresh`: the `token_sha256_to_refresh` value of hosts that honour it (App Service,
+/// Automation, Service Fabric; `None` elsewhere). When it is the SHA-256 of the token cached
+/// for this identity and resource, that token is dropped and a new one issued (roles as of
+/// now, after the propagation delay); otherwise the cached one is served.
 pub fn platform_token(
     app: &App,
     sel: &Selector,
     resource: &str,
+    refresh: Option<&str>,
 ) -> Result<(Issued, String), Refusal> {
     let object_id = find_attached(app, sel).ok_or(Refusal::IdentityNotFound)?;
     if !resources::is_known(app, resource) {
@@ -93,8 +112,18 @@ pub fn platform_token(
         .map(|s| s.app_id.clone())
         .unwrap_or_default();
     let cache_secs = lock(&app.cfg).platform_token_cache_secs;
-    if let Some(t) = lock(&app.platform_cache).get(&object_id, resource, cache_secs) {
-        return Ok((t, client_id));
+    let refresh = refresh.map(str::trim).filter(|h| !h.is_empty());
+    if refresh.is_some() {
+        lock(&app.stats).counters.platform_refresh_requests += 1;
+    }
+    let cached = lock(&app.platform_cache).get(&object_id, resource, cache_secs);
+    if let Some(t) = cached {
+        let named = refresh.is_some_and(|h| h.eq_ignore_ascii_case(&token_sha256(&t.access_token)));
+        if !named {
+            return Ok((t, client_id));
+        }
+        lock(&app.platform_cache).remove(&object_id, resource);
+        lock(&app.stats).counters.platform_refreshes += 1;
     }
     let issued = token::issue(app, &object_id, resource, None).ok_or(Refusal::IdentityNotFound)?;
     if cache_secs > 0 {
@@ -246,7 +275,8 @@ pub fn imds(app: &App, req: &Req) -> Resp {
             "Only one of client_id, object_id or msi_res_id may be specified",
         );
     };
-    match platform_token(app, &sel, resource) {
+    // IMDS does not know `token_sha256_to_refresh`: the cached token is served.
+    match platform_token(app, &sel, resource, None) {
         Ok((t, client_id)) => {
             Resp::json(200, &imds_body(&t, resource, &client_id)).header("Server", IMDS_SERVER)
         }
@@ -304,7 +334,8 @@ fn sandbox_token(app: &App, params: &[(String, String)]) -> Resp {
             "Only one of client_id, principal_id (object_id) or mi_res_id may be specified.",
         );
     };
-    let (t, client_id) = match platform_token(app, &sel, resource) {
+    let refresh = param(params, REFRESH_PARAM);
+    let (t, client_id) = match platform_token(app, &sel, resource, refresh) {
         Ok(x) => x,
         Err(Refusal::IdentityNotFound) => return kestrel(400, NO_IDENTITY),
         Err(Refusal::UnknownResource) => return kestrel(500, AAD_FAILED),
@@ -364,4 +395,17 @@ pub fn automation(app: &App, req: &Req) -> Resp {
         params = body_params;
     }
     sandbox_token(app, &params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_hash_is_lower_case_hex_sha256() {
+        assert_eq!(
+            token_sha256("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

@@ -113,7 +113,7 @@ pub fn handle(app: &App, req: &Req) -> Resp {
         Some(c) => Selector::ClientId(c.to_string()),
         None => Selector::System,
     };
-    let (t, client_id) = match managed_identity::platform_token(app, &sel, resource) {
+    let (t, client_id) = match managed_identity::platform_token(app, &sel, resource, None) {
         Ok(x) => x,
         Err(Refusal::IdentityNotFound) => {
             return error(400, "invalid_request", "Identity not found")

@@ -50,6 +50,41 @@ impl PlatformCache {
         })
     }
 
+    /// Drops the entry for `object_id` and `resource` (a client asked for a new token).
+    pub fn remove(&mut self, object_id: &str, resource: &str) {
+        self.entries.remove(&key(object_id, resource));
+    }
+
+    /// What is cached, without the tokens: who, for what, issued and expiring when, and until
+    /// when the platform hands it out (epoch seconds; the earlier of the cache period's end and
+    /// the refresh margin before expiry).
+    pub fn describe(&self, cache_secs: u64) -> Vec<serde_json::Value> {
+        let now = util::now_epoch();
+        let mut out: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|((object_id, resource), e)| {
+                let lifetime = e.issued.exp.saturating_sub(e.issued.iat);
+                let margin = REFRESH_MARGIN_SECS.min(lifetime / 2);
+                let cache_left = Duration::from_secs(cache_secs)
+                    .saturating_sub(e.cached_at.elapsed())
+                    .as_secs();
+                let until = now
+                    .saturating_add(cache_left)
+                    .min(e.issued.exp.saturating_sub(margin));
+                serde_json::json!({
+                    "objectId": object_id,
+                    "resource": resource,
+                    "issuedAt": e.issued.iat,
+                    "expiresOn": e.issued.exp,
+                    "servedUntil": until,
+                })
+            })
+            .collect();
+        out.sort_by_key(|v| v.to_string());
+        out
+    }
+
     pub fn put(&mut self, object_id: &str, resource: &str, issued: &Issued) {
         self.entries.insert(
             key(object_id, resource),

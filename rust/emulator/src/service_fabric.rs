@@ -107,7 +107,8 @@ pub fn handle(app: &App, req: &Req) -> Resp {
             "Only one of principalId, client_id or mi_res_id may be specified.",
         );
     };
-    let (t, _) = match managed_identity::platform_token(app, &sel, resource) {
+    let refresh = param(&params, managed_identity::REFRESH_PARAM);
+    let (t, _) = match managed_identity::platform_token(app, &sel, resource, refresh) {
         Ok(x) => x,
         Err(Refusal::IdentityNotFound) => {
             return error(

@@ -48,6 +48,11 @@ pub struct Counters {
     pub batch_items: u64,
     /// Requests to unknown paths.
     pub other: u64,
+    /// Managed-identity token requests that carried `token_sha256_to_refresh` on a host that
+    /// honours it (App Service, Automation, Service Fabric).
+    pub platform_refresh_requests: u64,
+    /// Of those, the ones whose hash named the cached token: it was dropped and a new one issued.
+    pub platform_refreshes: u64,
 }
 
 #[derive(Debug, Clone)]

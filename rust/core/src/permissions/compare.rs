@@ -248,7 +248,7 @@ fn row(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::permissions::data::graph;
+    use crate::permissions::graph;
     use crate::permissions::path::Method;
     use crate::permissions::runbook::{CallRow, CallStatus};
 

@@ -2,11 +2,12 @@
 //! runbook needs, from Microsoft's published permission data, and what an identity holds beyond
 //! that.
 //!
-//! - [`data`]: the embedded table (decoded once) and [`data::graph`].
-//! - [`path`]: request paths against path templates (versions, ids, key segments, functions,
-//!   `$value`, query strings, case).
-//! - [`lookup`]: [`PermissionData::allowing`] — "which permissions allow METHOD PATH for scheme X":
-//!   the one question every command here (and a 403 explanation) asks.
+//! - [`data`], [`path`], [`lookup`]: the embedded table, path matching and
+//!   [`PermissionData::allowing`] — "which permissions allow METHOD PATH for scheme X", the one
+//!   question every command here (and a 403 explanation) asks. They live in the
+//!   `managed-identity-graph-permissions` crate (the emulator answers from the same table) and
+//!   are re-exported here under their old paths; [`graph`] gives the table with this crate's
+//!   error.
 //! - [`mg`]: Microsoft Graph PowerShell's command map (`MgCommandMetadata.json`).
 //! - [`runbook`]: a script's call sites (as PowerShell's parser found them) → rows.
 //! - [`compare`]: needed against held → Missing / Broader / Excess / Satisfied.
@@ -20,12 +21,13 @@
 //! | `permissions.test` | `{context, identity?, scheme?="Application", scripts, commandMetadataPath?}` | [`compare::PermissionRow`] |
 
 pub mod compare;
-pub mod data;
-pub mod lookup;
 pub mod mg;
-pub mod path;
 pub mod runbook;
 pub mod token_check;
+
+pub use managed_identity_graph_permissions::data;
+pub use managed_identity_graph_permissions::lookup;
+pub use managed_identity_graph_permissions::path;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +36,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use compare::{Held, PermissionRow, PermissionStatus};
-pub use data::{graph, PermissionData, Scheme};
+pub use data::{PermissionData, Scheme};
 pub use lookup::{Allowing, Requirement};
 pub use path::Method;
 pub use runbook::{CallRow, CallStatus, ScriptFacts};
@@ -82,6 +84,12 @@ pub struct FindRow {
     /// Every permission that allows it, least privileged first, per scheme.
     pub permissions: Vec<FoundPermission>,
     pub note: Option<String>,
+}
+
+/// The embedded Microsoft Graph table, decoded on first use (then shared); a table that does not
+/// decode is an internal error.
+pub fn graph() -> Result<&'static PermissionData> {
+    managed_identity_graph_permissions::graph().map_err(|e| Error::internal(e.message()))
 }
 
 fn level(value: u8) -> Option<u8> {

@@ -625,7 +625,7 @@ fn graph_path(uri: &str, kind: Kind) -> GraphPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::permissions::data::graph;
+    use crate::permissions::graph;
 
     fn text(t: &str) -> Part {
         Part {

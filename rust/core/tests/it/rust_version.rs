@@ -63,7 +63,7 @@ fn declared_rust_version_covers_every_locked_dependency() {
     let members = metadata["workspace_members"]
         .as_array()
         .expect("workspace members");
-    assert_eq!(members.len(), 3, "{members:?}");
+    assert_eq!(members.len(), 4, "{members:?}");
     for member in members {
         let package = packages
             .iter()

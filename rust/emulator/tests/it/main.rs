@@ -1,6 +1,7 @@
 //! All integration tests of the emulator crate, as modules of one test binary (one link instead
 //! of one per file).
 
+mod access;
 mod arm;
 mod client_assertions;
 mod clients;

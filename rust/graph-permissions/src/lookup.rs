@@ -6,8 +6,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use super::data::{Grant, PermissionData, Scheme};
-use super::path::{path_part, segments, Method, Segment};
+use crate::data::{Grant, PermissionData, Scheme};
+use crate::path::{path_part, segments, Method, Segment};
 
 /// One way to be allowed a request: a permission, plus one of its `AlsoRequires` when the data
 /// names some (then `permissions` holds both).
@@ -217,7 +217,7 @@ impl<'d> Allowing<'d> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::permissions::data::graph;
+    use crate::data::graph;
 
     fn names(rs: &[Requirement]) -> Vec<String> {
         rs.iter().map(Requirement::display).collect()

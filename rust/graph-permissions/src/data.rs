@@ -11,11 +11,11 @@ use once_cell::sync::Lazy;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::path::{Method, Trie};
-use crate::error::{Error, Result};
+use crate::path::{Method, Trie};
+use crate::{Error, Result};
 
 /// The gzipped table, as committed.
-pub const EMBEDDED_GZ: &[u8] = include_bytes!("data/graph-permissions.json.gz");
+pub const EMBEDDED_GZ: &[u8] = include_bytes!("../data/graph-permissions.json.gz");
 
 /// Largest decoded table accepted (the committed one is under 2 MB).
 const MAX_DECODED: u64 = 32 * 1024 * 1024;
@@ -223,14 +223,14 @@ impl PermissionData {
         flate2::read::GzDecoder::new(bytes)
             .take(MAX_DECODED)
             .read_to_end(&mut text)
-            .map_err(|e| Error::internal(format!("the permission table is not gzip: {e}")))?;
+            .map_err(|e| Error::new(format!("the permission table is not gzip: {e}")))?;
         Self::from_json(&text)
     }
 
     /// Builds the table and its index from the JSON shape.
     pub fn from_json(json: &[u8]) -> Result<Self> {
         let file: FileShape = serde_json::from_slice(json)
-            .map_err(|e| Error::internal(format!("the permission table is not valid: {e}")))?;
+            .map_err(|e| Error::new(format!("the permission table is not valid: {e}")))?;
         let mut permissions = Vec::with_capacity(file.permissions.len());
         let mut by_name = HashMap::new();
         let mut templates: Vec<Template> = Vec::new();

@@ -161,6 +161,23 @@ function Clear-EmulatorFaults { param($Emulator) $null = Invoke-Emulator $Emulat
 function Set-EmulatorConfig { param($Emulator, [hashtable] $Config) $null = Invoke-Emulator $Emulator -Method POST -Path '/_emulator/config' -Body $Config }
 function Get-EmulatorSeed { param($Emulator) Invoke-Emulator $Emulator -Path '/_emulator/seed' }
 
+function New-EmulatorToken {
+    <#
+        An access token the emulator's Graph accepts (its kid and issuer; the emulator does not check
+        signatures), with the given claims over a one-hour Graph default: for a token no sign-in of
+        the emulator issues (a role or scope set chosen by the test).
+    #>
+    param([Parameter(Mandatory)] [hashtable] $Claims)
+    $b64 = { param($t) [Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes($t)).TrimEnd('=').Replace('+', '-').Replace('/', '_') }
+    $now = [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
+    $body = @{ aud = 'https://graph.microsoft.com'; iat = $now; nbf = $now; exp = $now + 3600 }
+    foreach ($key in $Claims.Keys) { $body[$key] = $Claims[$key] }
+    if (-not $body.ContainsKey('iss')) { throw 'New-EmulatorToken needs an iss claim: https://sts.windows.net/<the seed tenantId>/' }
+    $header = & $b64 '{"alg":"none","typ":"JWT","kid":"mi-emulator"}'
+    $payload = & $b64 ($body | ConvertTo-Json -Compress -Depth 5)
+    ConvertTo-SecureString "$header.$payload.c2ln" -AsPlainText -Force
+}
+
 function Set-IdentityEnvironment {
     <#
         Points the process environment (what the module snapshots) at one managed-identity source

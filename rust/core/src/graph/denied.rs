@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::errors::{Access, GraphErrorInfo};
 use crate::error::{Error, ErrorKind};
 use crate::jwt::Claims;
-use crate::permissions::{self as data, Method, Requirement, Scheme};
+use managed_identity_graph_permissions::{self as data, Method, Requirement, Scheme};
 
 /// The tenant id of personal Microsoft accounts (tokens for them use the DelegatedPersonal
 /// permissions).

@@ -150,6 +150,10 @@ fn seed_json() -> Value {
         "clientSecret": crate::entra::CLIENT_SECRET,
         "identities": identities,
         "resources": resources,
+        "sites": seed::SITES
+            .iter()
+            .map(|s| json!({"id": s.id, "name": s.name, "displayName": s.display_name, "webUrl": s.web_url, "grantedTo": s.granted_to}))
+            .collect::<Vec<_>>(),
         "adminApps": seed::ARM_APPS
             .iter()
             .map(|a| json!({"displayName": a.display_name, "appId": a.client_id, "objectId": a.object_id}))
@@ -479,6 +483,16 @@ fn mint_token(app: &App, req: &Req) -> Result<Resp, Resp> {
         .and_then(Value::as_str)
         .filter(|r| !r.is_empty())
         .unwrap_or(seed::GRAPH_RESOURCE);
+    let lifetime = match v.get("lifetimeSecs") {
+        None | Some(Value::Null) => None,
+        Some(l) => Some(
+            l.as_i64()
+                .ok_or_else(|| err(400, "'lifetimeSecs' must be an integer"))?,
+        ),
+    };
+    if let Some(scopes) = v.get("scopes") {
+        return delegated_token(app, &v, scopes, resource, lifetime);
+    }
     let sp_id = {
         let dir = lock(&app.dir);
         let sp = match (
@@ -492,15 +506,48 @@ fn mint_token(app: &App, req: &Req) -> Result<Resp, Resp> {
         sp.map(|s| s.id.clone())
             .ok_or_else(|| err(404, "no such service principal"))?
     };
-    let lifetime = match v.get("lifetimeSecs") {
-        None | Some(Value::Null) => None,
-        Some(l) => Some(
-            l.as_i64()
-                .ok_or_else(|| err(400, "'lifetimeSecs' must be an integer"))?,
-        ),
-    };
     let t = token::issue(app, &sp_id, resource, lifetime)
         .ok_or_else(|| err(404, "no such service principal"))?;
+    Ok(Resp::json(
+        200,
+        &json!({"access_token": t.access_token, "expires_on": t.exp, "expires_in": t.expires_in, "resource": resource}),
+    ))
+}
+
+/// `POST /_emulator/token {"scopes": ["User.Read", …] | "User.Read …", "clientId"?, …}`: a
+/// delegated token of the seed's admin user signed in to `clientId` (default Microsoft Graph
+/// Command Line Tools) with exactly these scopes in `scp`, without a sign-in flow.
+fn delegated_token(
+    app: &App,
+    v: &Value,
+    scopes: &Value,
+    resource: &str,
+    lifetime: Option<i64>,
+) -> Result<Resp, Resp> {
+    const BAD: &str = "'scopes' must be an array of scope names or a space-separated string";
+    let scp: Vec<String> = match scopes {
+        Value::String(s) => s.split_whitespace().map(str::to_string).collect(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().map(str::trim).map(str::to_string))
+            .collect::<Option<Vec<String>>>()
+            .ok_or_else(|| err(400, BAD))?,
+        _ => return Err(err(400, BAD)),
+    };
+    if scp
+        .iter()
+        .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+    {
+        return Err(err(400, BAD));
+    }
+    let client_id = v
+        .get("clientId")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .unwrap_or(seed::GRAPH_CLI_CLIENT_ID);
+    let lifetime =
+        lifetime.unwrap_or(app.config().entra_token_lifetime_secs.min(i64::MAX as u64) as i64);
+    let t = token::mint_user(&seed::ADMIN_USER, client_id, resource, &scp, lifetime);
     Ok(Resp::json(
         200,
         &json!({"access_token": t.access_token, "expires_on": t.exp, "expires_in": t.expires_in, "resource": resource}),

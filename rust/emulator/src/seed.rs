@@ -280,6 +280,12 @@ pub const GRAPH: SeedResource = SeedResource {
             "UserAuthenticationMethod.Read.All",
             "Read all users' authentication methods",
         ),
+        // Issue 26: access to the SharePoint sites granted to the app (see [`SITES`]).
+        role(
+            "e1000001-0000-4000-8000-000000000013",
+            "Sites.Selected",
+            "Access selected site collections",
+        ),
         SeedRole {
             id: "e1000001-0000-4000-8000-0000000000ff",
             value: "Tasks.ReadWrite.Shared",
@@ -288,6 +294,40 @@ pub const GRAPH: SeedResource = SeedResource {
         },
     ],
 };
+
+/// A SharePoint site as Graph serves it (`GET /v1.0/sites/{site-id}`), and the applications
+/// (client ids) its owner granted through Sites.Selected: a token whose only sites permission is
+/// Sites.Selected reads the sites granted to its app and is refused (403 `accessDenied`) on the
+/// others.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedSite {
+    /// Graph's composite id: `{hostname},{site collection id},{web id}`.
+    pub id: &'static str,
+    pub name: &'static str,
+    pub display_name: &'static str,
+    pub web_url: &'static str,
+    pub granted_to: &'static [&'static str],
+}
+
+/// A site granted to nobody: Sites.Selected alone never reads it.
+pub const FINANCE_SITE: SeedSite = SeedSite {
+    id: "contoso.sharepoint.com,2f5c1a3e-6b7d-4e8f-9a0b-1c2d3e4f5a61,7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c61",
+    name: "finance",
+    display_name: "Finance",
+    web_url: "https://contoso.sharepoint.com/sites/finance",
+    granted_to: &[],
+};
+
+/// A site granted (Sites.Selected) to uami-empty's app.
+pub const OPERATIONS_SITE: SeedSite = SeedSite {
+    id: "contoso.sharepoint.com,3a6d2b4f-7c8e-4f9a-8b1c-2d3e4f5a6b72,8b9c0d1e-2f3a-4b4c-9d5e-6f7a8b9c0d72",
+    name: "operations",
+    display_name: "Operations",
+    web_url: "https://contoso.sharepoint.com/sites/operations",
+    granted_to: &[EMPTY_IDENTITY.client_id],
+};
+
+pub const SITES: &[SeedSite] = &[FINANCE_SITE, OPERATIONS_SITE];
 
 /// Ten Graph application roles used by the bulk bench and bulk tests.
 pub const BULK_ROLES: [&str; 10] = [

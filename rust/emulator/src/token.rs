@@ -40,6 +40,7 @@ pub fn mint(sp: &ServicePrincipal, resource: &str, roles: &[String], lifetime_se
         "oid": sp.id,
         "sub": sp.id,
         "appid": sp.app_id,
+        "app_displayname": sp.display_name,
         "appidacr": "2",
         "tid": seed::TENANT_ID,
         "idtyp": "app",
@@ -191,6 +192,8 @@ mod tests {
         assert_eq!(c["oid"], seed::REPORTS_IDENTITY.object_id);
         assert_eq!(c["xms_mirid"], seed::REPORTS_IDENTITY.resource_id);
         assert_eq!(c["roles"][0], "User.Read.All");
+        assert_eq!(c["app_displayname"], seed::REPORTS_IDENTITY.display_name);
+        assert_eq!(c["idtyp"], "app");
         assert_eq!(
             c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
             3600

@@ -21,7 +21,13 @@ pub const WRITE_ROLE: &str = "AppRoleAssignment.ReadWrite.All";
 pub struct Caller {
     pub app_id: String,
     pub object_id: String,
+    /// What the emulator's own routes check: the `roles` claim plus each `scp` entry.
     pub roles: Vec<String>,
+    /// The token is a user's (`scp`, `idtyp: user`), not app-only.
+    pub delegated: bool,
+    /// Exactly what the token holds for its kind: the `roles` claim of an app token, the
+    /// `scp` entries of a delegated one (what Microsoft's permission data is checked against).
+    pub held: Vec<String>,
 }
 
 impl Caller {
@@ -82,12 +88,21 @@ pub fn authenticate(req: &Req) -> Result<Caller, &'static str> {
         .unwrap_or_default();
     // Delegated tokens: the scopes grant what the role of the same name grants (the emulated
     // admin user holds every directory role).
-    if let Some(scp) = claims.get("scp").and_then(Value::as_str) {
+    let scp = claims.get("scp").and_then(Value::as_str);
+    let delegated = scp.is_some() || text("idtyp") == "user";
+    let held = match scp {
+        Some(scp) => scp.split_whitespace().map(str::to_string).collect(),
+        None if delegated => Vec::new(),
+        None => roles.clone(),
+    };
+    if let Some(scp) = scp {
         roles.extend(scp.split_whitespace().map(str::to_string));
     }
     Ok(Caller {
         app_id: text("appid"),
         object_id: text("oid"),
         roles,
+        delegated,
+        held,
     })
 }

@@ -1,6 +1,7 @@
 //! Microsoft Graph app-role surface (`/v1.0` and `/beta`): one dispatch function serves both
 //! HTTP requests and `$batch` items.
 
+pub mod access;
 pub mod auth;
 pub mod batch;
 pub mod filter;

@@ -215,13 +215,9 @@ fn resolve<'d>(
 pub fn route(app: &App, req: &Req, caller: &Caller, ctx: &Ctx, in_batch: bool) -> GraphResponse {
     let route = match parse_route(&req.path) {
         Ok(r) => r,
-        Err(seg) => {
-            return ctx.error(
-                400,
-                "BadRequest",
-                &format!("Resource not found for the segment '{seg}'."),
-            )
-        }
+        // Not served here: Graph's answer from Microsoft's permission data (403 when the token
+        // does not allow it).
+        Err(seg) => return super::access::answer(app, req, caller, ctx, &seg),
     };
     let enforce = app.config().enforce_permissions;
     let read = !enforce || caller.can_read();

@@ -85,7 +85,7 @@ Describe 'A 403 from Microsoft Graph names the permission the request needs' {
 
     It 'a token holding a permission that should allow the call (Sites.Selected on a site not granted): the cause is elsewhere' {
         $context = Connect-AppToken -Roles 'Sites.Selected'
-        $site = $Seed.sites | Select-Object -First 1
+        $site = $Seed.sites | Where-Object { @($_.grantedTo).Count -eq 0 } | Select-Object -First 1
         $e = Get-Refusal { Invoke-GraphApiRequest -Uri "/v1.0/sites/$($site.id)/lists/l-1/items/7/documentSetVersions" -Context $context }
         $e.FullyQualifiedErrorId | Should -BeLike 'ManagedIdentity.PermissionDenied,*'
         $e.TargetObject.Cause | Should -Be 'HeldButRefused'
@@ -98,10 +98,10 @@ Describe 'A 403 from Microsoft Graph names the permission the request needs' {
 
     It 'a request no application permission allows: says so, and that a user''s sign-in is needed' {
         $context = Connect-AppToken -Roles 'Directory.Read.All'
-        $e = Get-Refusal { Invoke-GraphApiRequest -Uri '/v1.0/me/activities' -Context $context }
+        $e = Get-Refusal { Invoke-GraphApiRequest -Uri '/v1.0/bookingCurrencies' -Context $context }
         $e.FullyQualifiedErrorId | Should -BeLike 'ManagedIdentity.PermissionDenied,*'
         $e.TargetObject.Cause | Should -Be 'SchemeNotSupported'
-        $e.Exception.Message | Should -BeLike 'Microsoft Graph refused GET /me/activities: no application permission (app role) allows this request, so no grant to this identity can make it work; it needs a user sign-in with the delegated permission (scope) UserActivity.ReadWrite.CreatedByApp.*'
+        $e.Exception.Message | Should -BeLike 'Microsoft Graph refused GET /bookingCurrencies: no application permission (app role) allows this request, so no grant to this identity can make it work; it needs a user sign-in with the delegated permission (scope) *'
         $e.ErrorDetails.RecommendedAction | Should -Match 'user''s sign-in'
     }
 
@@ -134,7 +134,6 @@ Describe 'Test-IdentityPermission: a role granted but not yet in the token' {
         Set-IdentityEnvironment $Emulator 'IMDS'
         # aa-runbooks' token is issued (and cached by the platform) before the grant.
         $script:Admin = Connect-Identity -Identity -GraphEndpoint $GraphUrl
-        $null = Get-IdentityToken -Resource $GraphUrl -Context $Admin -WarningAction SilentlyContinue
         $script:GrantWarnings = @()
         $null = Grant-GraphAppRole -Identity $System.objectId -Permission AuditLog.Read.All -Context $Admin -Confirm:$false -WarningVariable grantWarnings -WarningAction SilentlyContinue
         $script:GrantWarnings = @($grantWarnings)

@@ -93,7 +93,12 @@ pub fn held_by(claims: &Claims, scheme: Scheme) -> Vec<String> {
 /// Text from a token or a server, made safe for one line of a message: control characters
 /// dropped, at most 128 characters.
 pub fn one_line(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(128).collect()
+    bounded_line(text, 128)
+}
+
+/// As [`one_line`], at most `max` characters.
+fn bounded_line(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// `09:14 UTC` when `unix` falls on the same UTC day as `now`, else `2026-12-07 09:14 UTC`.
@@ -131,7 +136,8 @@ fn request_path(target: &str) -> String {
     {
         segments.remove(0);
     }
-    one_line(&format!("/{}", segments.join("/")))
+    // Paths are long (site ids alone run past 100 characters): bounded, but not by a name's limit.
+    bounded_line(&format!("/{}", segments.join("/")), 1024)
 }
 
 /// The template as the message shows it: the request's own spelling where a segment is literal
@@ -225,7 +231,7 @@ pub fn explain(
         s.push(')');
         s
     };
-    let method_name = method.to_ascii_uppercase();
+    let method_name = one_line(method).to_ascii_uppercase();
     let allowing = match (Method::parse(&method_name), data::graph().ok()) {
         (Some(m), Some(table)) => table.allowing(m, target).filter(|a| !a.method_unknown()),
         _ => None,
@@ -261,6 +267,8 @@ pub fn explain(
     let Some(allowing) = allowing else {
         // Graph's error as it was, plus one sentence.
         let mut error = info.to_error(access, what);
+        // Graph's text as one line (its message may hold line breaks).
+        error.message = bounded_line(&error.message, 4000);
         error.message.push_str(&format!(
             " The permission data does not know {}, so the permission it needs cannot be named here.",
             denial.request
@@ -574,13 +582,17 @@ mod tests {
         let e = explain(
             &refused(),
             "GET",
-            "/v1.0/sites/contoso.sharepoint.com,1,2/lists/l-1/items/7/documentSetVersions",
+            "http://127.0.0.1:4100/v1.0/sites/contoso.sharepoint.com,2f5c1a3e-6b7d-4e8f-9a0b-1c2d3e4f5a61,7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c61/lists/l-1/items/7/documentSetVersions",
             Some(&token),
             Access::Other,
             "x",
             NOW,
         );
         assert_eq!(facts(&e)["Cause"], "HeldButRefused");
+        assert_eq!(
+            facts(&e)["Request"],
+            "GET /sites/{id}/lists/{id}/items/{id}/documentSetVersions"
+        );
         assert_eq!(facts(&e)["HeldAllowing"], "Sites.Selected");
         assert!(
             e.message.contains("the cause is elsewhere"),

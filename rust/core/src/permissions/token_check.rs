@@ -332,7 +332,12 @@ async fn round(
                 source: token.source,
                 token_issued_at: claims.iat.and_then(iso),
                 token_expires_at: iso(token.expires_on),
-                cached_until: if in_token { None } else { cached_until.clone() },
+                cached_until: match status {
+                    TokenPermissionStatus::NotYetInToken | TokenPermissionStatus::Unknown => {
+                        cached_until.clone()
+                    }
+                    _ => None,
+                },
                 reason,
             }
         })

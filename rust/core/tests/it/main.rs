@@ -6,6 +6,7 @@ mod graph_emulator;
 mod hosts_emulator;
 mod layers;
 mod managed_identity_sources;
+mod properties_denied;
 mod properties_graph_and_protocol;
 mod properties_permissions;
 mod properties_server_input;

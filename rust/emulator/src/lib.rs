@@ -278,6 +278,11 @@ pub async fn start(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
         service_fabric,
         config,
     )?);
+    // Decode Microsoft's permission data now (once per process), not on the first Graph
+    // request a test times.
+    tokio::task::spawn_blocking(|| {
+        let _ = managed_identity_graph_permissions::graph();
+    });
     let (stop, stop_rx) = watch::channel(false);
     let task = tokio::spawn(server::serve(
         listener,

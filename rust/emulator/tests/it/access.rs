@@ -183,16 +183,23 @@ async fn imds_ignores_token_sha256_to_refresh() {
 #[tokio::test]
 async fn a_refreshed_token_waits_for_the_propagation_delay() {
     let emu = default_emulator().await;
-    let first = mi_token(&emu, Host::AppService, None).await;
-    // A grant through Graph (not the control shortcut) is subject to tokenRolesLagMs.
+    // A config change of tokenRolesLagMs empties the platform cache, so it comes first.
+    let lag_ms = 1500;
     control(
         &emu,
         Method::POST,
         "/config",
-        Some(json!({"tokenRolesLagMs": 600_000})),
+        Some(json!({"tokenRolesLagMs": lag_ms})),
     )
     .await;
+    let first = mi_token(&emu, Host::AppService, None).await;
+    // A grant through Graph (not the control shortcut) is subject to tokenRolesLagMs.
     let admin = admin_token(&emu).await;
+    let mail_send = seed::GRAPH
+        .roles
+        .iter()
+        .find(|r| r.value == "Mail.Send")
+        .unwrap();
     let (status, v) = post_json(
         &format!(
             "{}/v1.0/servicePrincipals/{}/appRoleAssignments",
@@ -200,22 +207,21 @@ async fn a_refreshed_token_waits_for_the_propagation_delay() {
             seed::EMPTY_IDENTITY.object_id
         ),
         &admin,
-        &json!({"principalId": seed::EMPTY_IDENTITY.object_id, "resourceId": seed::GRAPH.object_id, "appRoleId": seed::GRAPH.roles.iter().find(|r| r.value == "Mail.Send").unwrap().id}),
+        &json!({"principalId": seed::EMPTY_IDENTITY.object_id, "resourceId": seed::GRAPH.object_id, "appRoleId": mail_send.id}),
     )
     .await;
     assert_eq!(status, 201, "{v}");
+    let granted_at = std::time::Instant::now();
     let lagging = mi_token(&emu, Host::AppService, Some(&sha256_hex(token_of(&first)))).await;
     assert_ne!(token_of(&lagging), token_of(&first));
     assert_eq!(roles_of(&lagging), json!([]), "not yet propagated");
-    control(
-        &emu,
-        Method::POST,
-        "/config",
-        Some(json!({"tokenRolesLagMs": 0})),
+    tokio::time::sleep(
+        std::time::Duration::from_millis(lag_ms + 100).saturating_sub(granted_at.elapsed()),
     )
     .await;
-    let cfg = control(&emu, Method::GET, "/config", None).await;
-    assert_eq!(cfg["tokenRolesLagMs"], 0);
+    // Propagated now, but the platform keeps serving the token it cached.
+    let cached = mi_token(&emu, Host::AppService, None).await;
+    assert_eq!(token_of(&cached), token_of(&lagging));
     let fresh = mi_token(
         &emu,
         Host::AppService,
@@ -223,6 +229,7 @@ async fn a_refreshed_token_waits_for_the_propagation_delay() {
     )
     .await;
     assert_eq!(roles_of(&fresh), json!(["Mail.Send"]));
+    assert_eq!(refresh_counts(&emu).await, (2, 2));
     emu.shutdown().await;
 }
 

@@ -57,7 +57,7 @@ Describe 'Loading the module' {
         foreach ($load in "Import-Module '$ModulePath'", ". '$(Join-Path $ModulePath 'ManagedIdentity.ps1')'") {
             $out = Invoke-FreshPwsh @"
 $load
-'commands=' + (((Get-Command Connect-Identity, Disconnect-Identity, Get-IdentityContext, Get-IdentityToken, Test-IdentityEndpoint, Get-GraphAppRole, Grant-GraphAppRole, Revoke-GraphAppRole, Set-GraphAppRole, Get-GraphAppRoleAssignment, Invoke-GraphApiRequest, Get-GraphAppRoleReport, Export-GraphAppRoleReport, New-UserAssignedIdentity, Get-UserAssignedIdentity, Remove-UserAssignedIdentity, Get-AutomationAccountIdentity, Set-AutomationAccountIdentity, Find-GraphPermission, Get-RunbookPermission, Test-RunbookPermission -ErrorAction SilentlyContinue | Where-Object CommandType -EQ 'Cmdlet').Name | Sort-Object) -join ',')
+'commands=' + (((Get-Command Connect-Identity, Disconnect-Identity, Get-IdentityContext, Get-IdentityToken, Test-IdentityEndpoint, Get-GraphAppRole, Grant-GraphAppRole, Revoke-GraphAppRole, Set-GraphAppRole, Get-GraphAppRoleAssignment, Invoke-GraphApiRequest, Get-GraphAppRoleReport, Export-GraphAppRoleReport, New-UserAssignedIdentity, Get-UserAssignedIdentity, Remove-UserAssignedIdentity, Get-AutomationAccountIdentity, Set-AutomationAccountIdentity, Find-GraphPermission, Get-RunbookPermission, Test-RunbookPermission, Test-IdentityPermission -ErrorAction SilentlyContinue | Where-Object CommandType -EQ 'Cmdlet').Name | Sort-Object) -join ',')
 'loadedAtImport=' + $loaded
 `$null = Test-IdentityEndpoint -TimeoutSec 1
 'loadedAfterFirstCall=' + $loaded

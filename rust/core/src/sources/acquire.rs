@@ -616,6 +616,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replacing_a_cached_token_is_asked_only_where_the_platform_takes_it() {
+        // SHA-256 of "old-token", as MSAL computes it (lowercase hex of the UTF-8 bytes).
+        let expected = "9bdf10a691a1cfda89d9ff66629d1609ab176cec9b6a3146a8929f28937a9fce";
+        assert_eq!(sha256_hex("old-token"), expected);
+        let automation = ManagedSource::AppService(
+            AppServiceSource::new(
+                "http://127.0.0.1:9/automation/token",
+                Secret::new("hdr-x"),
+                true,
+            )
+            .expect("automation"),
+        );
+        for (source, asked) in [(app_service(), true), (automation, false), (imds(), false)] {
+            let transport = FakeTransport::script(vec![Ok(response(200, token_body(), &[]))]);
+            let clock = FakeClock::at_unix(NOW);
+            source
+                .acquire_replacing(
+                    transport.as_ref(),
+                    &clock,
+                    None,
+                    "https://graph.microsoft.com",
+                    &IdentitySelector::SystemAssigned,
+                    S(100),
+                    &VecSink::default(),
+                    Some(&Secret::new("old-token")),
+                )
+                .await
+                .expect("token");
+            let url = transport.calls()[0].url.clone();
+            assert_eq!(source.can_replace_cached_token(), asked, "{url}");
+            assert_eq!(
+                url.contains(&format!("&xms_cc=cp1&token_sha256_to_refresh={expected}")),
+                asked,
+                "{url}"
+            );
+            assert!(!url.contains("old-token"), "{url}");
+        }
+    }
+
+    #[tokio::test]
     async fn imds_retries_on_the_fake_clock_then_succeeds() {
         let (token, t, clock) = acquire(
             &imds(),

@@ -60,6 +60,43 @@ enum Credential {
     SignIn(Box<sign_in::SignIn>),
 }
 
+/// One managed-identity token request through the process-wide cache (single-flight per
+/// identity and resource).
+struct ManagedFetch<'a> {
+    source: &'a ManagedSource,
+    selector: &'a IdentitySelector,
+    timeout: Duration,
+    resource: &'a str,
+}
+
+impl ManagedFetch<'_> {
+    /// `replacing`: the token this process holds, which the platform is asked to replace where
+    /// it can (see [`ManagedSource::can_replace_cached_token`]).
+    async fn fetch(
+        &self,
+        key: &CacheKey,
+        force_refresh: bool,
+        replacing: Option<&Secret>,
+        svc: &Services,
+        sink: &dyn EventSink,
+    ) -> Result<AccessToken> {
+        svc.cache
+            .get_or_fetch(key, force_refresh, sink, || {
+                self.source.acquire_replacing(
+                    svc.mi_transport.as_ref(),
+                    &*svc.clock,
+                    Some(&svc.first_contact),
+                    self.resource,
+                    self.selector,
+                    self.timeout,
+                    sink,
+                    replacing,
+                )
+            })
+            .await
+    }
+}
+
 /// What `Get-IdentityContext` shows (field names are the protocol's, camelCase).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,19 +313,13 @@ impl Context {
                 cache_identity,
             } => {
                 let key = CacheKey::new(cache_identity.clone(), resource.clone());
-                svc.cache
-                    .get_or_fetch(&key, force_refresh, sink, || {
-                        source.acquire_with(
-                            svc.mi_transport.as_ref(),
-                            &*svc.clock,
-                            Some(&svc.first_contact),
-                            &resource,
-                            selector,
-                            *timeout,
-                            sink,
-                        )
-                    })
-                    .await
+                let managed = ManagedFetch {
+                    source,
+                    selector,
+                    timeout: *timeout,
+                    resource: &resource,
+                };
+                managed.fetch(&key, force_refresh, None, svc, sink).await
             }
             Credential::Static(s) => {
                 self.check_static_resource(s, &resource)?;
@@ -333,20 +364,14 @@ impl Context {
                 let old = svc.cache.fresh(&key);
                 let asked_platform = old.is_some() && source.can_replace_cached_token();
                 let replacing = old.as_ref().map(|t| t.secret.clone());
-                let token = svc
-                    .cache
-                    .get_or_fetch(&key, true, sink, || {
-                        source.acquire_replacing(
-                            svc.mi_transport.as_ref(),
-                            &*svc.clock,
-                            Some(&svc.first_contact),
-                            &resource,
-                            selector,
-                            *timeout,
-                            sink,
-                            replacing.as_ref(),
-                        )
-                    })
+                let managed = ManagedFetch {
+                    source,
+                    selector,
+                    timeout: *timeout,
+                    resource: &resource,
+                };
+                let token = managed
+                    .fetch(&key, true, replacing.as_ref(), svc, sink)
                     .await?;
                 let same_as_before = old
                     .as_ref()

@@ -35,30 +35,15 @@ impl ManagedSource {
         timeout: Duration,
         sink: &dyn EventSink,
     ) -> Result<AccessToken> {
-        self.acquire_with(transport, clock, None, resource, selector, timeout, sink)
-            .await
-    }
-
-    /// As [`Self::acquire`]; with `contact`, the first request to an IMDS endpoint that has not
-    /// answered in this process is bounded as [`super::first_contact`] describes.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn acquire_with(
-        &self,
-        transport: &dyn Transport,
-        clock: &dyn Clock,
-        contact: Option<&FirstContact>,
-        resource: &str,
-        selector: &IdentitySelector,
-        timeout: Duration,
-        sink: &dyn EventSink,
-    ) -> Result<AccessToken> {
         self.acquire_replacing(
-            transport, clock, contact, resource, selector, timeout, sink, None,
+            transport, clock, None, resource, selector, timeout, sink, None,
         )
         .await
     }
 
-    /// As [`Self::acquire_with`]; with `replacing` (the token the caller holds), a source that
+    /// As [`Self::acquire`]; with `contact`, the first request to an IMDS endpoint that has not
+    /// answered in this process is bounded as [`super::first_contact`] describes. With
+    /// `replacing` (the token the caller holds), a source that
     /// keeps a platform-side cache the client can invalidate (App Service, Service Fabric: see
     /// [`ManagedSource::can_replace_cached_token`]) is asked for a new token instead of its
     /// cached one, as MSAL asks: `token_sha256_to_refresh` (the old token's SHA-256) and the
@@ -477,7 +462,7 @@ mod tests {
         let transport = FakeTransport::script(replies);
         let clock = FakeClock::at_unix(NOW);
         let result = imds()
-            .acquire_with(
+            .acquire_replacing(
                 transport.as_ref(),
                 &clock,
                 Some(contact),
@@ -485,6 +470,7 @@ mod tests {
                 &IdentitySelector::SystemAssigned,
                 S(100),
                 &VecSink::default(),
+                None,
             )
             .await;
         (result, transport)
@@ -556,7 +542,7 @@ mod tests {
         let transport = FakeTransport::script(vec![Ok(response(200, token_body(), &[]))]);
         let clock = FakeClock::at_unix(NOW);
         app_service()
-            .acquire_with(
+            .acquire_replacing(
                 transport.as_ref(),
                 &clock,
                 Some(&contact),
@@ -564,6 +550,7 @@ mod tests {
                 &IdentitySelector::SystemAssigned,
                 S(100),
                 &VecSink::default(),
+                None,
             )
             .await
             .expect("token");

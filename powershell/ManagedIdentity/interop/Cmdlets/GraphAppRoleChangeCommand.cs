@@ -1,6 +1,6 @@
 // Shared by Grant-, Revoke- and Set-GraphAppRole: process collects each pipeline record's
-// {identity, permissions, resource}; end merges the records of one identity and API and asks
-// ShouldProcess once per identity, then runs one bulk
+// {identity, permissions, resource}; end has the engine merge the records of one identity and API
+// (graph.mergeRequests, no request sent) and asks ShouldProcess once per identity, then runs one bulk
 // engine operation for the approved requests and, under -WhatIf, one preview (whatIf: the engine
 // reads but never writes) for the others.
 using System.Collections;
@@ -67,58 +67,53 @@ namespace ManagedIdentity.Interop.Commands
             var approved = new List<object>();
             var previewed = new List<object>();
             bool preview = IsWhatIf();
-            foreach (Merged entry in Merge())
+            foreach (JsonObject entry in MergedRequests())
             {
-                string resourceName = string.IsNullOrWhiteSpace(entry.Resource) ? "Graph" : entry.Resource;
-                string[] permissions = entry.Permissions.ToArray();
+                string identity = entry["Identity"] as string;
+                string resourceName = entry["Resource"] as string;
+                if (string.IsNullOrEmpty(resourceName)) resourceName = "Graph";
+                var permissions = new List<string>();
+                var listed = entry["Permissions"] as IEnumerable;
+                if (listed != null) foreach (object p in listed) permissions.Add(p as string);
                 var record = new Hashtable();
-                record["identity"] = entry.Identity;
-                record["permissions"] = permissions;
-                record["resource"] = entry.Resource;
+                record["identity"] = identity;
+                record["permissions"] = permissions.ToArray();
+                record["resource"] = entry["Resource"];
                 // Just created: the engine waits (bounded) for it to reach Microsoft Graph.
-                if (entry.Created) record["new"] = true;
-                if (ShouldProcess(entry.Identity, Describe(permissions, resourceName))) approved.Add(record);
+                if (true.Equals(entry["New"])) record["new"] = true;
+                if (ShouldProcess(identity, Describe(permissions.ToArray(), resourceName))) approved.Add(record);
                 else if (preview) previewed.Add(record);
             }
             Run(approved, false);
             Run(previewed, true);
         }
 
-        private sealed class Merged
+        /// <summary>The records as the engine merges them, one per identity and API (names
+        /// trimmed, permissions de-duplicated there, nowhere else), so -WhatIf and -Confirm
+        /// describe each identity's whole change once, e.g. Test-RunbookPermission's rows piped
+        /// into Set-GraphAppRole.</summary>
+        private List<JsonObject> MergedRequests()
         {
-            public string Identity;
-            public string Resource;
-            public bool Created;
-            public readonly List<string> Permissions = new List<string>();
-        }
-
-        /// <summary>The records of one identity and API as one request (the engine merges them the
-        /// same way), so -WhatIf and -Confirm describe each identity's whole change once, e.g.
-        /// Test-RunbookPermission's rows piped into Set-GraphAppRole.</summary>
-        private List<Merged> Merge()
-        {
-            var merged = new List<Merged>();
-            var byKey = new Dictionary<string, Merged>();
+            var records = new List<object>();
             foreach (Request request in requests)
             {
                 foreach (string identity in request.Identities)
                 {
-                    string key = identity.Trim().ToLowerInvariant() + "\n" + (request.Resource ?? string.Empty).Trim().ToLowerInvariant();
-                    Merged entry;
-                    if (!byKey.TryGetValue(key, out entry))
-                    {
-                        entry = new Merged { Identity = identity, Resource = request.Resource };
-                        byKey[key] = entry;
-                        merged.Add(entry);
-                    }
-                    if (request.Created.Contains(identity)) entry.Created = true;
-                    foreach (string permission in request.Permissions)
-                    {
-                        if (string.IsNullOrWhiteSpace(permission)) continue;
-                        if (!entry.Permissions.Exists(p => string.Equals(p, permission.Trim(), System.StringComparison.OrdinalIgnoreCase))) entry.Permissions.Add(permission.Trim());
-                    }
+                    var record = new Hashtable();
+                    record["identity"] = identity;
+                    record["permissions"] = request.Permissions;
+                    record["resource"] = request.Resource;
+                    if (request.Created.Contains(identity)) record["new"] = true;
+                    records.Add(record);
                 }
             }
+            var merged = new List<JsonObject>();
+            if (records.Count == 0) return merged;
+            var arguments = new Hashtable();
+            arguments["requests"] = records.ToArray();
+            var result = InvokeEngineRaw("graph.mergeRequests", arguments) as JsonObject;
+            var list = result == null ? null : result["Requests"] as IEnumerable;
+            if (list != null) foreach (object entry in list) if (entry is JsonObject) merged.Add((JsonObject)entry);
             return merged;
         }
 

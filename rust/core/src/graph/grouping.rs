@@ -8,17 +8,14 @@ use super::ops::{ChangeRequest, GrantPlan};
 /// One bulk operation: these identities, these permissions, on this resource.
 pub type RequestGroup = GrantPlan;
 
-struct Merged {
-    identity: String,
-    permissions: Vec<String>,
-}
-
-/// Merges records per (resource, identity) — permissions unioned, case-insensitively, first
-/// spelling kept — then groups identities with equal permission sets. Input order is preserved.
-pub fn group(requests: Vec<ChangeRequest>) -> Vec<RequestGroup> {
+/// Merges records per (resource, identity): names trimmed, permissions unioned
+/// case-insensitively with the first spelling kept, empty identities and permissions dropped,
+/// input order preserved. The one place pipeline records are normalised: the module asks for it
+/// (`graph.mergeRequests`) before it asks -Confirm once per identity, and every bulk operation
+/// runs its records through it again (a no-op on merged input).
+pub fn merge(requests: Vec<ChangeRequest>) -> Vec<ChangeRequest> {
     let key = |s: &str| s.trim().to_lowercase();
-    // resource key -> (resource as given, identities in first-seen order)
-    let mut resources: Vec<(String, Option<String>, Vec<Merged>)> = Vec::new();
+    let mut merged: Vec<ChangeRequest> = Vec::new();
     for request in requests {
         let identity = request.identity.trim().to_string();
         if identity.is_empty() {
@@ -29,27 +26,21 @@ pub fn group(requests: Vec<ChangeRequest>) -> Vec<RequestGroup> {
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty());
         let resource_key = resource.as_deref().map(key).unwrap_or_default();
-        let index = match resources.iter().position(|(k, _, _)| *k == resource_key) {
+        let index = match merged.iter().position(|m| {
+            key(&m.identity) == key(&identity)
+                && m.resource.as_deref().map(key).unwrap_or_default() == resource_key
+        }) {
             Some(i) => i,
             None => {
-                resources.push((resource_key, resource, Vec::new()));
-                resources.len() - 1
-            }
-        };
-        let identities = &mut resources[index].2;
-        let entry = match identities
-            .iter()
-            .position(|m| key(&m.identity) == key(&identity))
-        {
-            Some(i) => &mut identities[i],
-            None => {
-                identities.push(Merged {
+                merged.push(ChangeRequest {
                     identity,
                     permissions: Vec::new(),
+                    resource,
                 });
-                identities.last_mut().expect("just pushed")
+                merged.len() - 1
             }
         };
+        let entry = &mut merged[index];
         for permission in request.permissions {
             let permission = permission.trim().to_string();
             if !permission.is_empty()
@@ -59,25 +50,33 @@ pub fn group(requests: Vec<ChangeRequest>) -> Vec<RequestGroup> {
             }
         }
     }
+    merged
+}
+
+/// [`merge`]s the records, then groups identities with equal permission sets on the same
+/// resource. Input order is preserved.
+pub fn group(requests: Vec<ChangeRequest>) -> Vec<RequestGroup> {
+    let key = |s: &str| s.trim().to_lowercase();
+    let sorted = |permissions: &[String]| {
+        let mut set: Vec<String> = permissions.iter().map(|p| key(p)).collect();
+        set.sort();
+        set
+    };
     let mut groups: Vec<RequestGroup> = Vec::new();
-    for (_, resource, identities) in resources {
-        let start = groups.len();
-        for merged in identities {
-            let mut set: Vec<String> = merged.permissions.iter().map(|p| key(p)).collect();
-            set.sort();
-            let existing = groups[start..].iter_mut().find(|g| {
-                let mut other: Vec<String> = g.permissions.iter().map(|p| key(p)).collect();
-                other.sort();
-                other == set
-            });
-            match existing {
-                Some(g) => g.identities.push(merged.identity),
-                None => groups.push(RequestGroup {
-                    resource: resource.clone(),
-                    permissions: merged.permissions,
-                    identities: vec![merged.identity],
-                }),
-            }
+    for request in merge(requests) {
+        let resource_key = request.resource.as_deref().map(key).unwrap_or_default();
+        let set = sorted(&request.permissions);
+        let existing = groups.iter_mut().find(|g| {
+            g.resource.as_deref().map(key).unwrap_or_default() == resource_key
+                && sorted(&g.permissions) == set
+        });
+        match existing {
+            Some(g) => g.identities.push(request.identity),
+            None => groups.push(RequestGroup {
+                resource: request.resource,
+                permissions: request.permissions,
+                identities: vec![request.identity],
+            }),
         }
     }
     groups

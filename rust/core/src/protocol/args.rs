@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::context::options::SignInOptions;
 use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
@@ -292,6 +292,44 @@ fn report_query(args: &Value) -> Result<ReportQuery> {
     })
 }
 
+/// `graph.mergeRequests`: `{requests: [{identity, permissions, resource?, new?}]}` →
+/// `{requests: [...]}`, one per (identity, API), names trimmed, permissions de-duplicated
+/// ([`crate::graph::grouping::merge`]); `new` when any merged record was.
+pub fn merge_requests(args: &Value) -> Result<Value> {
+    let a: RecordsArgs = parse_args(args)?;
+    let key = |s: &str| s.trim().to_lowercase();
+    let new: Vec<String> = a
+        .requests
+        .iter()
+        .filter(|r| r.new)
+        .map(|r| key(&r.identity))
+        .collect();
+    let merged = crate::graph::grouping::merge(records(a.requests));
+    let out: Vec<Value> = merged
+        .into_iter()
+        .map(|r| {
+            json!({
+                "identity": r.identity,
+                "permissions": r.permissions,
+                "resource": r.resource,
+                "new": new.contains(&key(&r.identity)),
+            })
+        })
+        .collect();
+    Ok(json!({ "requests": out }))
+}
+
+fn records(requests: Vec<RecordArg>) -> Vec<ChangeRequest> {
+    requests
+        .into_iter()
+        .map(|r| ChangeRequest {
+            identity: r.identity,
+            permissions: many(r.permissions),
+            resource: r.resource,
+        })
+        .collect()
+}
+
 /// `graph.grant` / `revoke` / `set` args: `identities` + `permissions` (+ `resource`), or
 /// `requests`: pipeline records `{identity, permissions, resource}`.
 fn change_args(args: &Value) -> Result<ChangeArgs> {
@@ -304,16 +342,7 @@ fn change_args(args: &Value) -> Result<ChangeArgs> {
             .map(|r| r.identity.clone())
             .collect();
         return Ok(ChangeArgs {
-            target: ChangeTarget::Records(
-                a.requests
-                    .into_iter()
-                    .map(|r| ChangeRequest {
-                        identity: r.identity,
-                        permissions: many(r.permissions),
-                        resource: r.resource,
-                    })
-                    .collect(),
-            ),
+            target: ChangeTarget::Records(records(a.requests)),
             what_if: a.what_if,
             new_identities,
         });
@@ -431,6 +460,25 @@ mod tests {
         );
         let e = connect_options(&json!({"clientId": 5})).expect_err("schema");
         assert!(e.message.starts_with("invalid arguments:"), "{}", e.message);
+    }
+
+    #[test]
+    fn merge_requests_is_one_per_identity_and_api_with_names_trimmed_once() {
+        let out = merge_requests(&json!({"requests": [
+            {"identity": " mi-a ", "permissions": [" Mail.Send ", "mail.send"], "resource": "Graph"},
+            {"identity": "MI-A", "permissions": "User.Read.All", "resource": " graph ", "new": true},
+            {"identity": "mi-a", "permissions": [], "resource": "Exchange"},
+            {"identity": "  ", "permissions": "X"}
+        ]}))
+        .expect("merged");
+        assert_eq!(
+            out,
+            json!({"requests": [
+                {"identity": "mi-a", "permissions": ["Mail.Send", "User.Read.All"], "resource": "Graph", "new": true},
+                {"identity": "mi-a", "permissions": [], "resource": "Exchange", "new": true}
+            ]})
+        );
+        assert!(merge_requests(&json!({"requests": "x"})).is_err());
     }
 
     #[test]

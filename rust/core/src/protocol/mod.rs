@@ -20,6 +20,7 @@
 //! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
 //! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
 //! | `permissions.*` | see [`crate::permissions`] | rows streamed as `Item` events + a summary |
+//! | `graph.mergeRequests` | `{requests: [{identity, permissions, resource?, new?}]}` | `{requests}` merged per identity and API (no request is sent) |
 //! | `permissions.tokenCheck` | `{context, permissions, refresh?, wait?, timeoutSeconds?=300}` | [`crate::permissions::token_check::TokenPermissionRow`] items + `{count, present}` |
 //! | `arm.*` | see [`crate::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
@@ -281,6 +282,7 @@ impl Engine {
                     sink,
                 )
             }
+            ops::GRAPH_MERGE_REQUESTS => args::merge_requests(&request.args),
             ops::PERMISSIONS_TOKEN_CHECK => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let check = permission_args::token_check(&request.args)?;

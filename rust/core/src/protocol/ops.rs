@@ -14,6 +14,9 @@ pub const GRAPH_ASSIGNMENTS: &str = "graph.assignments";
 pub const GRAPH_PERMISSION_NAMES: &str = "graph.permissionNames";
 pub const GRAPH_REQUEST: &str = "graph.request";
 pub const GRAPH_REPORT: &str = "graph.report";
+/// Pipeline records of Grant/Revoke/Set-GraphAppRole merged per identity and API (no request):
+/// what the module asks -Confirm about, once per identity.
+pub const GRAPH_MERGE_REQUESTS: &str = "graph.mergeRequests";
 /// Test hooks: a panic (proves panics never cross the FFI) and a cancellable sleep.
 pub const DIAGNOSTICS_PANIC: &str = "diagnostics.panic";
 pub const DIAGNOSTICS_SLEEP: &str = "diagnostics.sleep";

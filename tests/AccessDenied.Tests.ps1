@@ -232,6 +232,13 @@ Describe 'Test-IdentityPermission: a role granted but not yet in the token' {
         @((Get-EmulatorStats $Emulator).log | Where-Object { $_.target -eq 'appservice' }).Count | Should -BeGreaterThan 1 -Because 'the first new token predates the propagation delay'
     }
 
+    It '-Wait on a token given to Connect-Identity stops at once: nothing can renew it' {
+        $context = Connect-AppToken -Roles 'Directory.Read.All'
+        $e = Get-Refusal { Test-IdentityPermission -Permission AuditLog.Read.All -Wait -TimeoutSec 600 -Context $context }
+        $e.FullyQualifiedErrorId | Should -BeLike 'ManagedIdentity.InvalidArgument,*'
+        $e.Exception.Message | Should -Match 'cannot be renewed, so waiting cannot bring a new role into it'
+    }
+
     It '-Wait stops with ManagedIdentity.Timeout at -TimeoutSec, saying what is still missing' {
         Set-IdentityEnvironment $Emulator 'AppService'
         Set-EmulatorConfig $Emulator @{ tokenRolesLagMs = 600000 }

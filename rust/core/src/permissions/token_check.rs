@@ -89,14 +89,15 @@ pub async fn run(
     let names = clean_names(&check.permissions)?;
     let clock = client.clock().clone();
     let Some(limit) = check.wait else {
-        return round(tokens, client, &names, check.refresh, sink).await;
+        return Ok(round(tokens, client, &names, check.refresh, sink).await?.0);
     };
     let started = clock.now();
     let mut step = WAIT_STEP_FIRST;
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let rows = round(tokens, client, &names, check.refresh || attempt > 1, sink).await?;
+        let (rows, issuer) =
+            round(tokens, client, &names, check.refresh || attempt > 1, sink).await?;
         let waiting: Vec<&TokenPermissionRow> = rows
             .iter()
             .filter(|r| r.status != TokenPermissionStatus::Present)
@@ -105,6 +106,14 @@ pub async fn run(
         if waiting.is_empty() {
             progress(sink, &names, 100, "every permission is in the token", true);
             return Ok(rows);
+        }
+        if issuer == Some(PlatformCache::Fixed) {
+            // Nothing can renew a token given to Connect-Identity: waiting cannot help.
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "this context holds a token given to Connect-Identity, which cannot be renewed, so waiting cannot bring a new role into it: get a new token and connect again",
+            )
+            .with_details(json!({ "rows": rows })));
         }
         if elapsed >= limit {
             progress(sink, &names, 100, "timed out", true);
@@ -203,14 +212,15 @@ fn clean_names(given: &[String]) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// One look: the token in use (renewed when asked), then the directory for what it lacks.
+/// One look: the token in use (renewed when asked), then the directory for what it lacks. Also
+/// how the token's issuer caches, when it was renewed.
 async fn round(
     tokens: &dyn TokenProvider,
     client: &GraphClient<'_>,
     names: &[String],
     renew: bool,
     sink: &dyn EventSink,
-) -> Result<Vec<TokenPermissionRow>> {
+) -> Result<(Vec<TokenPermissionRow>, Option<PlatformCache>)> {
     let renewal: Option<RenewedToken> = if renew {
         Some(tokens.renew().await?)
     } else {
@@ -245,6 +255,10 @@ async fn round(
                         "this identity may not read its own app role assignments (that needs Application.Read.All)"
                             .to_string(),
                     )
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    unreadable =
+                        Some("the directory has no service principal with the token's object id".to_string())
                 }
                 Err(e) => return Err(e),
             },
@@ -342,7 +356,7 @@ async fn round(
             }
         })
         .collect();
-    Ok(rows)
+    Ok((rows, platform))
 }
 
 /// Sources whose endpoint hands back its cached token until it nears expiry.

@@ -565,8 +565,57 @@ function Invoke-WindowsTestLeg {
     $counts
 }
 
+# The Test task's phases and their wall times (Complete-Phase after each), printed as one table
+# before the closing counts, so a CI log shows what the Windows leg adds without a second run.
+$script:PhaseTimes = [Collections.Generic.List[object]]::new()
+$script:PhaseClock = [Diagnostics.Stopwatch]::new()
+$script:PhaseMark = [TimeSpan]::Zero
+
+function Complete-Phase {
+    # Records the wall time since the previous mark (or the clock's start) as the phase $Name.
+    param([Parameter(Mandatory)] [string] $Name, [string] $Note = '')
+    $now = $script:PhaseClock.Elapsed
+    $script:PhaseTimes.Add([pscustomobject]@{ Phase = $Name; Wall = $now - $script:PhaseMark; Note = $Note })
+    $script:PhaseMark = $now
+}
+
+function Format-Duration([TimeSpan] $Span) { '{0}:{1:00}' -f [int][Math]::Floor($Span.TotalMinutes), $Span.Seconds }
+
+function Write-PhaseTime {
+    # The phase table. -WindowsBuild: the background cross-build (Start-WindowsLegBuild), timed
+    # by its own start and exit and placed beside the phases it overlapped; -LegStart: when the
+    # Windows leg began, to say how long it waited for that build. -BuildStart: when it was
+    # started (on Linux a process's StartTime is gone once it has exited).
+    param($WindowsBuild, [DateTime] $BuildStart, [DateTime] $LegStart)
+    $rows = [Collections.Generic.List[object]]::new()
+    foreach ($phase in $script:PhaseTimes) {
+        $rows.Add([pscustomobject]@{ Phase = $phase.Phase; Wall = Format-Duration $phase.Wall; Note = $phase.Note })
+        if ($phase.Phase -notlike '* Pester') { continue }
+        $build = [pscustomobject]@{ Phase = 'Windows cross-build'; Wall = '-'; Note = 'not started (the Windows leg does not run here, or it builds in the leg)' }
+        if ($WindowsBuild) {
+            try {
+                if ($WindowsBuild.HasExited) {
+                    $waited = [Math]::Max(0, ($WindowsBuild.ExitTime - $LegStart).TotalSeconds)
+                    $build.Wall = Format-Duration ($WindowsBuild.ExitTime - $BuildStart)
+                    $build.Note = 'in the background from the end of the Linux build, overlapping the phases above; the Windows leg waited {0:N0} s for it' -f $waited
+                }
+                else { $build.Note = 'still running when the Windows leg gave up on it' }
+            }
+            catch { $build.Note = "not timed: $($_.Exception.Message)" }
+        }
+        $rows.Add($build)
+    }
+    $rows.Add([pscustomobject]@{ Phase = 'Total'; Wall = Format-Duration $script:PhaseClock.Elapsed; Note = '' })
+    Write-Host "`nWall time by phase"
+    Write-Host (($rows | Format-Table -AutoSize | Out-String -Width 200).TrimEnd())
+}
+
 function Invoke-Test {
+    $script:PhaseClock.Restart()
+    $os = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'Linux' }
     Invoke-Build
+    Complete-Phase "$os build"
+    $buildStart = [DateTime]::Now
     $windowsBuild = Start-WindowsLegBuild
     $passed = 0; $failed = 0
 
@@ -580,6 +629,7 @@ function Invoke-Test {
         }
     }
     if ($cargoExit -ne 0 -and $failed -eq 0) { $failed += 1; Write-Host 'cargo test failed before reporting results' -ForegroundColor Red }
+    Complete-Phase 'Rust tests'
 
     Write-Host "`n== Pester tests (tests/*.Tests.ps1)" -ForegroundColor Cyan
     Import-Pester
@@ -602,12 +652,16 @@ function Invoke-Test {
     $failed += $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
     $legName = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'Linux' }
     $legs = @("$legName leg (cargo test and Pester): $passed passed, $failed failed")
+    Complete-Phase "$os Pester"
 
+    $legStart = [DateTime]::Now
     $windows = Invoke-WindowsTestLeg -Build $windowsBuild
+    Complete-Phase 'Windows leg' $(if ($windows.Ran) { 'the time the Windows leg adds to the run' } else { 'did not run (see above)' })
     if ($windows.Ran) { $legs += "Windows leg (Pester in Windows pwsh under Wine, $($windows.Seconds) s): $($windows.Passed) passed, $($windows.Failed) failed" }
     elseif ($windows.Failed -gt 0) { $legs += "Windows leg: could not run ($($windows.Failed) failed)" }
     $passed += $windows.Passed; $failed += $windows.Failed
 
+    Write-PhaseTime -WindowsBuild $windowsBuild -BuildStart $buildStart -LegStart $legStart
     Write-Host ''
     $legs | ForEach-Object { Write-Host $_ }
     Write-Host "$passed passed, $failed failed"

@@ -9,7 +9,9 @@
     Test    Build, then run every Rust test (cargo test) and every Pester suite under tests/,
             and print one closing line "N passed, N failed" counting both.
     Bench   Build, then run tests/Bench.ps1 (figures printed as a table and written to
-            out/bench/results.md).
+            out/bench/results.md), then tests/Bench.Windows.ps1: the cold-start and bulk figures
+            in a Windows pwsh against the win-x64 engine (on Linux the one
+            MANAGEDIDENTITY_WINDOWS_PWSH names, under Wine; skipped, saying why, without it).
     Package Build, add the engines this machine can cross-build (win-x64 and linux-arm64 on
             Linux x64 when their gcc cross compilers and Rust targets are installed; see
             $CrossEngines) and any engines under -EnginePath, then write
@@ -668,12 +670,105 @@ function Invoke-Test {
     if ($failed -gt 0) { exit 1 }
 }
 
+function Invoke-WindowsBench {
+    # The bench's "Windows pwsh" section (issue 25): tests/Bench.Windows.ps1 in a Windows pwsh
+    # against the win-x64 engine, appended to out/bench/results.md and results.json. On Linux that
+    # pwsh is the one the Windows test leg uses (MANAGEDIDENTITY_WINDOWS_PWSH, under Wine), and
+    # the emulator runs natively here as `mi-emulator --pool`, its address handed in (see
+    # Invoke-WindowsTestLeg). Returns $false when the section could not be measured and must be
+    # (in CI, or when it was attempted and failed).
+    param([Parameter(Mandatory)] [string] $OutputDirectory)
+    Write-Host "`n== Bench: Windows pwsh (win-x64 engine)" -ForegroundColor Cyan
+    $bench = Join-Path $Root 'tests/Bench.Windows.ps1'
+    if ($IsWindows) {
+        # Here the native engine is the win-x64 one: this pwsh measures itself.
+        & (Get-Process -Id $PID).Path -NoProfile -NonInteractive -File $bench -ModulePath $ModuleOut -OutputDirectory $OutputDirectory | Out-Host
+        return $LASTEXITCODE -eq 0
+    }
+    $setting = Get-WindowsLegSetting
+    $why = $setting.Why
+    if (-not $why) {
+        $why = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
+    }
+    if ($why) {
+        $inCi = $env:CI -eq 'true'
+        $message = "The Windows pwsh figures are $(if ($inCi) { 'missing in CI' } else { 'skipped' }): $why."
+        Write-Host $message -ForegroundColor $(if ($inCi) { 'Red' } else { 'Yellow' })
+        Add-BenchSection -OutputDirectory $OutputDirectory -Property 'WindowsPwsh' -Markdown @('## Windows pwsh', '', $message) -Value ([pscustomobject]@{ NotMeasured = $message })
+        return -not $inCi
+    }
+    $folder = Join-Path $Out 'bench/windows'
+    # Wine makes the prefix on the first start, but not its parent folder.
+    New-Item -ItemType Directory -Force $folder, (Split-Path ([IO.Path]::GetFullPath($setting.WinePrefix))) | Out-Null
+    $log = Join-Path $folder 'bench.log'
+    $variables = @{
+        WINEPREFIX                           = $setting.WinePrefix
+        # The Windows pwsh's own module path, not this one's (Linux paths, ':'-separated).
+        PSModulePath                         = $null
+        MANAGEDIDENTITY_TEST_EMULATOR_POOL   = $null
+        MANAGEDIDENTITY_BENCH_AZURE_IDENTITY = $(if ($env:MANAGEDIDENTITY_BENCH_AZURE_IDENTITY) { ConvertTo-WinePath $env:MANAGEDIDENTITY_BENCH_AZURE_IDENTITY } else { $null })
+    }
+    $saved = @{}
+    $pool = $null; $process = $null
+    try {
+        foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
+        # The first start may unpack pwsh and make the Wine prefix: once, bounded.
+        $warm = Start-WindowsPwsh $setting.Launcher @('-Command', '[Environment]::OSVersion.VersionString') (Join-Path $folder 'warm-up.log')
+        if (-not $warm.WaitForExit(300000)) { Stop-ProcessGroup $warm; throw 'the Windows pwsh did not start within 300 s' }
+        if ($warm.ExitCode -ne 0) { throw "the Windows pwsh failed to start (exit $($warm.ExitCode)): $(Get-Content -Raw (Join-Path $folder 'warm-up.log'))" }
+        $pool = Start-EmulatorPool -WinePrefix $setting.WinePrefix -Folder $folder
+        $env:MANAGEDIDENTITY_TEST_EMULATOR_POOL = $pool.Address
+        $process = Start-WindowsPwsh $setting.Launcher @('-File', (ConvertTo-WinePath $bench), '-ModulePath', (ConvertTo-WinePath $ModuleOut), '-OutputDirectory', (ConvertTo-WinePath $OutputDirectory)) $log
+        # Its output (merged by the launcher) as it comes; bounded: 30 minutes.
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $shown = 0L
+        while ($true) {
+            $exited = $process.HasExited
+            if (Test-Path $log) {
+                $stream = [IO.File]::Open($log, 'Open', 'Read', 'ReadWrite')
+                try {
+                    if ($stream.Length -gt $shown) {
+                        $null = $stream.Seek($shown, 'Begin')
+                        $reader = [IO.StreamReader]::new($stream)
+                        $text = $reader.ReadToEnd()
+                        $cut = if ($exited) { $text.Length } else { $text.LastIndexOf("`n") + 1 }
+                        if ($cut -gt 0) {
+                            $text.Substring(0, $cut).TrimEnd() -split "`r?`n" | ForEach-Object { Write-Host "  $_" }
+                            $shown += [Text.Encoding]::UTF8.GetByteCount($text.Substring(0, $cut))
+                        }
+                    }
+                }
+                finally { $stream.Dispose() }
+            }
+            if ($exited) { break }
+            if ($clock.Elapsed.TotalMinutes -gt 30) { Stop-ProcessGroup $process; throw 'the Windows pwsh bench did not finish within 30 minutes' }
+            Start-Sleep -Milliseconds 500
+        }
+        if ($process.ExitCode -ne 0) { throw "the Windows pwsh bench failed (exit $($process.ExitCode); log: $log)" }
+        $true
+    }
+    catch {
+        Write-Host "The Windows pwsh figures are missing: $_" -ForegroundColor Red
+        Add-BenchSection -OutputDirectory $OutputDirectory -Property 'WindowsPwsh' -Markdown @('## Windows pwsh', '', "Not measured: $_") -Value ([pscustomobject]@{ NotMeasured = "$_" })
+        $false
+    }
+    finally {
+        if ($process) { Stop-ProcessGroup $process }
+        if ($pool -and -not $pool.Process.HasExited) { $pool.Process.Kill(); $null = $pool.Process.WaitForExit(5000) }
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
+    }
+}
+
 switch ($Task) {
     'Build' { Invoke-Build }
     'Test' { Invoke-Test }
     'Bench' {
         Invoke-Build
-        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $EmulatorOut 'mi-emulator') -OutputDirectory (Join-Path $Out 'bench')
+        $benchOut = Join-Path $Out 'bench'
+        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $EmulatorOut 'mi-emulator') -OutputDirectory $benchOut
+        # The same cold-start and bulk figures in a Windows pwsh (tests/Bench.Windows.ps1).
+        Import-Module (Join-Path $Root 'tests/BenchHelpers.psm1') -Force
+        if (-not (Invoke-WindowsBench -OutputDirectory $benchOut)) { exit 1 }
     }
     'Assemble' {
         Invoke-Build

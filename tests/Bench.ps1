@@ -48,6 +48,9 @@
     Paging (issue 8 item 8): the module's Graph request command with -All over 10,000 and 100,000
     paged items piped to a slow consumer: peak RSS (bounded buffering keeps it flat).
     Every goal is checked as a ratio from this run and printed with a check mark or a cross.
+    Windows pwsh: `./build.ps1 -Task Bench` then runs tests/Bench.Windows.ps1, which measures the
+    cold-start routes and the bulk grant in a Windows pwsh with the same helpers
+    (tests/BenchHelpers.psm1) and appends its section to results.md / results.json.
 #>
 [CmdletBinding()]
 param(

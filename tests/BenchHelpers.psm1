@@ -349,7 +349,7 @@ function Add-BenchSection {
     # Appends a section to results.md and a property to results.json in $OutputDirectory (written
     # by Bench.ps1 first), with LF line ends whichever pwsh writes them.
     param([Parameter(Mandatory)] [string] $OutputDirectory, [Parameter(Mandatory)] [string] $Property,
-        [Parameter(Mandatory)] [string[]] $Markdown, [Parameter(Mandatory)] $Value)
+        [Parameter(Mandatory)] [AllowEmptyString()] [string[]] $Markdown, [Parameter(Mandatory)] $Value)
     $utf8 = [Text.UTF8Encoding]::new($false)
     $md = Join-Path $OutputDirectory 'results.md'
     [IO.File]::AppendAllText($md, "`n" + (($Markdown -join "`n") -replace "`r`n", "`n") + "`n", $utf8)

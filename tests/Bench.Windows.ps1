@@ -21,8 +21,9 @@
 param(
     [Parameter(Mandatory)] [string] $ModulePath,
     [Parameter(Mandatory)] [string] $OutputDirectory,
-    # Fewer than Bench.ps1's 25 (a Windows pwsh under Wine takes about 1 s to start and exit).
-    [ValidateRange(3, 101)] [int] $Runs = 15,
+    # As many as Bench.ps1's: under Wine a child's wall time spreads wider (its process start goes
+    # through wineserver), and fewer rounds left medians inside that spread on a busy machine.
+    [ValidateRange(3, 101)] [int] $Runs = 25,
     [int] $BulkIdentities = 200,
     [int] $LatencyMs = 30,
     [int] $Concurrency = 4,

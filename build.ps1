@@ -9,7 +9,9 @@
     Test    Build, then run every Rust test (cargo test) and every Pester suite under tests/,
             and print one closing line "N passed, N failed" counting both.
     Bench   Build, then run tests/Bench.ps1 (figures printed as a table and written to
-            out/bench/results.md).
+            out/bench/results.md), then tests/Bench.Windows.ps1: the cold-start and bulk figures
+            in a Windows pwsh against the win-x64 engine (on Linux the one
+            MANAGEDIDENTITY_WINDOWS_PWSH names, under Wine; skipped, saying why, without it).
     Package Build, add the engines this machine can cross-build (win-x64 and linux-arm64 on
             Linux x64 when their gcc cross compilers and Rust targets are installed; see
             $CrossEngines) and any engines under -EnginePath, then write
@@ -565,8 +567,57 @@ function Invoke-WindowsTestLeg {
     $counts
 }
 
+# The Test task's phases and their wall times (Complete-Phase after each), printed as one table
+# before the closing counts, so a CI log shows what the Windows leg adds without a second run.
+$script:PhaseTimes = [Collections.Generic.List[object]]::new()
+$script:PhaseClock = [Diagnostics.Stopwatch]::new()
+$script:PhaseMark = [TimeSpan]::Zero
+
+function Complete-Phase {
+    # Records the wall time since the previous mark (or the clock's start) as the phase $Name.
+    param([Parameter(Mandatory)] [string] $Name, [string] $Note = '')
+    $now = $script:PhaseClock.Elapsed
+    $script:PhaseTimes.Add([pscustomobject]@{ Phase = $Name; Wall = $now - $script:PhaseMark; Note = $Note })
+    $script:PhaseMark = $now
+}
+
+function Format-Duration([TimeSpan] $Span) { '{0}:{1:00}' -f [int][Math]::Floor($Span.TotalMinutes), $Span.Seconds }
+
+function Write-PhaseTime {
+    # The phase table. -WindowsBuild: the background cross-build (Start-WindowsLegBuild), timed
+    # by its own start and exit and placed beside the phases it overlapped; -LegStart: when the
+    # Windows leg began, to say how long it waited for that build. -BuildStart: when it was
+    # started (on Linux a process's StartTime is gone once it has exited).
+    param($WindowsBuild, [DateTime] $BuildStart, [DateTime] $LegStart)
+    $rows = [Collections.Generic.List[object]]::new()
+    foreach ($phase in $script:PhaseTimes) {
+        $rows.Add([pscustomobject]@{ Phase = $phase.Phase; Wall = Format-Duration $phase.Wall; Note = $phase.Note })
+        if ($phase.Phase -notlike '* Pester') { continue }
+        $build = [pscustomobject]@{ Phase = 'Windows cross-build'; Wall = '-'; Note = 'not started (the Windows leg does not run here, or it builds in the leg)' }
+        if ($WindowsBuild) {
+            try {
+                if ($WindowsBuild.HasExited) {
+                    $waited = [Math]::Max(0, ($WindowsBuild.ExitTime - $LegStart).TotalSeconds)
+                    $build.Wall = Format-Duration ($WindowsBuild.ExitTime - $BuildStart)
+                    $build.Note = 'in the background from the end of the Linux build, overlapping the phases above; the Windows leg waited {0:N0} s for it' -f $waited
+                }
+                else { $build.Note = 'still running when the Windows leg gave up on it' }
+            }
+            catch { $build.Note = "not timed: $($_.Exception.Message)" }
+        }
+        $rows.Add($build)
+    }
+    $rows.Add([pscustomobject]@{ Phase = 'Total'; Wall = Format-Duration $script:PhaseClock.Elapsed; Note = '' })
+    Write-Host "`nWall time by phase"
+    Write-Host (($rows | Format-Table -AutoSize | Out-String -Width 200).TrimEnd())
+}
+
 function Invoke-Test {
+    $script:PhaseClock.Restart()
+    $os = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'Linux' }
     Invoke-Build
+    Complete-Phase "$os build"
+    $buildStart = [DateTime]::Now
     $windowsBuild = Start-WindowsLegBuild
     $passed = 0; $failed = 0
 
@@ -580,6 +631,7 @@ function Invoke-Test {
         }
     }
     if ($cargoExit -ne 0 -and $failed -eq 0) { $failed += 1; Write-Host 'cargo test failed before reporting results' -ForegroundColor Red }
+    Complete-Phase 'Rust tests'
 
     Write-Host "`n== Pester tests (tests/*.Tests.ps1)" -ForegroundColor Cyan
     Import-Pester
@@ -602,16 +654,109 @@ function Invoke-Test {
     $failed += $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
     $legName = if ($IsWindows) { 'Windows' } elseif ($IsMacOS) { 'macOS' } else { 'Linux' }
     $legs = @("$legName leg (cargo test and Pester): $passed passed, $failed failed")
+    Complete-Phase "$os Pester"
 
+    $legStart = [DateTime]::Now
     $windows = Invoke-WindowsTestLeg -Build $windowsBuild
+    Complete-Phase 'Windows leg' $(if ($windows.Ran) { 'the time the Windows leg adds to the run' } else { 'did not run (see above)' })
     if ($windows.Ran) { $legs += "Windows leg (Pester in Windows pwsh under Wine, $($windows.Seconds) s): $($windows.Passed) passed, $($windows.Failed) failed" }
     elseif ($windows.Failed -gt 0) { $legs += "Windows leg: could not run ($($windows.Failed) failed)" }
     $passed += $windows.Passed; $failed += $windows.Failed
 
+    Write-PhaseTime -WindowsBuild $windowsBuild -BuildStart $buildStart -LegStart $legStart
     Write-Host ''
     $legs | ForEach-Object { Write-Host $_ }
     Write-Host "$passed passed, $failed failed"
     if ($failed -gt 0) { exit 1 }
+}
+
+function Invoke-WindowsBench {
+    # The bench's "Windows pwsh" section (issue 25): tests/Bench.Windows.ps1 in a Windows pwsh
+    # against the win-x64 engine, appended to out/bench/results.md and results.json. On Linux that
+    # pwsh is the one the Windows test leg uses (MANAGEDIDENTITY_WINDOWS_PWSH, under Wine), and
+    # the emulator runs natively here as `mi-emulator --pool`, its address handed in (see
+    # Invoke-WindowsTestLeg). Returns $false when the section could not be measured and must be
+    # (in CI, or when it was attempted and failed).
+    param([Parameter(Mandatory)] [string] $OutputDirectory)
+    Write-Host "`n== Bench: Windows pwsh (win-x64 engine)" -ForegroundColor Cyan
+    $bench = Join-Path $Root 'tests/Bench.Windows.ps1'
+    if ($IsWindows) {
+        # Here the native engine is the win-x64 one: this pwsh measures itself.
+        & (Get-Process -Id $PID).Path -NoProfile -NonInteractive -File $bench -ModulePath $ModuleOut -OutputDirectory $OutputDirectory | Out-Host
+        return $LASTEXITCODE -eq 0
+    }
+    $setting = Get-WindowsLegSetting
+    $why = $setting.Why
+    if (-not $why) {
+        $why = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
+    }
+    if ($why) {
+        $inCi = $env:CI -eq 'true'
+        $message = "The Windows pwsh figures are $(if ($inCi) { 'missing in CI' } else { 'skipped' }): $why."
+        Write-Host $message -ForegroundColor $(if ($inCi) { 'Red' } else { 'Yellow' })
+        Add-BenchSection -OutputDirectory $OutputDirectory -Property 'WindowsPwsh' -Markdown @('## Windows pwsh', '', $message) -Value ([pscustomobject]@{ NotMeasured = $message })
+        return -not $inCi
+    }
+    $folder = Join-Path $Out 'bench/windows'
+    # Wine makes the prefix on the first start, but not its parent folder.
+    New-Item -ItemType Directory -Force $folder, (Split-Path ([IO.Path]::GetFullPath($setting.WinePrefix))) | Out-Null
+    $log = Join-Path $folder 'bench.log'
+    $variables = @{
+        WINEPREFIX                           = $setting.WinePrefix
+        # The Windows pwsh's own module path, not this one's (Linux paths, ':'-separated).
+        PSModulePath                         = $null
+        MANAGEDIDENTITY_TEST_EMULATOR_POOL   = $null
+        MANAGEDIDENTITY_BENCH_AZURE_IDENTITY = $(if ($env:MANAGEDIDENTITY_BENCH_AZURE_IDENTITY) { ConvertTo-WinePath $env:MANAGEDIDENTITY_BENCH_AZURE_IDENTITY } else { $null })
+    }
+    $saved = @{}
+    $pool = $null; $process = $null
+    try {
+        foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
+        # The first start may unpack pwsh and make the Wine prefix: once, bounded.
+        $warm = Start-WindowsPwsh $setting.Launcher @('-Command', '[Environment]::OSVersion.VersionString') (Join-Path $folder 'warm-up.log')
+        if (-not $warm.WaitForExit(300000)) { Stop-ProcessGroup $warm; throw 'the Windows pwsh did not start within 300 s' }
+        if ($warm.ExitCode -ne 0) { throw "the Windows pwsh failed to start (exit $($warm.ExitCode)): $(Get-Content -Raw (Join-Path $folder 'warm-up.log'))" }
+        $pool = Start-EmulatorPool -WinePrefix $setting.WinePrefix -Folder $folder
+        $env:MANAGEDIDENTITY_TEST_EMULATOR_POOL = $pool.Address
+        $process = Start-WindowsPwsh $setting.Launcher @('-File', (ConvertTo-WinePath $bench), '-ModulePath', (ConvertTo-WinePath $ModuleOut), '-OutputDirectory', (ConvertTo-WinePath $OutputDirectory)) $log
+        # Its output (merged by the launcher) as it comes; bounded: 30 minutes.
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        $shown = 0L
+        while ($true) {
+            $exited = $process.HasExited
+            if (Test-Path $log) {
+                $stream = [IO.File]::Open($log, 'Open', 'Read', 'ReadWrite')
+                try {
+                    if ($stream.Length -gt $shown) {
+                        $null = $stream.Seek($shown, 'Begin')
+                        $reader = [IO.StreamReader]::new($stream)
+                        $text = $reader.ReadToEnd()
+                        $cut = if ($exited) { $text.Length } else { $text.LastIndexOf("`n") + 1 }
+                        if ($cut -gt 0) {
+                            $text.Substring(0, $cut).TrimEnd() -split "`r?`n" | ForEach-Object { Write-Host "  $_" }
+                            $shown += [Text.Encoding]::UTF8.GetByteCount($text.Substring(0, $cut))
+                        }
+                    }
+                }
+                finally { $stream.Dispose() }
+            }
+            if ($exited) { break }
+            if ($clock.Elapsed.TotalMinutes -gt 30) { Stop-ProcessGroup $process; throw 'the Windows pwsh bench did not finish within 30 minutes' }
+            Start-Sleep -Milliseconds 500
+        }
+        if ($process.ExitCode -ne 0) { throw "the Windows pwsh bench failed (exit $($process.ExitCode); log: $log)" }
+        $true
+    }
+    catch {
+        Write-Host "The Windows pwsh figures are missing: $_" -ForegroundColor Red
+        Add-BenchSection -OutputDirectory $OutputDirectory -Property 'WindowsPwsh' -Markdown @('## Windows pwsh', '', "Not measured: $_") -Value ([pscustomobject]@{ NotMeasured = "$_" })
+        $false
+    }
+    finally {
+        if ($process) { Stop-ProcessGroup $process }
+        if ($pool -and -not $pool.Process.HasExited) { $pool.Process.Kill(); $null = $pool.Process.WaitForExit(5000) }
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
+    }
 }
 
 switch ($Task) {
@@ -619,7 +764,11 @@ switch ($Task) {
     'Test' { Invoke-Test }
     'Bench' {
         Invoke-Build
-        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $EmulatorOut 'mi-emulator') -OutputDirectory (Join-Path $Out 'bench')
+        $benchOut = Join-Path $Out 'bench'
+        & (Join-Path $Root 'tests/Bench.ps1') -ModulePath $ModuleOut -EmulatorPath (Join-Path $EmulatorOut 'mi-emulator') -OutputDirectory $benchOut
+        # The same cold-start and bulk figures in a Windows pwsh (tests/Bench.Windows.ps1).
+        Import-Module (Join-Path $Root 'tests/BenchHelpers.psm1') -Force
+        if (-not (Invoke-WindowsBench -OutputDirectory $benchOut)) { exit 1 }
     }
     'Assemble' {
         Invoke-Build

@@ -48,6 +48,9 @@
     Paging (issue 8 item 8): the module's Graph request command with -All over 10,000 and 100,000
     paged items piped to a slow consumer: peak RSS (bounded buffering keeps it flat).
     Every goal is checked as a ratio from this run and printed with a check mark or a cross.
+    Windows pwsh: `./build.ps1 -Task Bench` then runs tests/Bench.Windows.ps1, which measures the
+    cold-start routes and the bulk grant in a Windows pwsh with the same helpers
+    (tests/BenchHelpers.psm1) and appends its section to results.md / results.json.
 #>
 [CmdletBinding()]
 param(
@@ -65,64 +68,11 @@ param(
 
 $ErrorActionPreference = 'Stop'
 Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
-$pwsh = Get-PwshPath
+# Shared with tests/Bench.Windows.ps1: fresh processes, the cold-start routes, the bulk grant.
+Import-Module (Join-Path $PSScriptRoot 'BenchHelpers.psm1') -Force
 $null = New-Item -ItemType Directory -Force $OutputDirectory
-$bulkRoles = @('Application.Read.All', 'AuditLog.Read.All', 'Directory.Read.All', 'Group.Read.All', 'Mail.Read', 'Mail.Send', 'Sites.Read.All', 'User.Read.All', 'Calendars.Read', 'Reports.Read.All')
+$bulkRoles = Get-BulkRole
 $check = [char]0x2713; $cross = [char]0x2717
-
-function Get-Median([double[]] $Values) {
-    $sorted = $Values | Sort-Object
-    $n = $sorted.Count
-    if ($n % 2) { $sorted[[int][math]::Floor($n / 2)] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
-}
-
-# Appended to every child script: its peak resident set, read the same way for every route.
-$peakProbe = @'
-
-$status = '/proc/self/status'
-if ([IO.File]::Exists($status)) {
-    foreach ($line in [IO.File]::ReadAllLines($status)) { if ($line -match '^VmHWM:\s+(\d+)\s+kB') { 'PEAK=' + ([long]$Matches[1] * 1024) } }
-}
-else { 'PEAK=' + [Diagnostics.Process]::GetCurrentProcess().PeakWorkingSet64 }
-'@
-
-function Start-FreshPwsh {
-    # Starts `pwsh -NoProfile -NonInteractive -c <script>` with its output redirected. Every child
-    # starts as in a fresh Automation sandbox: an empty PowerShell cache folder, so it replays no
-    # startup JIT profile. Sharing one would let each child background-compile what the previous
-    # child (often another route) used, which biases routes by their order.
-    param([string] $Script, [hashtable] $Environment = @{})
-    $info = [Diagnostics.ProcessStartInfo]::new($pwsh)
-    foreach ($a in '-NoProfile', '-NonInteractive', '-c', $Script) { $info.ArgumentList.Add($a) }
-    $info.RedirectStandardOutput = $true; $info.RedirectStandardError = $true; $info.UseShellExecute = $false
-    $cache = Join-Path ([IO.Path]::GetTempPath()) ('mi-bench-cache-' + [guid]::NewGuid().ToString('N'))
-    if (-not (Test-OnWindows)) {
-        $null = New-Item -ItemType Directory -Force (Join-Path $cache 'powershell')
-        $info.Environment['XDG_CACHE_HOME'] = $cache
-    }
-    foreach ($name in $Environment.Keys) { $info.Environment[$name] = $Environment[$name] }
-    $watch = [Diagnostics.Stopwatch]::StartNew()
-    $process = [Diagnostics.Process]::Start($info)
-    $stdout = $process.StandardOutput.ReadToEndAsync(); $stderr = $process.StandardError.ReadToEndAsync()
-    # Bounded: a child that hangs fails the bench instead of stalling it.
-    if (-not $process.WaitForExit(300000)) { $process.Kill(); throw "benchmark child did not exit within 300 s: $Script" }
-    $process.WaitForExit(); $watch.Stop()
-    Remove-Item -Recurse -Force $cache -ErrorAction SilentlyContinue
-    [pscustomobject]@{ WallMs = $watch.Elapsed.TotalMilliseconds; ExitCode = $process.ExitCode; Stdout = $stdout.Result; Stderr = $stderr.Result }
-}
-
-function Measure-FreshPwsh {
-    # Runs a script in a fresh pwsh; returns wall ms (the parent's view, start to exit) and the
-    # child's own peak RSS (it prints PEAK=<bytes> as its last act), plus any KEY=VALUE lines it
-    # printed.
-    param([string] $Script, [hashtable] $Environment = @{})
-    $child = Start-FreshPwsh ($Script + $peakProbe) $Environment
-    $values = @{ WallMs = $child.WallMs }
-    foreach ($line in ($child.Stdout -split "`r?`n")) { if ($line -match '^(\w+)=(.*)$') { $values[$Matches[1]] = $Matches[2] } }
-    if ($child.ExitCode -ne 0 -or -not $values.ContainsKey('PEAK')) { throw "benchmark child failed: $($child.Stdout) $($child.Stderr)" }
-    $values.PeakMiB = [double]$values.PEAK / 1MB
-    [pscustomobject]$values
-}
 
 function Get-JitCompiledMethods {
     # Runs a script in a fresh pwsh with DOTNET_JitDisasmSummary=1, under which the .NET runtime
@@ -130,7 +80,7 @@ function Get-JitCompiledMethods {
     # count, not a time: the same on a quiet and a busy machine. Empty where the runtime does
     # not support the setting (Windows PowerShell, .NET 6).
     param([string] $Script)
-    $child = Start-FreshPwsh ($Script + $peakProbe) @{ DOTNET_JitDisasmSummary = '1' }
+    $child = Start-FreshPwsh ($Script + (Get-PeakProbe)) @{ DOTNET_JitDisasmSummary = '1' }
     $methods = [Collections.Generic.HashSet[string]]::new([StringComparer]::Ordinal)
     # First compilations only: a Tier1 recompilation of a hot method depends on timing.
     foreach ($match in [regex]::Matches($child.Stdout, 'JIT compiled (.+?) \[([^,\]]*)')) {
@@ -160,24 +110,6 @@ function Test-ReadyToRun([string] $Path) {
     finally { $stream.Dispose() }
 }
 
-function Get-Spread([object[]] $Samples, [string] $Property) {
-    $values = [double[]]@($Samples | ForEach-Object { [double]$_.$Property })
-    [pscustomobject]@{ Median = Get-Median $values; Min = ($values | Measure-Object -Minimum).Minimum; Max = ($values | Measure-Object -Maximum).Maximum }
-}
-
-function Measure-Scenarios {
-    # Runs every scenario once per round, interleaved, so drift on the machine touches them all
-    # alike; returns each scenario's samples.
-    param([System.Collections.Specialized.OrderedDictionary] $Scenarios)
-    $samples = [ordered]@{}
-    foreach ($name in $Scenarios.Keys) { $samples[$name] = [Collections.Generic.List[object]]::new() }
-    for ($round = 1; $round -le $Runs; $round++) {
-        Write-Host "  round $round of $Runs"
-        foreach ($name in $Scenarios.Keys) { $samples[$name].Add((Measure-FreshPwsh $Scenarios[$name])) }
-    }
-    $samples
-}
-
 $rows = [Collections.Generic.List[object]]::new()
 function Add-Row([string] $Measure, [string] $Value, [string] $Baseline, [string] $Result, [string] $Goal) {
     $rows.Add([pscustomobject]@{ Measure = $Measure; Value = $Value; Baseline = $Baseline; Result = $Result; Goal = $Goal })
@@ -191,14 +123,8 @@ function Add-Goal([string] $Goal, [string] $Figure, $Met) {
     $mark = if ($null -eq $Met) { '-' } elseif ($Met) { $check } else { $cross }
     $goals.Add([pscustomobject]@{ Check = $mark; Goal = $Goal; Figure = $Figure })
 }
-function Format-Ms([double] $Ms) { '{0:N0} ms' -f $Ms }
-function Format-Range($Spread, [string] $Format) { ($Format -f $Spread.Median) + ' (' + ($Format -f $Spread.Min) + '-' + ($Format -f $Spread.Max) + ')' }
 
-$peerFolder = $null
-if ($AzureIdentityPath) {
-    if (Test-Path (Join-Path $AzureIdentityPath 'Azure.Identity.dll')) { $peerFolder = (Resolve-Path $AzureIdentityPath).Path }
-    else { Write-Warning "MANAGEDIDENTITY_BENCH_AZURE_IDENTITY='$AzureIdentityPath' holds no Azure.Identity.dll: the Azure.Identity route is not measured." }
-}
+$peerFolder = Resolve-AzureIdentityFolder $AzureIdentityPath
 
 $emulator = Start-TestEmulator -ArgumentList @('--no-automation-metadata')
 try {
@@ -221,28 +147,20 @@ namespace BenchFloor {
 }
 '@
     Set-Content (Join-Path $floorModule 'FloorModule.psd1') "@{ RootModule = 'FloorModule.dll'; ModuleVersion = '1.0'; CmdletsToExport = 'Get-NoOp' }"
-    # The cold route as a runbook runs it. Its in-process figures come from a copy with Stopwatch
-    # marks, timed as a separate route: the marks call .NET methods, whose binder the plain
-    # route never compiles.
-    $coldToken = @"
-`$ErrorActionPreference = 'Stop'
-Import-Module '$ModulePath'
-`$null = Connect-Identity -Identity -GraphEndpoint '$($emulator.BaseUrl)'
-`$null = Get-IdentityToken
-"@
-    $dotSource = ". '$(Join-Path $ModulePath 'ManagedIdentity.ps1')'"
+    # The routes a runbook takes (shared with the Windows pwsh figures), with PowerShell's floors
+    # and a copy of the cold route with Stopwatch marks, the source of the in-process figures,
+    # timed as a separate route: the marks call .NET methods, whose binder the plain route never
+    # compiles.
+    $routeScripts = Get-ColdRouteScript -ModulePath $ModulePath -BaseUrl $emulator.BaseUrl -PeerFolder $peerFolder
     $scenarios = [ordered]@{
-        bare   = '1'
-        empty  = "Import-Module '$(Join-Path $floorFolder 'EmptyModule.psd1')'"
-        floor  = "Import-Module '$floorModule'; `$null = Get-NoOp"
-        import = "Import-Module '$ModulePath'"
-        # What `. ./ManagedIdentity/ManagedIdentity.ps1` costs: the same assembly, no manifest.
-        dotsource = $dotSource
-        cold   = $coldToken
-        # The same cold path with the module dot-sourced: no manifest, as the Azure.Identity
-        # route loads its assemblies without one.
-        colddot = $coldToken.Replace("Import-Module '$ModulePath'", $dotSource)
-        timed  = @"
+        bare      = $routeScripts.bare
+        empty     = "Import-Module '$(Join-Path $floorFolder 'EmptyModule.psd1')'"
+        floor     = "Import-Module '$floorModule'; `$null = Get-NoOp"
+        import    = $routeScripts.import
+        dotsource = $routeScripts.dotsource
+        cold      = $routeScripts.cold
+        colddot   = $routeScripts.colddot
+        timed     = @"
 `$ErrorActionPreference = 'Stop'
 `$w = [Diagnostics.Stopwatch]::StartNew()
 Import-Module '$ModulePath'
@@ -255,59 +173,17 @@ Import-Module '$ModulePath'
 'TOKENMS=' + `$w.Elapsed.TotalMilliseconds
 "@
     }
-    if ($peerFolder) {
-        # What the issue's authors ran (../shared/peers/azure-identity-token.ps1), from the given folder.
-        $scenarios.azure = @"
-`$ErrorActionPreference = 'Stop'
-foreach (`$a in 'System.ClientModel', 'Azure.Core', 'Microsoft.Identity.Client', 'Microsoft.IdentityModel.Abstractions', 'Azure.Identity') {
-    [void][Reflection.Assembly]::LoadFrom([IO.Path]::Combine('$peerFolder', "`$a.dll"))
-}
-`$credential = [Azure.Identity.ManagedIdentityCredential]::new()
-`$context = [Azure.Core.TokenRequestContext]::new([string[]]@('https://graph.microsoft.com/.default'))
-'PARTS=' + `$credential.GetToken(`$context, [Threading.CancellationToken]::None).Token.Split('.').Count
-"@
-    }
-    $samples = Measure-Scenarios $scenarios
+    if ($routeScripts.Contains('azure')) { $scenarios.azure = $routeScripts.azure }
+    $samples = Measure-Scenarios $scenarios -Runs $Runs
     Write-Host 'JIT census: one more fresh process per route, listing the methods the runtime compiles'
     $census = [ordered]@{}
     foreach ($name in $scenarios.Keys) { if ($name -ne 'timed') { $census[$name] = Get-JitCompiledMethods $scenarios[$name] } }
     Remove-Item -Recurse -Force $floorFolder
 
-    $bare = @{ Wall = Get-Spread $samples.bare WallMs; Peak = Get-Spread $samples.bare PeakMiB }
-    $routes = [ordered]@{
-        bare   = 'bare pwsh -NoProfile -NonInteractive -c 1'
-        empty  = 'Import-Module of an empty script module (PowerShell''s floor)'
-        floor  = 'Import-Module of a one-cmdlet compiled module, then its no-op cmdlet (PowerShell''s floor for a first compiled command)'
-        import = 'Import-Module ManagedIdentity'
-        dotsource = 'dot-source ManagedIdentity.ps1 (the same assembly without the manifest)'
-        cold   = 'import -> Connect-Identity -Identity -> Get-IdentityToken'
-        colddot = 'dot-source -> Connect-Identity -Identity -> Get-IdentityToken'
-        timed  = 'import -> Connect-Identity -Identity -> Get-IdentityToken with Stopwatch marks (the in-process figures below)'
-        azure  = 'Azure.Identity + MSAL in pwsh, ManagedIdentityCredential.GetToken'
-    }
-    $added = @{}
-    foreach ($name in $routes.Keys) {
-        if (-not $samples.Contains($name)) { continue }
-        $wall = Get-Spread $samples[$name] WallMs; $peak = Get-Spread $samples[$name] PeakMiB
-        $added[$name] = [pscustomobject]@{ Wall = $wall.Median - $bare.Wall.Median; Peak = $peak.Median - $bare.Peak.Median }
-    }
-    foreach ($name in $routes.Keys) {
-        if (-not $samples.Contains($name)) {
-            $coldRows.Add([pscustomobject]@{ Route = $routes[$name]; Wall = 'not measured: set MANAGEDIDENTITY_BENCH_AZURE_IDENTITY to a folder holding its assemblies'; AddedWall = ''; PeakRss = ''; AddedRss = ''; VsAzureIdentity = '' })
-            continue
-        }
-        $wall = Get-Spread $samples[$name] WallMs; $peak = Get-Spread $samples[$name] PeakMiB
-        $isBare = $name -eq 'bare'
-        $vsPeer = if ($isBare) { '' } elseif ($added.ContainsKey('azure') -and $added.azure.Wall -gt 0) { '{0:N2}x wall, {1:N2}x RSS' -f ($added[$name].Wall / $added.azure.Wall), ($added[$name].Peak / [math]::Max($added.azure.Peak, 0.1)) } else { 'peer not measured' }
-        $coldRows.Add([pscustomobject]@{
-                Route           = $routes[$name]
-                Wall            = Format-Range $wall '{0:N0}'
-                AddedWall       = $(if ($isBare) { '-' } else { '{0:+#,0;-#,0;0} ms ({1:+0.0;-0.0;0} %)' -f $added[$name].Wall, (100 * $added[$name].Wall / $bare.Wall.Median) })
-                PeakRss         = Format-Range $peak '{0:N1}'
-                AddedRss        = $(if ($isBare) { '-' } else { '{0:+0.0;-0.0;0} MiB' -f $added[$name].Peak })
-                VsAzureIdentity = $vsPeer
-            })
-    }
+    $coldStart = Get-ColdStartTable $samples
+    $coldStart.Rows | ForEach-Object { $coldRows.Add($_) }
+    $added = $coldStart.Added; $bare = $coldStart.Bare
+    $routes = Get-ColdRouteName
 
     $importMs = Get-Spread $samples.timed IMPORTMS; $firstCall = Get-Spread $samples.timed FIRSTCALLMS
     $warmConnect = Get-Spread $samples.timed WARMCONNECTMS; $firstToken = Get-Spread $samples.timed TOKENMS
@@ -371,101 +247,19 @@ for (`$round = 0; `$round -lt $Runs; `$round++) {
 finally { Stop-TestEmulator $emulator }
 
 Write-Host "Bulk grant: $($bulkRoles.Count) roles x $BulkIdentities identities, latency $LatencyMs ms, $Concurrency concurrent requests"
-function Start-BulkEmulator {
-    $e = Start-TestEmulator -ArgumentList @('--latency-ms', "$LatencyMs", '--max-concurrency', "$Concurrency")
-    $created = Invoke-Emulator $e -Method POST -Path '/_emulator/servicePrincipals' -Body @{ count = $BulkIdentities; prefix = 'bench-mi' }
-    [pscustomobject]@{ Emulator = $e; Identities = @($created) }
-}
-function Get-BulkOutcome($Bulk) {
-    # Invoke-RestMethod returns a JSON array as one object: unroll it.
-    $assignments = @(Invoke-Emulator $Bulk.Emulator -Path '/_emulator/assignments' | ForEach-Object { $_ })
-    $ids = @{}; foreach ($i in $Bulk.Identities) { $ids[$i.id] = $true }
-    $mine = @($assignments | Where-Object { $ids.ContainsKey($_.principalId) })
-    $unique = @($mine | ForEach-Object { "$($_.principalId)|$($_.appRoleId)" } | Sort-Object -Unique)
-    $stats = Get-EmulatorStats $Bulk.Emulator
-    [pscustomobject]@{
-        Expected = $BulkIdentities * $bulkRoles.Count; Present = $unique.Count; Duplicates = $mine.Count - $unique.Count
-        Requests = $stats.requests.graph; Batches = $stats.requests.batches; Writes = $stats.requests.graphWrites
-    }
-}
-
 $idle = Measure-FreshPwsh '0'
-$roleList = ($bulkRoles | ForEach-Object { "'$_'" }) -join ','
-
-# Appended to both bulk children: managed bytes allocated since `$allocated was taken, and the
-# managed heap left after a full collection (what the run retains). Peak RSS alone cannot tell
-# them apart: the .NET GC lets allocation reach its gen0 budget before it collects, and sizes
-# that budget from the CPU's L3 cache.
-$allocationProbe = @'
-'ALLOCATED=' + ([GC]::GetTotalAllocatedBytes($true) - $allocated)
-'RETAINED=' + [GC]::GetTotalMemory($true)
-'@
-function Get-KiBPerResult($Run) { [double]$Run.ALLOCATED / 1KB / [math]::Max(1, [double]$Run.RESULTS) }
 $l3File = '/sys/devices/system/cpu/cpu0/cache/index3/size'
 $l3 = if (Test-Path $l3File) { (Get-Content $l3File -TotalCount 1).Trim() } else { 'unknown' }
 if ($l3 -match '^(\d+)K$') { $l3 = '{0:N0} MiB' -f ([double]$Matches[1] / 1024) }
-$ours = Start-BulkEmulator
-try {
-    Set-IdentityEnvironment $ours.Emulator 'IMDS'
-    $idList = Join-Path ([IO.Path]::GetTempPath()) "mi-bench-ids-$([guid]::NewGuid()).txt"
-    Set-Content $idList ($ours.Identities.id)
-    Reset-EmulatorStats $ours.Emulator
-    $run = Measure-FreshPwsh @"
-Import-Module '$ModulePath'
-`$null = Connect-Identity -Identity -GraphEndpoint '$($ours.Emulator.BaseUrl)'
-`$ids = Get-Content '$idList'
-`$allocated = [GC]::GetTotalAllocatedBytes(`$true)
-`$w = [Diagnostics.Stopwatch]::StartNew()
-`$count = 0; `$granted = 0
-# Results are consumed as they stream (as a runbook writing its output would), not held.
-`$ids | Grant-GraphAppRole -Permission $roleList -Confirm:`$false | ForEach-Object { `$count++; if (`$_.Status -eq 'Granted') { `$granted++ } }
-`$w.Stop()
-'GRANTMS=' + `$w.Elapsed.TotalMilliseconds
-'RESULTS=' + `$count
-'GRANTED=' + `$granted
-$allocationProbe
-"@
-    $oursOutcome = Get-BulkOutcome $ours
-    Remove-Item $idList -ErrorAction SilentlyContinue
-}
-finally { Stop-TestEmulator $ours.Emulator }
+$bulkSize = @{ Identities = $BulkIdentities; LatencyMs = $LatencyMs; Concurrency = $Concurrency }
+$run = Measure-BulkGrant -ModulePath $ModulePath @bulkSize
+$oursOutcome = $run.Outcome
+$baseline = Measure-SeedBulkGrant @bulkSize
+$baseOutcome = $baseline.Outcome
 
-$base = Start-BulkEmulator
-try {
-    Reset-EmulatorStats $base.Emulator
-    $nameList = Join-Path ([IO.Path]::GetTempPath()) "mi-bench-names-$([guid]::NewGuid()).txt"
-    Set-Content $nameList ($base.Identities.displayName)
-    # What the seed script does: IMDS token with Invoke-RestMethod, display-name look-up per
-    # identity (first match), then one POST per permission, sequentially.
-    $baseline = Measure-FreshPwsh @"
-`$graph = '$($base.Emulator.BaseUrl)'
-`$token = (Invoke-RestMethod -Headers @{ Metadata = 'true' } -Uri "`$graph/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://graph.microsoft.com").access_token
-`$headers = @{ Authorization = "Bearer `$token" }
-`$allocated = [GC]::GetTotalAllocatedBytes(`$true)
-`$w = [Diagnostics.Stopwatch]::StartNew()
-`$sp = (Invoke-RestMethod -Headers `$headers -Uri "`$graph/v1.0/servicePrincipals?```$filter=appId eq '00000003-0000-0000-c000-000000000000'").value[0]
-`$done = 0
-foreach (`$name in Get-Content '$nameList') {
-    `$mi = (Invoke-RestMethod -Headers `$headers -Uri "`$graph/v1.0/servicePrincipals?```$filter=displayName eq '`$name'").value | Select-Object -First 1
-    foreach (`$permission in @($roleList)) {
-        `$role = `$sp.appRoles | Where-Object { `$_.value -eq `$permission }
-        `$body = @{ principalId = `$mi.id; resourceId = `$sp.id; appRoleId = `$role.id } | ConvertTo-Json
-        `$null = Invoke-RestMethod -Method POST -Headers `$headers -ContentType 'application/json' -Body `$body -Uri "`$graph/v1.0/servicePrincipals/`$(`$sp.id)/appRoleAssignedTo"
-        `$done++
-    }
-}
-`$w.Stop()
-'GRANTMS=' + `$w.Elapsed.TotalMilliseconds
-'RESULTS=' + `$done
-$allocationProbe
-"@
-    $baseOutcome = Get-BulkOutcome $base
-    Remove-Item $nameList -ErrorAction SilentlyContinue
-}
-finally { Stop-TestEmulator $base.Emulator }
-
-$writeBatches = [math]::Ceiling($BulkIdentities * $bulkRoles.Count / 20)
-$lowerBoundMs = [math]::Ceiling($writeBatches / $Concurrency) * $LatencyMs
+$bound = Get-BulkLowerBound @bulkSize
+$writeBatches = $bound.Batches
+$lowerBoundMs = $bound.Ms
 $oursMs = [double]$run.GRANTMS; $baseMs = [double]$baseline.GRANTMS
 Add-Row 'bulk grant 2,000: this module' ('{0:N0} ms' -f $oursMs) ('{0:N0} ms seed-style baseline' -f $baseMs) ('{0:N1}x faster' -f ($baseMs / $oursMs)) '>= 30x faster'
 Add-Row 'bulk grant: vs modelled lower bound' ('{0:N0} ms' -f $oursMs) ('{0:N0} ms = ceil({1} write batches / {2}) x {3} ms' -f $lowerBoundMs, $writeBatches, $Concurrency, $LatencyMs) ('{0:N2}x the bound' -f ($oursMs / $lowerBoundMs)) '<= 2x'

@@ -8,8 +8,9 @@ BeforeDiscovery {
     $root = Split-Path $PSScriptRoot -Parent
     $script:Scripts = @(Get-ChildItem (Join-Path $root 'powershell/ManagedIdentity') -Recurse -Include *.ps1, *.psm1, *.psd1 |
             ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($root.Length + 1) } })
-    # Every test file and helper Pester runs; Bench.ps1 runs only under build.ps1 (PowerShell 7.2+).
-    $script:TestScripts = @(Get-ChildItem (Join-Path $root 'tests') -Recurse -Include *.ps1, *.psm1 | Where-Object Name -NE 'Bench.ps1' |
+    # Every test file and helper Pester runs; the bench (Bench.ps1, Bench.Windows.ps1 and their
+    # BenchHelpers.psm1) runs only under build.ps1, in PowerShell 7.2+.
+    $script:TestScripts = @(Get-ChildItem (Join-Path $root 'tests') -Recurse -Include *.ps1, *.psm1 | Where-Object Name -NotIn 'Bench.ps1', 'Bench.Windows.ps1', 'BenchHelpers.psm1' |
             ForEach-Object { @{ Path = $_.FullName; Name = $_.FullName.Substring($root.Length + 1) } })
 }
 

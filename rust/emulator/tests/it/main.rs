@@ -11,3 +11,4 @@ mod fidelity;
 mod graph;
 mod hosts;
 mod managed_identity;
+mod pool;

@@ -207,7 +207,8 @@ async fn start_pooled(pool: &str, config: &EmulatorConfig) -> io::Result<TestEmu
     let bounded = Duration::from_secs(30);
     let mut connection = tokio::time::timeout(bounded, TcpStream::connect(pool))
         .await
-        .map_err(|_| failed("no connection within 30 s".into()))??;
+        .map_err(|_| failed("no connection within 30 s".into()))?
+        .map_err(|e| failed(format!("cannot connect: {e}")))?;
     let request = serde_json::to_string(&pool_arguments(config)).expect("arguments as JSON");
     connection
         .write_all(format!("{request}\n").as_bytes())

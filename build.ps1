@@ -290,11 +290,12 @@ function Get-CrossCargoArgument {
 }
 
 function Use-CrossBuildVariable {
-    # Runs $Script with the setting's variables set in this process, then restores them.
-    param([Parameter(Mandatory)] $Setting, [Parameter(Mandatory)] [scriptblock] $Script)
+    # Runs $Action with the setting's variables set in this process, then restores them. (The
+    # block sees this function's variables first: callers' blocks must not use $Action or $saved.)
+    param([Parameter(Mandatory)] $Setting, [Parameter(Mandatory)] [scriptblock] $Action)
     $saved = @{}
     foreach ($name in $Setting.Variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $Setting.Variables[$name] }
-    try { & $Script }
+    try { & $Action }
     finally {
         foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
     }
@@ -320,10 +321,10 @@ function Build-CrossEngine {
         $command = { param([string[]] $Arguments) 'cargo ' + (($Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' ') }
         $lines = @('set -e', (& $command $cargoArguments))
         if ($WithTests) { $lines += & $command (Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile -Tests) }
-        $script = "$LogPath.sh"
-        [IO.File]::WriteAllText($script, ($lines -join "`n") + "`n")
+        $shellScript = "$LogPath.sh"
+        [IO.File]::WriteAllText($shellScript, ($lines -join "`n") + "`n")
         return Use-CrossBuildVariable $setting {
-            Start-Process -FilePath bash -ArgumentList "`"$script`"" -PassThru `
+            Start-Process -FilePath bash -ArgumentList "`"$shellScript`"" -PassThru `
                 -RedirectStandardOutput "$LogPath.out" -RedirectStandardError $LogPath
         }
     }

@@ -525,6 +525,7 @@ function Complete-WindowsRustTest {
     param([Parameter(Mandatory)] $Run)
     $left = [Math]::Max(0, 1200000 - [int]$Run.Clock.Elapsed.TotalMilliseconds)
     $timedOut = -not $Run.Process.WaitForExit($left)
+    $Run.Clock.Stop()
     if ($timedOut) { Stop-ProcessGroup $Run.Process }
     $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ignored = 0 }
     $lines = if (Test-Path $Run.Log) { @(Get-Content $Run.Log) } else { @() }
@@ -663,6 +664,8 @@ function Invoke-WindowsTestLeg {
                 $running.Add([pscustomobject]@{ File = $file; Log = $log; Result = $result; Process = $process; Clock = [Diagnostics.Stopwatch]::StartNew() })
             }
             Start-Sleep -Milliseconds 200
+            # A Rust test program's clock stops when it ends (its counts are read after the loop).
+            foreach ($run in $rustRuns) { if ($run.Clock.IsRunning -and $run.Process.HasExited) { $run.Clock.Stop() } }
             foreach ($run in @($running)) {
                 $timedOut = -not $run.Process.HasExited -and $run.Clock.Elapsed.TotalMinutes -gt 15
                 if ($timedOut) { Stop-ProcessGroup $run.Process }

@@ -245,20 +245,14 @@ $CrossEngines = @(
     [pscustomobject]@{ Rid = 'linux-x64'; Target = 'x86_64-unknown-linux-gnu'; Gcc = 'x86_64-linux-gnu-gcc'; Debian = 'gcc-x86-64-linux-gnu'; Library = 'libmanagedidentity_engine.so' }
 )
 
-function Build-CrossEngine {
-    # Cross-builds one engine of $CrossEngines into out/ManagedIdentity/runtimes/<rid>/native.
-    # Needs the C cross compiler and either the rustup target (`rustup target add <target>`) or a
-    # rustc whose sysroot has the standard-library sources for `-Z build-std`, e.g. Debian's
-    # `rustc-web rust-web-src` (/usr/bin/rustc, or set MANAGEDIDENTITY_CROSS_RUSTC to such a rustc).
-    # Returns why it could not build ('' when it did); a failing cargo build throws. The Test task's
-    # Windows leg builds with the 'testing' profile (-CargoProfile), the packages with 'release'.
-    # -Background: starts cargo (output to -LogPath) and returns its process, or why it cannot;
-    # a later call without it finds the build done and publishes the library.
-    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release',
-        [switch] $Background, [string] $LogPath)
+function Get-CrossBuildSetting {
+    # How cargo cross-builds for one engine of $CrossEngines on this machine: Why ('' when it
+    # can), Variables (the linker, C compiler and archiver; RUSTC for -Z build-std) and
+    # Arguments (-Z build-std when no rustup target is installed), or why it cannot.
+    param([Parameter(Mandatory)] $Engine)
     $target = $Engine.Target
     $gcc = Get-Command $Engine.Gcc -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
-    if (-not $gcc) { return "no $($Engine.Gcc) (Debian: apt-get install $($Engine.Debian))" }
+    if (-not $gcc) { return [pscustomobject]@{ Why = "no $($Engine.Gcc) (Debian: apt-get install $($Engine.Debian))" } }
     $rustup = Get-Command rustup -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
     $hasTarget = $rustup -and (@(& $rustup.Source target list --installed 2>$null) -contains $target)
     $key = $target.Replace('-', '_')
@@ -267,37 +261,80 @@ function Build-CrossEngine {
         "CC_$key"                                        = $gcc.Source
         "AR_$key"                                        = $gcc.Source -replace 'gcc$', 'ar'
     }
-    $cargoArguments = @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '--lib', '--target', $target)
+    $arguments = @()
     if (-not $hasTarget) {
         $rustc = if ($env:MANAGEDIDENTITY_CROSS_RUSTC) { $env:MANAGEDIDENTITY_CROSS_RUSTC } else { '/usr/bin/rustc' }
         $sysroot = if (Test-Path $rustc) { (& $rustc --print sysroot).Trim() } else { $null }
         if (-not $sysroot -or -not (Test-Path (Join-Path $sysroot 'lib/rustlib/src/rust/library'))) {
-            return "no Rust standard library for $target (rustup target add $target, or a rustc with standard-library sources in MANAGEDIDENTITY_CROSS_RUSTC)"
+            return [pscustomobject]@{ Why = "no Rust standard library for $target (rustup target add $target, or a rustc with standard-library sources in MANAGEDIDENTITY_CROSS_RUSTC)" }
         }
         $variables.RUSTC = $rustc; $variables.RUSTC_BOOTSTRAP = '1'
-        $cargoArguments += @('-Z', 'build-std=std,panic_unwind')
+        $arguments += @('-Z', 'build-std=std,panic_unwind')
     }
+    [pscustomobject]@{ Why = ''; Variables = $variables; Arguments = $arguments; TargetDir = (Join-Path $CargoTarget $Engine.Rid) }
+}
+
+function Get-CrossCargoArgument {
+    # cargo's arguments for the engine library (default) or, -Tests, the Windows leg's Rust tests:
+    # the core crate's unit tests and its integration tests (rust/core/tests/it, one binary), built
+    # not run. Same profile and target folder, so both share the standard library and every
+    # dependency whose features agree (build.ps1 Start-WindowsLegBuild runs them one after another).
+    param([Parameter(Mandatory)] $Engine, [Parameter(Mandatory)] $Setting, [string] $CargoProfile, [switch] $Tests)
+    $arguments = if ($Tests) { @('test', '--no-run', '--profile', $CargoProfile, '-p', 'managed-identity-core', '--lib', '--test', 'it') }
+    else { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '--lib') }
+    $std = $Setting.Arguments
+    if ($CargoProfile -eq 'testing' -and $std) {
+        # A test build adds libtest to the standard library it builds, and cargo makes every crate
+        # depend on all of those: without `test` here too, each dependency would compile twice.
+        $std = @($std | ForEach-Object { if ($_ -like 'build-std=*') { "$_,test" } else { $_ } })
+    }
+    $arguments + @('--target', $Engine.Target) + $std + @('--target-dir', $Setting.TargetDir)
+}
+
+function Use-CrossBuildVariable {
+    # Runs $Action with the setting's variables set in this process, then restores them. (The
+    # block sees this function's variables first: callers' blocks must not use $Action or $saved.)
+    param([Parameter(Mandatory)] $Setting, [Parameter(Mandatory)] [scriptblock] $Action)
     $saved = @{}
-    foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
-    $targetDir = Join-Path $CargoTarget $Engine.Rid
-    if ($Background) {
-        try {
-            $line = ($cargoArguments + @('--target-dir', $targetDir) | ForEach-Object { if ($_ -match '\s') { "`"$_`"" } else { $_ } }) -join ' '
-            return Start-Process -FilePath cargo -ArgumentList $line -PassThru `
-                -RedirectStandardOutput "$LogPath.out" -RedirectStandardError $LogPath
-        }
-        finally {
-            foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
-        }
-    }
-    # cargo's own output goes to the host: this function's output is its answer.
-    try { Invoke-Checked cargo ($cargoArguments + @('--target-dir', $targetDir)) | Out-Host }
+    foreach ($name in $Setting.Variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $Setting.Variables[$name] }
+    try { & $Action }
     finally {
         foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
     }
+}
+
+function Build-CrossEngine {
+    # Cross-builds one engine of $CrossEngines into out/ManagedIdentity/runtimes/<rid>/native.
+    # Needs the C cross compiler and either the rustup target (`rustup target add <target>`) or a
+    # rustc whose sysroot has the standard-library sources for `-Z build-std`, e.g. Debian's
+    # `rustc-web rust-web-src` (/usr/bin/rustc, or set MANAGEDIDENTITY_CROSS_RUSTC to such a rustc).
+    # Returns why it could not build ('' when it did); a failing cargo build throws. The Test task's
+    # Windows leg builds with the 'testing' profile (-CargoProfile), the packages with 'release'.
+    # -Background: starts cargo (output to -LogPath) and returns its process, or why it cannot;
+    # -WithTests also builds the Windows leg's Rust tests after the engine in that process. A
+    # later call without -Background finds the build done and publishes the library.
+    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release',
+        [switch] $Background, [string] $LogPath, [switch] $WithTests)
+    $setting = Get-CrossBuildSetting $Engine
+    if ($setting.Why) { return $setting.Why }
+    $cargoArguments = Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile
+    if ($Background) {
+        # One shell runs the builds in turn (they share the target folder's lock anyway).
+        $command = { param([string[]] $Arguments) 'cargo ' + (($Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' ') }
+        $lines = @('set -e', (& $command $cargoArguments))
+        if ($WithTests) { $lines += & $command (Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile -Tests) }
+        $shellScript = "$LogPath.sh"
+        [IO.File]::WriteAllText($shellScript, ($lines -join "`n") + "`n")
+        return Use-CrossBuildVariable $setting {
+            Start-Process -FilePath bash -ArgumentList "`"$shellScript`"" -PassThru `
+                -RedirectStandardOutput "$LogPath.out" -RedirectStandardError $LogPath
+        }
+    }
+    # cargo's own output goes to the host: this function's output is its answer.
+    Use-CrossBuildVariable $setting { Invoke-Checked cargo $cargoArguments | Out-Host }
     $native = Join-Path $ModuleOut "runtimes/$($Engine.Rid)/native"
     New-Item -ItemType Directory -Force $native | Out-Null
-    Publish-File (Join-Path $targetDir "$target/$CargoProfile/$($Engine.Library)") (Join-Path $native $Engine.Library) -Copy
+    Publish-File (Join-Path $setting.TargetDir "$($Engine.Target)/$CargoProfile/$($Engine.Library)") (Join-Path $native $Engine.Library) -Copy
     return ''
 }
 
@@ -379,7 +416,7 @@ function Get-WindowsLegSetting {
     $wine = @(Get-Command wine64, /usr/lib/wine/wine64 -CommandType Application -ErrorAction SilentlyContinue) | Select-Object -First 1
     if (-not $wine) { return [pscustomobject]@{ Why = 'Wine is not installed (Debian: apt-get install wine64)' } }
     $prefix = if ($env:WINEPREFIX) { $env:WINEPREFIX } else { Join-Path $Out 'windows/wineprefix' }
-    [pscustomobject]@{ Why = ''; Launcher = (Resolve-Path $launcher).Path; WinePrefix = $prefix }
+    [pscustomobject]@{ Why = ''; Launcher = (Resolve-Path $launcher).Path; WinePrefix = $prefix; Wine = $wine.Source }
 }
 
 function Start-EmulatorPool {
@@ -436,16 +473,100 @@ function Build-WindowsTestProgram {
     $program
 }
 
+function Build-WindowsRustTest {
+    # The leg's Rust tests for Windows (Get-CrossCargoArgument -Tests: core's unit tests and
+    # rust/core/tests/it), built (nothing to do when Start-WindowsLegBuild's background build made
+    # them) and copied to out/windows/rust beside the test-only ProcessPrng shim that Rust's
+    # standard library needs under Wine 8 (Build-WindowsTestProgram builds it; the application's
+    # folder is searched before Wine's own system32). Returns the copies; a failing build throws.
+    $engine = $CrossEngines | Where-Object Rid -EQ 'win-x64'
+    $setting = Get-CrossBuildSetting $engine
+    if ($setting.Why) { throw $setting.Why }
+    $arguments = @(Get-CrossCargoArgument $engine $setting -CargoProfile $CargoProfile -Tests) + @('--message-format', 'json-render-diagnostics')
+    Write-Host "> cargo $($arguments -join ' ')" -ForegroundColor DarkGray
+    $messages = Use-CrossBuildVariable $setting { & cargo @arguments }
+    if ($LASTEXITCODE -ne 0) { throw "building the Rust tests for $($engine.Target) failed (cargo exit $LASTEXITCODE)" }
+    $built = @(foreach ($line in $messages) {
+            if ($line -notlike '{*"executable":"*') { continue }
+            $message = $line | ConvertFrom-Json
+            if ($message.reason -eq 'compiler-artifact' -and $message.profile.test -and $message.executable) { $message.executable }
+        })
+    if ($built.Count -ne 2) { throw "expected 2 Rust test programs for $($engine.Target) (core's unit tests and tests/it), cargo named $($built.Count): $($built -join ', ')" }
+    $folder = Join-Path $Out 'windows/rust'
+    New-Item -ItemType Directory -Force $folder | Out-Null
+    Copy-Item (Join-Path $Out 'windows/native/bcryptprimitives.dll') $folder -Force
+    foreach ($program in $built) {
+        # managed_identity_core-<hash>.exe is the unit tests, it-<hash>.exe the integration tests.
+        $name = if ((Split-Path $program -Leaf) -like 'it-*') { 'core-integration-tests.exe' } else { 'core-unit-tests.exe' }
+        $copy = Join-Path $folder $name
+        Copy-Item $program $copy -Force
+        $copy
+    }
+}
+
+function Start-WindowsRustTest {
+    # One Rust test program under Wine in its own process group (bounded by the caller), from the
+    # repository's root (tests open their sources through Wine's Z: drive), its output to
+    # $LogPath. libtest's terse format: one summary line per program.
+    param([Parameter(Mandatory)] [string] $Wine, [Parameter(Mandatory)] [string] $Program, [Parameter(Mandatory)] [string] $LogPath)
+    $info = [Diagnostics.ProcessStartInfo]::new('setsid')
+    foreach ($argument in @('bash', '-c', 'exec "$0" "$@" >"$MI_LEG_LOG" 2>&1 </dev/null', $Wine, $Program, '--format', 'terse')) {
+        $info.ArgumentList.Add($argument)
+    }
+    $info.Environment['MI_LEG_LOG'] = $LogPath
+    $info.Environment['WINEDEBUG'] = '-all'
+    $info.WorkingDirectory = $Root
+    $info.UseShellExecute = $false
+    [Diagnostics.Process]::Start($info)
+}
+
+function Complete-WindowsRustTest {
+    # Waits for a Start-WindowsRustTest run (bounded: 20 minutes from its start) and returns its
+    # counts from libtest's summary line: Passed, Failed, Ignored. A program that ends without
+    # that line (crash, timeout) counts as one failure, with the end of its output shown.
+    param([Parameter(Mandatory)] $Run)
+    $left = [Math]::Max(0, 1200000 - [int]$Run.Clock.Elapsed.TotalMilliseconds)
+    $timedOut = -not $Run.Process.WaitForExit($left)
+    $Run.Clock.Stop()
+    if ($timedOut) { Stop-ProcessGroup $Run.Process }
+    $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ignored = 0 }
+    $lines = if (Test-Path $Run.Log) { @(Get-Content $Run.Log) } else { @() }
+    # Exactly one summary line per program (test output is captured, so none comes from a test).
+    $summary = @($lines | Where-Object { $_ -match '^test result: \w+\. \d+ passed; \d+ failed; \d+ ignored' })
+    $name = Split-Path $Run.Program -Leaf
+    if ($timedOut -or $summary.Count -ne 1) {
+        $counts.Failed = 1
+        $reason = if ($timedOut) { 'did not finish within 20 minutes' } else { "ended (exit $($Run.Process.ExitCode)) with $($summary.Count) summary lines" }
+        Write-Host "[windows] rust $name $reason; its output:" -ForegroundColor Red
+        $lines | Select-Object -Last 60 | ForEach-Object { Write-Host "  $_" }
+        return $counts
+    }
+    $null = $summary[0] -match '(\d+) passed; (\d+) failed; (\d+) ignored'
+    $counts.Passed = [int]$Matches[1]; $counts.Failed = [int]$Matches[2]; $counts.Ignored = [int]$Matches[3]
+    if ($counts.Failed -eq 0 -and $Run.Process.ExitCode -ne 0) { $counts.Failed = 1 }
+    $color = if ($counts.Failed -gt 0) { 'Red' } else { 'Green' }
+    Write-Host ('[windows] rust {0}: {1} passed, {2} failed, {3} ignored ({4:N0} s)' -f $name, $counts.Passed, $counts.Failed, $counts.Ignored, $Run.Clock.Elapsed.TotalSeconds) -ForegroundColor $color
+    if ($counts.Failed -gt 0) {
+        # libtest's report: each failure's output, then the list of failed tests.
+        $from = [Array]::IndexOf($lines, 'failures:')
+        $report = if ($from -ge 0) { $lines[$from..($lines.Count - 1)] } else { $lines }
+        $report | Select-Object -First 200 | ForEach-Object { Write-Host "  $_" }
+        Write-Host "  (full output: $($Run.Log))"
+    }
+    $counts
+}
+
 function Start-WindowsLegBuild {
-    # Starts the leg's cross-build of the win-x64 engine in the background, so it overlaps the
-    # Linux leg (a fresh clone compiles the standard library and every dependency for Windows).
-    # Returns the cargo process, or $null when the leg will not run (it says why later).
+    # Starts the leg's cross-build of the win-x64 engine, then of its Rust tests (the core crate's,
+    # Build-WindowsRustTest), in the background, so it overlaps the Linux leg (a fresh clone
+    # compiles the standard library and every dependency for Windows once, for both).
+    # Returns the build's process, or $null when the leg will not run (it says why later).
     if ($IsWindows -or (Get-WindowsLegSetting).Why) { return $null }
     $folder = Join-Path $Out 'windows'
     New-Item -ItemType Directory -Force $folder | Out-Null
-    $started = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile -Background -LogPath (Join-Path $folder 'cross-build.log') } catch { $null }
+    $started = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile -Background -WithTests -LogPath (Join-Path $folder 'cross-build.log') } catch { $null }
     if ($started -is [Diagnostics.Process]) {
-        Write-Host "Windows leg: cross-building the win-x64 engine in the background (log: $(Join-Path $folder 'cross-build.log'))" -ForegroundColor DarkGray
+        Write-Host "Windows leg: cross-building the win-x64 engine and the core crate's tests in the background (log: $(Join-Path $folder 'cross-build.log'))" -ForegroundColor DarkGray
         return $started
     }
     $null
@@ -456,8 +577,8 @@ function Invoke-WindowsTestLeg {
     # these test files (default: all). -Build: the cross-build Start-WindowsLegBuild started.
     param([string[]] $Path, $Build)
     $clock = [Diagnostics.Stopwatch]::StartNew()
-    $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ran = $false; Seconds = 0 }
-    Write-Host "`n== Windows leg (Pester suite in a Windows pwsh, win-x64 engine)" -ForegroundColor Cyan
+    $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ran = $false; Seconds = 0; RustPassed = 0; RustFailed = 0; RustIgnored = 0 }
+    Write-Host "`n== Windows leg (Pester suite in a Windows pwsh and the core crate's Rust tests under Wine, win-x64 engine)" -ForegroundColor Cyan
     if ($IsWindows) {
         Write-Host 'This is Windows: the Pester leg above ran in this Windows pwsh, tests/windows included.'
         return $counts
@@ -500,6 +621,7 @@ function Invoke-WindowsTestLeg {
     }
     if ((Split-Path $pester -Leaf) -notmatch '^\d') { $variables.PSModulePath = ConvertTo-WinePath (Split-Path $pester -Parent) }
     $pool = $null
+    $rustRuns = [Collections.Generic.List[object]]::new()
     try {
         foreach ($name in $variables.Keys) { $saved[$name] = [Environment]::GetEnvironmentVariable($name); Set-ProcessVariable $name $variables[$name] }
         # The first start unpacks pwsh and makes the Wine prefix: once, before the parallel runs.
@@ -510,6 +632,21 @@ function Invoke-WindowsTestLeg {
         $env:MANAGEDIDENTITY_TEST_ABI_PROGRAM = ConvertTo-WinePath (Build-WindowsTestProgram)
         $pool = Start-EmulatorPool -WinePrefix $setting.WinePrefix -Folder $folder
         $env:MANAGEDIDENTITY_TEST_EMULATOR_POOL = $pool.Address
+
+        # The core crate's Rust tests as Windows programs under Wine (issue 23), alongside the
+        # Pester files; their emulators come from the same pool (rust/core/tests/it/emulator.rs).
+        if (-not $Path) {
+            try {
+                foreach ($program in @(Build-WindowsRustTest)) {
+                    $log = Join-Path $logs "rust-$([IO.Path]::GetFileNameWithoutExtension($program)).log"
+                    $rustRuns.Add([pscustomobject]@{ Program = $program; Log = $log; Clock = [Diagnostics.Stopwatch]::StartNew(); Process = (Start-WindowsRustTest $setting.Wine $program $log) })
+                }
+            }
+            catch {
+                Write-Host "[windows] the Rust tests could not be built or started: $_" -ForegroundColor Red
+                $counts.Failed += 1; $counts.RustFailed += 1
+            }
+        }
 
         # One Windows pwsh per test file, a few at a time (each file starts its own emulators, so
         # files are independent); the longest files first.
@@ -529,6 +666,8 @@ function Invoke-WindowsTestLeg {
                 $running.Add([pscustomobject]@{ File = $file; Log = $log; Result = $result; Process = $process; Clock = [Diagnostics.Stopwatch]::StartNew() })
             }
             Start-Sleep -Milliseconds 200
+            # A Rust test program's clock stops when it ends (its counts are read after the loop).
+            foreach ($run in $rustRuns) { if ($run.Clock.IsRunning -and $run.Process.HasExited) { $run.Clock.Stop() } }
             foreach ($run in @($running)) {
                 $timedOut = -not $run.Process.HasExited -and $run.Clock.Elapsed.TotalMinutes -gt 15
                 if ($timedOut) { Stop-ProcessGroup $run.Process }
@@ -553,17 +692,25 @@ function Invoke-WindowsTestLeg {
                 }
             }
         }
+        foreach ($run in $rustRuns) {
+            $rust = Complete-WindowsRustTest $run
+            $counts.RustPassed += $rust.Passed; $counts.RustFailed += $rust.Failed; $counts.RustIgnored += $rust.Ignored
+            $counts.Passed += $rust.Passed; $counts.Failed += $rust.Failed
+        }
     }
     catch {
         Write-Host "The Windows leg failed: $_" -ForegroundColor Red
         $counts.Failed += 1
     }
     finally {
-        foreach ($run in @($running)) { Stop-ProcessGroup $run.Process }
+        foreach ($run in @($running) + @($rustRuns)) { Stop-ProcessGroup $run.Process }
         if ($pool -and -not $pool.Process.HasExited) { $pool.Process.Kill(); $null = $pool.Process.WaitForExit(5000) }
         foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
     }
     $counts.Seconds = [int]$clock.Elapsed.TotalSeconds
+    if ($rustRuns.Count -gt 0) {
+        Write-Host ('Windows leg: Rust tests under Wine {0} passed, {1} failed ({2} ignored, each with its reason); Pester {3} passed, {4} failed' -f $counts.RustPassed, $counts.RustFailed, $counts.RustIgnored, ($counts.Passed - $counts.RustPassed), ($counts.Failed - $counts.RustFailed))
+    }
     $counts
 }
 

@@ -4,8 +4,8 @@
 # managedidentity_engine.dll, then the C ABI the interop uses), without .NET in between:
 # the ABI version, managed-identity tokens on the Automation, App Service, IMDS and Arc hosts (Arc
 # with its key file in C:\ProgramData\AzureConnectedMachineAgent\Tokens), the Arc key-file
-# attacks refused with Windows paths, a client-secret sign-in, and a panic that stays inside the
-# engine. The Windows leg builds the program (MinGW-w64) and names it in
+# attacks refused with Windows paths, a client-secret sign-in, a bulk Graph grant under injected
+# faults (every item once, typed errors, nothing lost), and a panic that stays inside the engine. The Windows leg builds the program (MinGW-w64) and names it in
 # MANAGEDIDENTITY_TEST_ABI_PROGRAM; tagged AbiProgram, so a Windows run without it leaves it out.
 
 BeforeAll {
@@ -23,8 +23,10 @@ BeforeAll {
     $script:Work = Join-Path ([IO.Path]::GetTempPath()) "mi-abi-$([guid]::NewGuid().ToString('N'))"
     $null = New-Item -ItemType Directory $Work
 
-    function script:Invoke-Abi([hashtable] $Request, [hashtable] $Secret) {
-        # One operation in a fresh process of the C program; its final chunk, parsed.
+    function script:Invoke-Abi([hashtable] $Request, [hashtable] $Secret, [hashtable[]] $Then = @()) {
+        # Operations in a fresh process of the C program: $Request, then each of $Then on the
+        # context the previous one returned ("@HANDLE@"). The last final chunk, parsed, and the
+        # items every chunk of the last operation carried, in order.
         $id = [guid]::NewGuid().ToString('N')
         $requestFile = Join-Path $Work "$id.request.json"
         [IO.File]::WriteAllText($requestFile, (ConvertTo-Json -InputObject $Request -Depth 10 -Compress))
@@ -34,15 +36,31 @@ BeforeAll {
             [IO.File]::WriteAllText($secretFile, (ConvertTo-Json -InputObject $Secret -Compress))
             $arguments += $secretFile
         }
+        $n = 0
+        foreach ($next in $Then) {
+            $n++
+            $nextFile = Join-Path $Work "$id.then$n.json"
+            [IO.File]::WriteAllText($nextFile, (ConvertTo-Json -InputObject $next -Depth 10 -Compress))
+            $arguments += @('--then', $nextFile)
+        }
         $output = @(& $Program @arguments)
         $exit = $LASTEXITCODE
         Remove-Item (Join-Path $Work "$id.*")
-        $result = $output | Where-Object { $_ -like 'RESULT=*' } | Select-Object -First 1
+        $results = @($output | Where-Object { $_ -like 'RESULT=*' })
+        $last = @($output | Where-Object { $_ -like 'RESULT=*' -or $_ -like 'CHUNK=*' })
+        if ($results.Count -gt 1) { $last = @($last | Select-Object -Skip ([array]::IndexOf($last, $results[-2]) + 1)) }
+        $items = foreach ($line in $last) {
+            foreach ($event in @((ConvertFrom-Json $line.Substring($line.IndexOf('=') + 1)).events)) {
+                if ($event.type -eq 'item') { $event.item }
+            }
+        }
         [pscustomobject]@{
-            Exit   = $exit
-            Output = $output -join "`n"
-            Abi    = ($output | Where-Object { $_ -like 'ABI=*' } | Select-Object -First 1)
-            Chunk  = if ($result) { ConvertFrom-Json $result.Substring(7) } else { $null }
+            Exit    = $exit
+            Output  = $output -join "`n"
+            Abi     = ($output | Where-Object { $_ -like 'ABI=*' } | Select-Object -First 1)
+            Chunk   = if ($results) { ConvertFrom-Json $results[-1].Substring(7) } else { $null }
+            Results = $results.Count
+            Items   = @($items)
         }
     }
 
@@ -119,6 +137,62 @@ Describe 'The packaged engine through LoadLibraryW and the C ABI' -Tag 'WindowsO
         $run.Chunk.error | Should -BeNullOrEmpty -Because $run.Output
         $run.Chunk.result.Roles | Should -Contain 'Application.Read.All'
         $run.Output | Should -Not -Match 'emulator-client-secret'
+    }
+
+    It 'grants in bulk under injected faults: every item once, typed errors, nothing lost' {
+        $seed = Get-EmulatorSeed $Emulator
+        $roles = [string[]]@($seed.bulkRoles)
+        $created = @(Invoke-Emulator $Emulator -Method POST -Path '/_emulator/servicePrincipals' -Body @{ count = 30; prefix = 'abi-bulk' } | ForEach-Object { $_ })
+        $ids = [string[]]@($created.id)
+        $ids.Count | Should -Be 30
+        # Faults are drawn per request and attempt from this seed: a failure replays with it.
+        $faultSeed = if ($env:MANAGEDIDENTITY_FAULT_SEED) { [long]$env:MANAGEDIDENTITY_FAULT_SEED } else { Get-Random -Minimum 1 -Maximum 1000000 }
+        Write-Host "EngineAbi bulk fault seed: $faultSeed (replay: MANAGEDIDENTITY_FAULT_SEED=$faultSeed)"
+        Set-EmulatorConfig $Emulator @{ randomSeed = $faultSeed }
+        Add-EmulatorFault $Emulator @{ target = 'batchItem'; kind = 'status'; status = 429; retryAfter = '0.05'; probability = 0.1 }
+        Add-EmulatorFault $Emulator @{ target = 'graph'; kind = 'status'; status = 503; retryAfter = '0.05'; probability = 0.1 }
+        Add-EmulatorFault $Emulator @{ target = 'graph'; kind = 'reset'; probability = 0.1 }
+        # One identity that does not exist: its items fail with a typed error, the others go on.
+        $missing = 'abi-bulk-nobody'
+        $grant = @{ op = 'graph.grant'; args = @{ context = '@HANDLE@'; identities = [string[]]($ids + $missing); permissions = $roles; concurrency = 4 } }
+        try { $run = Invoke-Abi (Get-Connect @{ AZURE_POD_IDENTITY_AUTHORITY_HOST = $Base }) -Then @($grant) }
+        finally { Clear-EmulatorFaults $Emulator }
+        $because = "fault seed $faultSeed; $($run.Output.Substring(0, [Math]::Min(2000, $run.Output.Length)))"
+        # No panic and no other status reached the program: both operations ended with a chunk.
+        $run.Exit | Should -Be 0 -Because $because
+        $run.Results | Should -Be 2 -Because $because
+        $run.Output | Should -Not -Match 'POLL_STATUS=|START_STATUS=|TIMEOUT' -Because $because
+        $run.Chunk.error | Should -BeNullOrEmpty -Because $because
+        $granted = @($run.Items | Where-Object identityId -In $ids)
+        $granted.Count | Should -Be ($ids.Count * $roles.Count) -Because $because
+        @($granted | Where-Object status -NE 'Granted') | Should -BeNullOrEmpty -Because $because
+        @($granted | ForEach-Object { "$($_.identityId)|$($_.permission)" } | Sort-Object -Unique).Count | Should -Be $granted.Count
+        $failed = @($run.Items | Where-Object identityId -NotIn $ids)
+        $failed.Count | Should -BeGreaterThan 0 -Because $because
+        foreach ($item in $failed) {
+            $item.identity | Should -Be $missing
+            $item.status | Should -Be 'Failed'
+            $item.error.errorId | Should -Be 'ManagedIdentity.NotFound'
+            $item.error.category | Should -Be 'ObjectNotFound'
+        }
+        $run.Chunk.result.succeeded | Should -Be $granted.Count
+        $run.Chunk.result.failed | Should -Be $failed.Count
+        # The emulator's state: each pair exactly once, with the id the item reported.
+        $names = @{}
+        foreach ($role in ($seed.resources | Where-Object alias -EQ 'Graph').roles) { $names[$role.id] = $role.value }
+        $state = @{}
+        foreach ($a in @(Invoke-Emulator $Emulator -Path '/_emulator/assignments' | ForEach-Object { $_ })) {
+            if ($ids -notcontains $a.principalId) { continue }
+            $key = "$($a.principalId)|$($names[$a.appRoleId])"
+            $state.ContainsKey($key) | Should -BeFalse -Because "one assignment per pair ($key)"
+            $state[$key] = $a.id
+        }
+        $state.Count | Should -Be $granted.Count
+        foreach ($item in $granted) { $item.assignmentId | Should -Be $state["$($item.identityId)|$($item.permission)"] }
+        # The faults really fired (the log keeps the last 1,000 requests), and every write applied once.
+        $stats = Get-EmulatorStats $Emulator
+        @($stats.log | Where-Object { $_.status -in 0, 429, 503 }).Count | Should -BeGreaterThan 0 -Because $because
+        $stats.requests.graphWritesApplied | Should -Be $granted.Count -Because $because
     }
 
     It 'keeps a panic inside the engine: an Internal error, the program ends normally' {

@@ -252,14 +252,21 @@ fn validate_tenant(tenant: &str) -> Result<String> {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
     use crate::clock::{FakeClock, SystemClock};
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt;
 
-    /// A directory with a stand-in `az` script; removed on drop.
+    /// A directory with a stand-in `az` script; removed on drop. Unix only: the stand-in is a
+    /// `#!/bin/sh` script made executable with a mode bit; Windows runs `az.cmd` through
+    /// cmd.exe instead (the Windows tests below).
+    #[cfg(unix)]
     struct FakeAz(PathBuf);
+    #[cfg(unix)]
     impl FakeAz {
         fn new(script: &str) -> Self {
             let dir = std::env::temp_dir().join(format!("mi-az-{}", uuid::Uuid::new_v4()));
@@ -277,12 +284,14 @@ mod tests {
                 .with_search_path(path)
         }
     }
+    #[cfg(unix)]
     impl Drop for FakeAz {
         fn drop(&mut self) {
             std::fs::remove_dir_all(&self.0).ok();
         }
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn runs_az_without_a_shell_and_parses_its_token() {
         // The stand-in echoes its arguments into the token so the test can check them.
@@ -303,6 +312,7 @@ mod tests {
         assert_eq!(token.source, Some(SOURCE));
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn not_logged_in_missing_and_hung_az_are_clear_errors() {
         let az = FakeAz::new(
@@ -341,6 +351,7 @@ mod tests {
         assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
     }
 
+    #[cfg(unix)]
     #[tokio::test]
     async fn arguments_are_validated_before_az_runs() {
         let az = FakeAz::new("touch \"$0.ran\"; exit 1");
@@ -352,6 +363,99 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(AzureCliCredential::new(Some("t;rm -rf")).is_err());
         assert!(!az.0.join("az.ran").exists());
+    }
+
+    /// A directory with a stand-in `az.cmd` (the Azure CLI's launcher on Windows, which Windows
+    /// runs through cmd.exe); removed on drop.
+    #[cfg(windows)]
+    struct FakeAzCmd(PathBuf);
+    #[cfg(windows)]
+    impl FakeAzCmd {
+        fn new(lines: &[&str]) -> Self {
+            let dir = std::env::temp_dir().join(format!("mi-az-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut script = String::from("@echo off\r\n");
+            for line in lines {
+                script.push_str(line);
+                script.push_str("\r\n");
+            }
+            std::fs::write(dir.join("az.cmd"), script).unwrap();
+            Self(dir)
+        }
+        fn credential(&self, tenant: Option<&str>) -> AzureCliCredential {
+            AzureCliCredential::new(tenant)
+                .unwrap()
+                .with_search_path(self.0.as_os_str())
+        }
+    }
+    #[cfg(windows)]
+    impl Drop for FakeAzCmd {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.0).ok();
+        }
+    }
+
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn windows_runs_az_cmd_and_parses_its_token() {
+        use crate::clock::SystemClock;
+        // The stand-in writes its arguments into the token so the test can check them.
+        let az = FakeAzCmd::new(&[
+            r#"echo {"accessToken":"tok %*","expires_on":4102444800,"tokenType":"Bearer"}"#,
+        ]);
+        let token = az
+            .credential(Some("contoso.onmicrosoft.com"))
+            .get_token(&SystemClock, "https://management.azure.com/.default")
+            .await
+            .unwrap();
+        assert_eq!(
+            token.secret.expose(),
+            "tok account get-access-token --output json --resource https://management.azure.com --tenant contoso.onmicrosoft.com"
+        );
+        assert_eq!(token.expires_on, 4_102_444_800);
+    }
+
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn windows_az_cmd_errors_are_clear_and_never_leak_stdout() {
+        use crate::clock::SystemClock;
+        let az = FakeAzCmd::new(&[
+            "echo ERROR: Please run 'az login' to setup account. 1>&2",
+            r#"echo {"accessToken":"leak"}"#,
+            "exit /b 1",
+        ]);
+        let e = az
+            .credential(None)
+            .get_token(&SystemClock, "https://graph.microsoft.com")
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::AuthenticationFailed, "{}", e.message);
+        assert!(e.message.contains("az login"), "{}", e.message);
+        assert!(!e.message.contains("leak"));
+    }
+
+    /// cmd.exe re-parses a batch file's command line (`&`, `|`, `%`…): arguments are validated
+    /// before az.cmd ever runs, so nothing can be injected through it.
+    #[cfg(windows)]
+    #[tokio::test]
+    async fn windows_arguments_are_validated_before_az_cmd_runs() {
+        use crate::clock::SystemClock;
+        let az = FakeAzCmd::new(&["echo ran> \"%~dp0az.ran\"", "exit /b 1"]);
+        for resource in [
+            "https://x/ & calc.exe",
+            "https://x/%PATH%",
+            "https://x/\" | calc",
+            "https://x/^&calc",
+        ] {
+            let e = az
+                .credential(None)
+                .get_token(&SystemClock, resource)
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{resource}");
+        }
+        assert!(AzureCliCredential::new(Some("t&calc")).is_err());
+        assert!(!az.0.join("az.ran").exists(), "az.cmd never ran");
     }
 
     #[test]

@@ -558,8 +558,11 @@ mod tests {
         std::fs::write(dir.0.join("nested").join("deep.key"), secret).expect("write");
         #[cfg(unix)]
         std::os::unix::fs::symlink(&outside_key, dir.0.join("link.key")).expect("symlink");
+        // Realms as the agent writes them, with this platform's separator: on Windows the
+        // canonical directory is a verbatim path (\\?\C:\...), where '/' is no separator.
         let d = dir.0.display().to_string();
         let o = outside.0.display().to_string();
+        let s = std::path::MAIN_SEPARATOR;
         let mut cases = vec![
             (
                 outside_key.display().to_string(),
@@ -567,7 +570,7 @@ mod tests {
             ),
             (
                 format!(
-                    "{d}/../{}/stolen.key",
+                    "{d}{s}..{s}{}{s}stolen.key",
                     outside
                         .0
                         .file_name()
@@ -576,20 +579,20 @@ mod tests {
                 ),
                 "'..'",
             ),
-            (format!("{d}/./wrong.key"), "'..'"),
-            (format!("{d}/wrong.txt"), ".key extension"),
-            (format!("{d}/big.key"), "4097 bytes"),
-            (format!("{d}/missing.key"), "cannot be resolved"),
-            (format!("{d}/sub.key"), "not a regular file"),
+            (format!("{d}{s}.{s}wrong.key"), "'..'"),
+            (format!("{d}{s}wrong.txt"), ".key extension"),
+            (format!("{d}{s}big.key"), "4097 bytes"),
+            (format!("{d}{s}missing.key"), "cannot be resolved"),
+            (format!("{d}{s}sub.key"), "not a regular file"),
             (
-                format!("{d}/nested/deep.key"),
+                format!("{d}{s}nested{s}deep.key"),
                 "outside the token directory",
             ),
             ("relative/a.key".to_string(), "not an absolute path"),
-            (format!("{o}/stolen.key"), "outside the token directory"),
+            (format!("{o}{s}stolen.key"), "outside the token directory"),
         ];
         if cfg!(unix) {
-            cases.push((format!("{d}/link.key"), "outside the token directory"));
+            cases.push((format!("{d}{s}link.key"), "outside the token directory"));
         }
         for (realm, why) in cases {
             let files = Arc::new(RecordingFiles::default());
@@ -605,7 +608,7 @@ mod tests {
         // A token directory that does not exist refuses everything.
         let files = Arc::new(RecordingFiles::default());
         let e = source(&dir.0.join("absent"), files.clone())
-            .read_key(&format!("{d}/absent/a.key"))
+            .read_key(&format!("{d}{s}absent{s}a.key"))
             .expect_err("no directory");
         assert_eq!(e.kind, ErrorKind::UnsafeKeyFile);
         assert!(files.reads().is_empty());

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::emulator::TestEmulator;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::credentials::{
     describe, AuthType, Authority, BrowserCredential, ClientCertificate,
@@ -17,7 +18,7 @@ use managed_identity_core::events::{Event, EventSink};
 use managed_identity_core::http::ReqwestTransport;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::ErrorKind;
-use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
+use managed_identity_emulator::{seed, EmulatorConfig};
 use serde_json::{json, Value};
 
 const GRAPH: &str = "https://graph.microsoft.com";
@@ -26,13 +27,13 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-async fn start() -> RunningEmulator {
-    managed_identity_emulator::start(EmulatorConfig::default())
+async fn start() -> TestEmulator {
+    crate::emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator starts")
 }
 
-fn entra(emu: &RunningEmulator) -> EntraClient {
+fn entra(emu: &TestEmulator) -> EntraClient {
     let authority = Authority::new(Cloud::Global, Some(&emu.base_url()), seed::TENANT_ID).unwrap();
     EntraClient::new(
         Arc::new(ReqwestTransport::with_client(http())),
@@ -41,7 +42,7 @@ fn entra(emu: &RunningEmulator) -> EntraClient {
     )
 }
 
-async fn control(emu: &RunningEmulator, path: &str, body: Value) -> Value {
+async fn control(emu: &TestEmulator, path: &str, body: Value) -> Value {
     let resp = http()
         .post(format!("{}/_emulator{path}", emu.base_url()))
         .json(&body)
@@ -53,7 +54,7 @@ async fn control(emu: &RunningEmulator, path: &str, body: Value) -> Value {
 }
 
 /// An application of the emulated tenant holding Graph's Application.Read.All; its client id.
-async fn pipeline_app(emu: &RunningEmulator) -> String {
+async fn pipeline_app(emu: &TestEmulator) -> String {
     let created = control(
         emu,
         "/servicePrincipals",

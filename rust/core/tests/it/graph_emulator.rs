@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::emulator::TestEmulator;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::events::{Event, EventSink, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
@@ -16,20 +17,20 @@ use managed_identity_core::http::ReqwestTransport;
 use managed_identity_core::protocol;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{ErrorKind, Result};
-use managed_identity_emulator::{seed, EmulatorConfig, RunningEmulator};
+use managed_identity_emulator::{seed, EmulatorConfig};
 use serde_json::{json, Value};
 
 /// Heavy tests (bulk runs, cancellation) run one at a time: they share two CPU cores.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Env {
-    emulator: RunningEmulator,
+    emulator: TestEmulator,
     http: reqwest::Client,
     token: Secret,
 }
 
 async fn start(config: EmulatorConfig) -> Env {
-    let emulator = managed_identity_emulator::start(config)
+    let emulator = crate::emulator::start(config)
         .await
         .expect("emulator starts");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::emulator::TestEmulator;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::VecSink;
@@ -12,20 +13,20 @@ use managed_identity_core::protocol;
 use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{REPORTS_IDENTITY, SYSTEM_IDENTITY};
-use managed_identity_emulator::{EmulatorConfig, RunningEmulator};
+use managed_identity_emulator::EmulatorConfig;
 use serde_json::{json, Value};
 
 const ARC_DIR_VARIABLE: &str = "MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY";
 
 struct Harness {
-    emu: RunningEmulator,
+    emu: TestEmulator,
     http: reqwest::Client,
 }
 
 impl Harness {
     async fn start() -> Self {
         Harness {
-            emu: managed_identity_emulator::start(EmulatorConfig::default())
+            emu: crate::emulator::start(EmulatorConfig::default())
                 .await
                 .expect("emulator starts"),
             http: reqwest::Client::builder()

@@ -2,6 +2,7 @@
 //! one per file (each links the whole engine and the emulator again).
 
 mod credentials_emulator;
+mod emulator;
 mod graph_emulator;
 mod hosts_emulator;
 mod layers;

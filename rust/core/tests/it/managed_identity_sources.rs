@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::emulator::TestEmulator;
 use managed_identity_core::clock::{FakeClock, SharedClock, SystemClock};
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::{Event, VecSink};
@@ -13,13 +14,13 @@ use managed_identity_core::protocol::{self, Engine};
 use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{self, SeedIdentity};
-use managed_identity_emulator::{EmulatorConfig, RunningEmulator};
+use managed_identity_emulator::EmulatorConfig;
 use serde_json::{json, Value};
 
 const GRAPH: &str = "https://graph.microsoft.com";
 
 struct Harness {
-    emu: RunningEmulator,
+    emu: TestEmulator,
     http: reqwest::Client,
 }
 
@@ -29,7 +30,7 @@ impl Harness {
     }
 
     async fn with(config: EmulatorConfig) -> Self {
-        let emu = managed_identity_emulator::start(config)
+        let emu = crate::emulator::start(config)
             .await
             .expect("emulator starts");
         Harness {

@@ -85,7 +85,7 @@ async fn run(
 
 #[tokio::test]
 async fn managed_identity_and_loopback_calls_never_reach_the_proxy() {
-    let emu = managed_identity_emulator::start(EmulatorConfig::default())
+    let emu = crate::emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator");
     let proxy = RecordingProxy::start().await;
@@ -119,7 +119,7 @@ async fn managed_identity_and_loopback_calls_never_reach_the_proxy() {
 
 #[tokio::test]
 async fn https_destinations_follow_the_hosts_proxy_variables() {
-    let emu = managed_identity_emulator::start(EmulatorConfig::default())
+    let emu = crate::emulator::start(EmulatorConfig::default())
         .await
         .expect("emulator");
     let proxy = RecordingProxy::start().await;

@@ -12,3 +12,4 @@ mod fidelity;
 mod graph;
 mod hosts;
 mod managed_identity;
+mod pool;

@@ -321,7 +321,9 @@ function Build-CrossEngine {
     if ($Background) {
         # One shell runs the builds in turn (they share the target folder's lock anyway).
         $command = { param([string[]] $Arguments) 'cargo ' + (($Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' ') }
-        $lines = @('set -e', (& $command $cargoArguments))
+        # The marker says the engine is built, so the leg can start before the tests' build ends.
+        $marker = "'" + ("$LogPath.engine-built" -replace "'", "'\''") + "'"
+        $lines = @('set -e', "rm -f $marker", (& $command $cargoArguments), "touch $marker")
         if ($WithTests) { $lines += & $command (Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile -Tests) }
         $shellScript = "$LogPath.sh"
         [IO.File]::WriteAllText($shellScript, ($lines -join "`n") + "`n")
@@ -332,10 +334,16 @@ function Build-CrossEngine {
     }
     # cargo's own output goes to the host: this function's output is its answer.
     Use-CrossBuildVariable $setting { Invoke-Checked cargo $cargoArguments | Out-Host }
+    Publish-CrossEngine $Engine $setting $CargoProfile
+    return ''
+}
+
+function Publish-CrossEngine {
+    # Copies a cross-built engine into out/ManagedIdentity/runtimes/<rid>/native.
+    param([Parameter(Mandatory)] $Engine, [Parameter(Mandatory)] $Setting, [Parameter(Mandatory)] [string] $CargoProfile)
     $native = Join-Path $ModuleOut "runtimes/$($Engine.Rid)/native"
     New-Item -ItemType Directory -Force $native | Out-Null
-    Publish-File (Join-Path $setting.TargetDir "$($Engine.Target)/$CargoProfile/$($Engine.Library)") (Join-Path $native $Engine.Library) -Copy
-    return ''
+    Publish-File (Join-Path $Setting.TargetDir "$($Engine.Target)/$CargoProfile/$($Engine.Library)") (Join-Path $native $Engine.Library) -Copy
 }
 
 function Build-CrossEngineSet {
@@ -586,16 +594,25 @@ function Invoke-WindowsTestLeg {
     $inCi = $env:CI -eq 'true'
     $setting = Get-WindowsLegSetting
     $why = $setting.Why
+    $engine = $CrossEngines | Where-Object Rid -EQ 'win-x64'
+    # Bounded: a cross-build that has not finished in 45 minutes is a failure.
+    $buildDeadline = [DateTime]::UtcNow.AddMinutes(45)
+    $engineBuilt = Join-Path $Out 'windows/cross-build.log.engine-built'
     if (-not $why -and $Build) {
-        # Bounded: a cross-build that has not finished in 45 minutes is a failure.
-        if (-not $Build.WaitForExit(2700000)) { $Build.Kill($true); $why = 'the background cross-build did not finish within 45 minutes' }
-        elseif ($Build.ExitCode -ne 0) {
+        # The Pester files need only the engine: they start once it is built, while the
+        # background build goes on with the Rust tests (started when it ends, below).
+        while (-not (Test-Path $engineBuilt) -and -not $Build.HasExited -and [DateTime]::UtcNow -lt $buildDeadline) { Start-Sleep -Milliseconds 500 }
+        if (Test-Path $engineBuilt) {
+            $why = try { Publish-CrossEngine $engine (Get-CrossBuildSetting $engine) $CargoProfile; '' } catch { "the cross-built engine could not be published: $_" }
+        }
+        elseif (-not $Build.HasExited) { $Build.Kill($true); $why = 'the background cross-build did not finish within 45 minutes' }
+        else {
             Get-Content (Join-Path $Out 'windows/cross-build.log') -Tail 40 | ForEach-Object { Write-Host "  $_" }
             $why = "the background cross-build failed (exit $($Build.ExitCode); log: out/windows/cross-build.log)"
         }
     }
-    if (-not $why) {
-        $why = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
+    elseif (-not $why) {
+        $why = try { Build-CrossEngine $engine -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
     }
     if ($why) {
         if ($inCi) {
@@ -634,8 +651,11 @@ function Invoke-WindowsTestLeg {
         $env:MANAGEDIDENTITY_TEST_EMULATOR_POOL = $pool.Address
 
         # The core crate's Rust tests as Windows programs under Wine (issue 23), alongside the
-        # Pester files; their emulators come from the same pool (rust/core/tests/it/emulator.rs).
-        if (-not $Path) {
+        # Pester files, once the background build that makes them has ended; their emulators come
+        # from the same pool (rust/core/tests/it/emulator.rs).
+        $rustPending = @{ Due = -not $Path }
+        $startRust = {
+            $rustPending.Due = $false
             try {
                 foreach ($program in @(Build-WindowsRustTest)) {
                     $log = Join-Path $logs "rust-$([IO.Path]::GetFileNameWithoutExtension($program)).log"
@@ -666,6 +686,7 @@ function Invoke-WindowsTestLeg {
                 $running.Add([pscustomobject]@{ File = $file; Log = $log; Result = $result; Process = $process; Clock = [Diagnostics.Stopwatch]::StartNew() })
             }
             Start-Sleep -Milliseconds 200
+            if ($rustPending.Due -and (-not $Build -or $Build.HasExited)) { . $startRust }
             # A Rust test program's clock stops when it ends (its counts are read after the loop).
             foreach ($run in $rustRuns) { if ($run.Clock.IsRunning -and $run.Process.HasExited) { $run.Clock.Stop() } }
             foreach ($run in @($running)) {
@@ -691,6 +712,12 @@ function Invoke-WindowsTestLeg {
                     Get-Content $run.Log | Where-Object { $_ -match '^\s*\[-\]|Expected|Error|at .*\.ps1:\d+' } | Select-Object -First 80 | ForEach-Object { Write-Host "  $_" }
                 }
             }
+        }
+        if ($rustPending.Due) {
+            # The Pester files are done before the tests' build: wait for it (bounded), then run.
+            while ($Build -and -not $Build.HasExited -and [DateTime]::UtcNow -lt $buildDeadline) { Start-Sleep -Milliseconds 500 }
+            if ($Build -and -not $Build.HasExited) { $Build.Kill($true) }
+            . $startRust
         }
         foreach ($run in $rustRuns) {
             $rust = Complete-WindowsRustTest $run
@@ -746,7 +773,7 @@ function Write-PhaseTime {
                 if ($WindowsBuild.HasExited) {
                     $waited = [Math]::Max(0, ($WindowsBuild.ExitTime - $LegStart).TotalSeconds)
                     $build.Wall = Format-Duration ($WindowsBuild.ExitTime - $BuildStart)
-                    $build.Note = 'in the background from the end of the Linux build, overlapping the phases above; the Windows leg waited {0:N0} s for it' -f $waited
+                    $build.Note = 'in the background from the end of the Linux build, overlapping the phases above; it ended {0:N0} s into the Windows leg (whose Pester files start once the engine is built)' -f $waited
                 }
                 else { $build.Note = 'still running when the Windows leg gave up on it' }
             }

@@ -39,6 +39,11 @@ pub trait TokenProvider: Send + Sync {
         })
     }
 
+    /// How the issuer of these tokens caches them (a provider that cannot renew: `Fixed`).
+    fn platform_cache(&self) -> PlatformCache {
+        PlatformCache::Fixed
+    }
+
     /// A new token, bypassing every cache its issuer lets a client bypass. A provider that
     /// cannot renew hands back its current token as [`PlatformCache::Fixed`].
     fn renew(&self) -> BoxFuture<'_, Result<RenewedToken>> {
@@ -346,11 +351,15 @@ fn utc(civil: jiff::civil::DateTime) -> Option<Timestamp> {
 
 /// Unix seconds → `2024-01-31T12:00:00Z`.
 pub fn format_iso8601(unix: u64) -> String {
+    iso8601(unix).unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
+}
+
+/// Unix seconds → `2024-01-31T12:00:00Z`; `None` beyond what a timestamp can hold.
+pub fn iso8601(unix: u64) -> Option<String> {
     i64::try_from(unix)
         .ok()
         .and_then(|secs| Timestamp::from_second(secs).ok())
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| "9999-12-31T23:59:59Z".to_string())
 }
 
 #[cfg(test)]

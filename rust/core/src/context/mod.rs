@@ -378,26 +378,39 @@ impl Context {
                     .is_some_and(|o| o.secret.expose() == token.secret.expose());
                 Ok(RenewedToken {
                     token,
-                    platform_cache: if source.can_replace_cached_token() {
-                        PlatformCache::Replaceable {
+                    platform_cache: match self.platform_cache() {
+                        PlatformCache::Replaceable { .. } => PlatformCache::Replaceable {
                             asked: asked_platform,
-                        }
-                    } else {
-                        PlatformCache::Kept
+                        },
+                        other => other,
                     },
                     same_as_before,
                 })
             }
             Credential::Static(_) => Ok(RenewedToken {
                 token: self.token(Some(&resource), false, svc, sink).await?,
-                platform_cache: PlatformCache::Fixed,
+                platform_cache: self.platform_cache(),
                 same_as_before: true,
             }),
             Credential::SignIn(_) => Ok(RenewedToken {
                 token: self.token(Some(&resource), true, svc, sink).await?,
-                platform_cache: PlatformCache::None,
+                platform_cache: self.platform_cache(),
                 same_as_before: false,
             }),
+        }
+    }
+
+    /// How the issuer of this context's tokens caches them: a managed-identity endpoint keeps
+    /// its cached token (or replaces it when asked: App Service, Service Fabric), Entra issues a
+    /// new one per request, a token given to Connect-Identity is fixed.
+    pub fn platform_cache(&self) -> PlatformCache {
+        match &self.credential {
+            Credential::Managed { source, .. } if source.can_replace_cached_token() => {
+                PlatformCache::Replaceable { asked: false }
+            }
+            Credential::Managed { .. } => PlatformCache::Kept,
+            Credential::Static(_) => PlatformCache::Fixed,
+            Credential::SignIn(_) => PlatformCache::None,
         }
     }
 

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::events::EventSink;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::token::{AccessToken, RenewedToken, TokenProvider};
+use crate::token::{AccessToken, PlatformCache, RenewedToken, TokenProvider};
 
 /// Tokens of `ctx` for `resource`.
 pub struct ContextTokens<'a> {
@@ -59,6 +59,10 @@ impl TokenProvider for ContextTokens<'_> {
             self.ctx
                 .token(Some(&self.resource), false, self.svc, self.sink),
         )
+    }
+
+    fn platform_cache(&self) -> PlatformCache {
+        self.ctx.platform_cache()
     }
 
     fn renew(&self) -> BoxFuture<'_, Result<RenewedToken>> {

@@ -94,7 +94,15 @@ pub struct GraphClient<'a> {
     jitter: Jitter,
     /// The claims of the last bearer token sent (never the token): what a 403 explanation
     /// reports the caller holds.
-    sent_claims: std::sync::Mutex<Option<Arc<Claims>>>,
+    sent_claims: std::sync::Mutex<SentClaims>,
+}
+
+/// The claims of the last token sent, with a keyed hash of that token so that each request
+/// decodes only a token it has not seen (the hash cannot give the token back).
+#[derive(Default)]
+struct SentClaims {
+    token_hash: Option<u64>,
+    claims: Option<Arc<Claims>>,
 }
 
 /// Why one HTTP attempt produced no response.
@@ -177,7 +185,7 @@ impl<'a> GraphClient<'a> {
             requests: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             jitter: Jitter::new(),
-            sent_claims: std::sync::Mutex::new(None),
+            sent_claims: std::sync::Mutex::new(SentClaims::default()),
         }
     }
 
@@ -212,24 +220,23 @@ impl<'a> GraphClient<'a> {
 
     /// Keeps the claims of the token being sent, decoded once per distinct token.
     fn remember_claims(&self, token: &str) {
+        use std::hash::BuildHasher;
+        static KEYS: once_cell::sync::Lazy<std::collections::hash_map::RandomState> =
+            once_cell::sync::Lazy::new(std::collections::hash_map::RandomState::new);
+        let hash = KEYS.hash_one(token);
         let Ok(mut slot) = self.sent_claims.lock() else {
             return;
         };
-        let claims = crate::jwt::decode(token);
-        let same = match (&*slot, &claims) {
-            (Some(old), Some(new)) => **old == *new,
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
-            *slot = claims.map(Arc::new);
+        if slot.token_hash != Some(hash) {
+            slot.token_hash = Some(hash);
+            slot.claims = crate::jwt::decode(token).map(Arc::new);
         }
     }
 
     /// The claims of the last token this client sent (`None` before the first request, or when
     /// the token is not a JWT).
     pub fn sent_claims(&self) -> Option<Arc<Claims>> {
-        self.sent_claims.lock().ok().and_then(|c| c.clone())
+        self.sent_claims.lock().ok().and_then(|c| c.claims.clone())
     }
 
     /// The typed error for Graph's non-2xx answer `info` to `method target` (`target`: the URL,

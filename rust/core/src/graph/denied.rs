@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use super::errors::{Access, GraphErrorInfo};
 use crate::error::{Error, ErrorKind};
 use crate::jwt::Claims;
+use crate::token::iso8601;
 use managed_identity_graph_permissions::{self as data, Method, Requirement, Scheme};
 
 /// The tenant id of personal Microsoft accounts (tokens for them use the DelegatedPersonal
@@ -113,11 +114,6 @@ pub fn utc_time(unix: u64, now: u64) -> String {
     } else {
         at.strftime("%F %H:%M UTC").to_string()
     }
-}
-
-fn iso(unix: Option<u64>) -> Option<String> {
-    let at = jiff::Timestamp::from_second(i64::try_from(unix?).ok()?).ok()?;
-    Some(at.strftime("%FT%TZ").to_string())
 }
 
 /// The request's path as written (case kept), without scheme, host, version, query or
@@ -258,8 +254,8 @@ pub fn explain(
         held_allowing: None,
         identity: identity.clone(),
         identity_object_id: object_id.clone(),
-        token_issued_at: iso(token.and_then(|c| c.iat)),
-        token_expires_at: iso(token.and_then(|c| c.exp)),
+        token_issued_at: token.and_then(|c| c.iat).and_then(iso8601),
+        token_expires_at: token.and_then(|c| c.exp).and_then(iso8601),
         graph_error_code: info.code.as_deref().map(one_line),
         graph_message: info.message.as_deref().map(one_line),
         request_id: info.request_id.as_deref().map(one_line),
@@ -491,6 +487,11 @@ mod tests {
         }
     }
 
+    /// Graph's 403 to `GET path` sent with `token`.
+    fn get(path: &str, token: Option<&Claims>) -> Error {
+        explain(&refused(), "GET", path, token, Access::Other, "x", NOW)
+    }
+
     fn facts(e: &Error) -> &Value {
         &e.details.as_ref().expect("details")["permission"]
     }
@@ -548,15 +549,7 @@ mod tests {
     #[test]
     fn a_delegated_token_lacking_the_scope_is_told_to_sign_in_again() {
         let token = user(&["User.Read"]);
-        let e = explain(
-            &refused(),
-            "GET",
-            "/auditLogs/signIns",
-            Some(&token),
-            Access::Other,
-            "x",
-            NOW,
-        );
+        let e = get("/auditLogs/signIns", Some(&token));
         assert!(
             e.message
                 .contains("the delegated permission (scope) AuditLog.Read.All"),
@@ -579,15 +572,7 @@ mod tests {
     #[test]
     fn a_token_holding_an_allowing_permission_points_elsewhere() {
         let token = app(&["Sites.Selected"]);
-        let e = explain(
-            &refused(),
-            "GET",
-            "http://127.0.0.1:4100/v1.0/sites/contoso.sharepoint.com,2f5c1a3e-6b7d-4e8f-9a0b-1c2d3e4f5a61,7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c61/lists/l-1/items/7/documentSetVersions",
-            Some(&token),
-            Access::Other,
-            "x",
-            NOW,
-        );
+        let e = get("http://127.0.0.1:4100/v1.0/sites/contoso.sharepoint.com,2f5c1a3e-6b7d-4e8f-9a0b-1c2d3e4f5a61,7a8b9c0d-1e2f-4a3b-8c4d-5e6f7a8b9c61/lists/l-1/items/7/documentSetVersions", Some(&token));
         assert_eq!(facts(&e)["Cause"], "HeldButRefused");
         assert_eq!(
             facts(&e)["Request"],
@@ -637,15 +622,7 @@ mod tests {
     #[test]
     fn a_request_no_application_permission_allows_says_so() {
         let token = app(&["Directory.Read.All"]);
-        let e = explain(
-            &refused(),
-            "GET",
-            "/me/activities",
-            Some(&token),
-            Access::Other,
-            "x",
-            NOW,
-        );
+        let e = get("/me/activities", Some(&token));
         assert_eq!(facts(&e)["Cause"], "SchemeNotSupported");
         assert!(
             e.message
@@ -667,15 +644,7 @@ mod tests {
 
     #[test]
     fn an_opaque_token_still_names_the_needed_permission() {
-        let e = explain(
-            &refused(),
-            "GET",
-            "/auditLogs/signIns",
-            None,
-            Access::Other,
-            "x",
-            NOW,
-        );
+        let e = get("/auditLogs/signIns", None);
         assert!(
             e.message
                 .contains("needs the application permission AuditLog.Read.All"),
@@ -699,15 +668,7 @@ mod tests {
     fn server_and_token_text_is_one_line_and_bounded() {
         let mut token = app(&["A\u{7}.B\nC"]);
         token.app_displayname = Some(format!("evil\r\nname{}", "x".repeat(500)));
-        let e = explain(
-            &refused(),
-            "GET",
-            "/auditLogs/signIns",
-            Some(&token),
-            Access::Other,
-            "x",
-            NOW,
-        );
+        let e = get("/auditLogs/signIns", Some(&token));
         assert!(
             !e.message.contains('\n') && !e.message.contains('\r') && !e.message.contains('\u{7}')
         );

@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::graph::client::GraphClient;
 use crate::graph::denied::{held_by, one_line, scheme_of, utc_time};
-use crate::token::{AccessToken, PlatformCache, RenewedToken, TokenProvider};
+use crate::token::{iso8601, AccessToken, PlatformCache, RenewedToken, TokenProvider};
 
 /// Longest list of permissions one call checks.
 pub const MAX_PERMISSIONS: usize = 100;
@@ -274,13 +274,15 @@ async fn round(
         .map(one_line);
     let issued = claims.iat.map(|t| utc_time(t, now));
     let platform = renewal.as_ref().map(|r| r.platform_cache);
-    let kept = matches!(platform, Some(PlatformCache::Kept))
-        || (platform.is_none() && keeps_cache(token.source));
-    let cached_until = kept.then(|| iso(token.expires_on)).flatten();
+    let issuer = platform.unwrap_or_else(|| tokens.platform_cache());
+    let cached_until = (issuer == PlatformCache::Kept)
+        .then(|| iso8601(token.expires_on))
+        .flatten();
     let facts = Facts {
         issued: issued.clone(),
         expires: utc_time(token.expires_on, now),
         source: token.source,
+        issuer,
         renewal: renewal.as_ref(),
     };
     let rows = names
@@ -344,8 +346,8 @@ async fn round(
                 identity_object_id: claims.oid.as_deref().map(one_line),
                 scheme: scheme.name(),
                 source: token.source,
-                token_issued_at: claims.iat.and_then(iso),
-                token_expires_at: iso(token.expires_on),
+                token_issued_at: claims.iat.and_then(iso8601),
+                token_expires_at: iso8601(token.expires_on),
                 cached_until: match status {
                     TokenPermissionStatus::NotYetInToken | TokenPermissionStatus::Unknown => {
                         cached_until.clone()
@@ -359,24 +361,13 @@ async fn round(
     Ok((rows, platform))
 }
 
-/// Sources whose endpoint hands back its cached token until it nears expiry.
-fn keeps_cache(source: Option<&str>) -> bool {
-    matches!(
-        source,
-        Some("IMDS" | "AzureAutomation" | "Arc" | "CloudShell" | "MachineLearning")
-    )
-}
-
-fn iso(unix: u64) -> Option<String> {
-    let at = jiff::Timestamp::from_second(i64::try_from(unix).ok()?).ok()?;
-    Some(at.strftime("%FT%TZ").to_string())
-}
-
 /// What the NotYetInToken reason says about the token and its issuer.
 struct Facts<'a> {
     issued: Option<String>,
     expires: String,
     source: Option<&'static str>,
+    /// How the token's issuer caches it.
+    issuer: PlatformCache,
     renewal: Option<&'a RenewedToken>,
 }
 
@@ -390,7 +381,7 @@ impl Facts<'_> {
         let head = format!("granted in the directory, but the token{issued} predates the grant");
         let source = self.source.unwrap_or("the token's issuer");
         let tail = match self.renewal.map(|r| (r.platform_cache, r.same_as_before)) {
-            None if keeps_cache(self.source) => format!(
+            None if self.issuer == PlatformCache::Kept => format!(
                 "; {source} may keep handing back its cached token until it expires at {}; run Test-IdentityPermission -Permission {name} -Refresh to ask for a new one",
                 self.expires
             ),

@@ -128,9 +128,15 @@ function Expand-PackageEntry {
 }
 
 function Build-Engine {
-    Invoke-Checked cargo @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator')
+    # One cargo build for the engine, the emulator and the bindings generator (an example, so it
+    # brings the FFI crate's dev-dependencies): one feature resolution, so every dependency compiles
+    # once, with the features `cargo test --workspace` resolves too (a separate `cargo run` of the
+    # example resolved fewer and compiled tokio, hyper, reqwest and the engine a second time).
+    Invoke-Checked cargo @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator',
+        '--lib', '--bins', '--example', 'generate_bindings')
     $bindings = Join-Path $ModuleSource 'interop/NativeMethods.g.cs'
-    Invoke-Checked cargo @('run', '--profile', $CargoProfile, '-q', '-p', 'managed-identity-ffi', '--example', 'generate_bindings', '--', $bindings)
+    $generator = Join-Path $CargoOutput "examples/generate_bindings$(if ($IsWindows) { '.exe' })"
+    Invoke-Checked $generator @($bindings)
     $emulator = if ($IsWindows) { 'mi-emulator.exe' } else { 'mi-emulator' }
     New-Item -ItemType Directory -Force $EmulatorOut | Out-Null
     Publish-File (Join-Path $CargoOutput $emulator) (Join-Path $EmulatorOut $emulator) -Copy
@@ -279,8 +285,13 @@ function Get-CrossCargoArgument {
     # the core crate's unit tests and its integration tests (rust/core/tests/it, one binary), built
     # not run. Same profile and target folder, so both share the standard library and every
     # dependency whose features agree (build.ps1 Start-WindowsLegBuild runs them one after another).
-    param([Parameter(Mandatory)] $Engine, [Parameter(Mandatory)] $Setting, [string] $CargoProfile, [switch] $Tests)
+    # -WithEmulator: the engine build also compiles the emulator's library, which the tests link
+    # (a dev-dependency of core): its features (tokio's signal, hyper's server...) then join the
+    # engine's resolution, so the tests' build reuses every dependency instead of compiling
+    # tokio, hyper, reqwest, h2 and windows-sys a second time with other features.
+    param([Parameter(Mandatory)] $Engine, [Parameter(Mandatory)] $Setting, [string] $CargoProfile, [switch] $Tests, [switch] $WithEmulator)
     $arguments = if ($Tests) { @('test', '--no-run', '--profile', $CargoProfile, '-p', 'managed-identity-core', '--lib', '--test', 'it') }
+    elseif ($WithEmulator) { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator', '--lib') }
     else { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '--lib') }
     $std = $Setting.Arguments
     if ($CargoProfile -eq 'testing' -and $std) {
@@ -311,13 +322,14 @@ function Build-CrossEngine {
     # Returns why it could not build ('' when it did); a failing cargo build throws. The Test task's
     # Windows leg builds with the 'testing' profile (-CargoProfile), the packages with 'release'.
     # -Background: starts cargo (output to -LogPath) and returns its process, or why it cannot;
-    # -WithTests also builds the Windows leg's Rust tests after the engine in that process. A
-    # later call without -Background finds the build done and publishes the library.
+    # -WithTests also builds the Windows leg's Rust tests after the engine in that process (in
+    # the foreground it only builds the engine so that their later build reuses its dependencies).
+    # A later call without -Background finds the build done and publishes the library.
     param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release',
         [switch] $Background, [string] $LogPath, [switch] $WithTests)
     $setting = Get-CrossBuildSetting $Engine
     if ($setting.Why) { return $setting.Why }
-    $cargoArguments = Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile
+    $cargoArguments = Get-CrossCargoArgument $Engine $setting -CargoProfile $CargoProfile -WithEmulator:$WithTests
     if ($Background) {
         # One shell runs the builds in turn (they share the target folder's lock anyway).
         $command = { param([string[]] $Arguments) 'cargo ' + (($Arguments | ForEach-Object { "'" + ($_ -replace "'", "'\''") + "'" }) -join ' ') }
@@ -612,7 +624,7 @@ function Invoke-WindowsTestLeg {
         }
     }
     elseif (-not $why) {
-        $why = try { Build-CrossEngine $engine -CargoProfile $CargoProfile } catch { "the cross build failed: $_" }
+        $why = try { Build-CrossEngine $engine -CargoProfile $CargoProfile -WithTests } catch { "the cross build failed: $_" }
     }
     if ($why) {
         if ($inCi) {

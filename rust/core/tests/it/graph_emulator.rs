@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::emulator::TestEmulator;
-use managed_identity_core::clock::SystemClock;
+use managed_identity_core::clock::{FakeClock, SharedClock, SystemClock};
 use managed_identity_core::events::{Event, EventSink, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
 use managed_identity_core::http::ReqwestTransport;
@@ -27,6 +27,9 @@ struct Env {
     emulator: TestEmulator,
     http: reqwest::Client,
     token: Secret,
+    /// The engine's clock: the system's, or a `FakeClock` whose sleeps (backoff, Retry-After)
+    /// pass at once, for runs whose subject is what the retries do, not how long they wait.
+    clock: SharedClock,
 }
 
 async fn start(config: EmulatorConfig) -> Env {
@@ -38,6 +41,7 @@ async fn start(config: EmulatorConfig) -> Env {
         emulator,
         http,
         token: Secret::new(""),
+        clock: Arc::new(SystemClock),
     };
     env.token = env.token_for(seed::SYSTEM_IDENTITY.object_id).await;
     env
@@ -96,7 +100,7 @@ impl Env {
     fn client(&self, token: &Secret) -> GraphClient<'static> {
         GraphClient::with_transport(
             Arc::new(ReqwestTransport::with_client(self.http.clone())),
-            Arc::new(SystemClock),
+            self.clock.clone(),
             url::Url::parse(&self.base()).unwrap(),
             Box::new(StaticToken::new(token.clone())),
         )
@@ -834,6 +838,12 @@ async fn assert_exact_bulk_state(
 /// The seeds the fault soak runs: `MANAGEDIDENTITY_FAULT_SEEDS` (e.g. `17` to replay the seed a
 /// failure printed, or `1-200` for a longer soak), else a fixed set plus one new seed per run
 /// (printed), so that runs keep exploring.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Waits {
+    Real,
+    Instant,
+}
+
 fn fault_seeds() -> Vec<u64> {
     let fresh = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -853,12 +863,22 @@ fn fault_seeds() -> Vec<u64> {
 
 /// One bulk grant of `principals` x BULK_ROLES under resets, envelope 503s and item 429s/409s
 /// drawn from `seed`: every pair ends Granted with its assignment id, once, and nothing else.
-async fn bulk_grant_under_faults(seed: u64, principals: usize) {
-    let env = start(EmulatorConfig {
+/// `waits`: whether the engine's backoff and Retry-After waits take real time (the system
+/// clock) or pass at once (a `FakeClock` at today's time: the same retries, in order, without
+/// the seconds of full-jitter backoff after each reset).
+async fn bulk_grant_under_faults(seed: u64, principals: usize, waits: Waits) {
+    let mut env = start(EmulatorConfig {
         random_seed: seed,
         ..Default::default()
     })
     .await;
+    if waits == Waits::Instant {
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        env.clock = Arc::new(FakeClock::at_unix(today));
+    }
     let principals = bulk_principals(&env, principals, "bulk-mi").await;
     for fault in [
         json!({"target": "batchItem", "kind": "status", "status": 429, "retryAfter": "0.05", "probability": 0.05}),
@@ -917,7 +937,7 @@ async fn bulk_grant_under_faults(seed: u64, principals: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_grant_with_random_faults_ends_exact() {
     let _heavy = HEAVY.lock().await;
-    bulk_grant_under_faults(7, 200).await;
+    bulk_grant_under_faults(7, 200, Waits::Real).await;
 }
 
 /// The soak: the same bulk grant, smaller, under many seeds. Faults are drawn per request and
@@ -927,7 +947,7 @@ async fn bulk_grant_soak_over_fault_seeds() {
     let _heavy = HEAVY.lock().await;
     for seed in fault_seeds() {
         println!("fault seed {seed}");
-        bulk_grant_under_faults(seed, 40).await;
+        bulk_grant_under_faults(seed, 40, Waits::Instant).await;
     }
 }
 

@@ -1135,7 +1135,9 @@ async fn an_unknown_resource_is_named_with_its_uri() {
     let resource = "api://no-such-resource-e2";
     for source in Source::ALL {
         h.reset_stats().await;
-        let svc = real();
+        // The retries' waits are recorded, not waited (a FakeClock): the schedule is asserted.
+        let clock = FakeClock::at_unix(now_unix());
+        let svc = services(Arc::new(clock.clone()));
         let sink = VecSink::default();
         let args = json!({"environment": h.env(source), "resource": resource});
         let e = connect(&svc, &sink, args)
@@ -1152,11 +1154,12 @@ async fn an_unknown_resource_is_named_with_its_uri() {
         );
         // IMDS's 400 is final; App Service's 500 is also a transient failure's answer, so it
         // keeps its three retries (1 + 2 + 4 s).
-        let expected = match source {
-            Source::Imds => 1,
-            _ => 4,
+        let (expected, waits) = match source {
+            Source::Imds => (1, vec![]),
+            _ => (4, [1, 2, 4].map(Duration::from_secs).to_vec()),
         };
         assert_eq!(h.count(source.target()).await, expected, "{source:?}");
+        assert_eq!(clock.sleeps(), waits, "{source:?}");
     }
 }
 

@@ -187,8 +187,9 @@ Import-Module '$helpers'
 'token=' + ((Get-IdentityToken -AsPlainText).Length -gt 0)
 'afterToken=' + (Get-EngineInfo -ModulePath '$ModulePath').httpsClientCreated
 # The flag is live: the first https request (here to a closed loopback port) builds the client.
+# A POST is sent once (a GET would be retried with backoff for some 20 s before failing).
 `$null = Connect-Identity -Identity -GraphEndpoint '$https'
-try { `$null = Invoke-GraphApiRequest -Uri '/v1.0/servicePrincipals' -ErrorAction Stop } catch { }
+try { `$null = Invoke-GraphApiRequest -Method POST -Uri '/v1.0/servicePrincipals' -Body @{} -Confirm:`$false -ErrorAction Stop } catch { }
 'afterHttps=' + (Get-EngineInfo -ModulePath '$ModulePath').httpsClientCreated
 "@
         }

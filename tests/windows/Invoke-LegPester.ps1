@@ -29,6 +29,10 @@ try {
         skipped  = $result.SkippedCount
         notRun   = $result.NotRunCount
         failures = $failures
+        # Where the file's time goes (the leg's figures are read from these files).
+        slowest  = @($result.Tests | Sort-Object Duration -Descending | Select-Object -First 5 |
+                ForEach-Object { '{0:N1} s {1}' -f $_.Duration.TotalSeconds, $_.ExpandedPath })
+        seconds  = [Math]::Round($result.Duration.TotalSeconds, 1)
     }
 }
 catch { $summary.failures = @("the Pester run failed: $_") }

@@ -9,6 +9,7 @@ use super::client::ArmClient;
 use super::identities::find_by_name;
 use super::ids::{self, check_group_name, same_id, IdentityId};
 use super::model::{AttachedIdentity, AutomationIdentityRow};
+use super::resource::{self, AutomationAccountResource};
 use super::ResourceType;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -24,33 +25,33 @@ pub struct CurrentIdentity {
 }
 
 impl CurrentIdentity {
-    /// From the account JSON (`identity.{type, principalId, tenantId, userAssignedIdentities}`).
-    pub fn parse(account: &Value) -> CurrentIdentity {
-        let identity = account.get("identity").cloned().unwrap_or(Value::Null);
-        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let kind = s(identity.get("type")).unwrap_or_default();
-        let system = kind
+    /// From the account's `identity` block (`type`, `principalId`, `tenantId`,
+    /// `userAssignedIdentities`); no block is no identity.
+    pub fn of(account: &AutomationAccountResource) -> CurrentIdentity {
+        let Some(identity) = &account.identity else {
+            return CurrentIdentity::default();
+        };
+        let system = identity
+            .kind
+            .as_deref()
+            .unwrap_or_default()
             .split(',')
             .any(|t| t.trim().eq_ignore_ascii_case("SystemAssigned"));
         let mut user_assigned: Vec<AttachedIdentity> = identity
-            .get("userAssignedIdentities")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(id, v)| AttachedIdentity {
-                        name: id.rsplit('/').next().unwrap_or_default().to_string(),
-                        resource_id: id.clone(),
-                        client_id: s(v.get("clientId")),
-                        principal_id: s(v.get("principalId")),
-                    })
-                    .collect()
+            .user_assigned_identities
+            .iter()
+            .map(|(id, u)| AttachedIdentity {
+                name: id.rsplit('/').next().unwrap_or_default().to_string(),
+                resource_id: id.clone(),
+                client_id: u.client_id.clone(),
+                principal_id: u.principal_id.clone(),
             })
-            .unwrap_or_default();
+            .collect();
         user_assigned.sort_by_key(|a| a.name.to_lowercase());
         CurrentIdentity {
             system,
-            principal_id: s(identity.get("principalId")).filter(|_| system),
-            tenant_id: s(identity.get("tenantId")),
+            principal_id: identity.principal_id.clone().filter(|_| system),
+            tenant_id: identity.tenant_id.clone(),
             user_assigned,
         }
     }
@@ -181,11 +182,17 @@ fn row(
     }
 }
 
-async fn read(client: &ArmClient<'_>, sub: &str, group: &str, account: &str) -> Result<Value> {
+async fn read(
+    client: &ArmClient<'_>,
+    sub: &str,
+    group: &str,
+    account: &str,
+) -> Result<AutomationAccountResource> {
     check_group_name(group)?;
     let url = client.url(&ids::automation_path(sub, group, account), RT)?;
     let what = format!("reading Automation account '{account}'");
-    client.get_optional(url, &what).await?.ok_or_else(|| {
+    let found = client.get_optional(url, &what).await?;
+    found.as_ref().map(resource::parse).ok_or_else(|| {
         Error::new(
             ErrorKind::NotFound,
             format!("no Automation account named '{account}' in resource group '{group}'"),
@@ -206,7 +213,7 @@ pub async fn get(
         sub,
         group,
         account,
-        CurrentIdentity::parse(&v),
+        CurrentIdentity::of(&v),
         Vec::new(),
         None,
     ))
@@ -247,10 +254,7 @@ async fn resolve_reference(
         return Ok(local[0].resource_id.clone());
     }
     let found = find_by_name(client, sub, r).await?;
-    let ids_found: Vec<String> = found
-        .iter()
-        .filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_string))
-        .collect();
+    let ids_found: Vec<String> = found.into_iter().filter_map(|r| r.id).collect();
     match ids_found.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(Error::new(
@@ -275,7 +279,7 @@ pub async fn set(
     args: &SetIdentity,
 ) -> Result<AutomationIdentityRow> {
     let (group, account) = (args.resource_group.as_str(), args.account.as_str());
-    let before = CurrentIdentity::parse(&read(client, sub, group, account).await?);
+    let before = CurrentIdentity::of(&read(client, sub, group, account).await?);
     let mut change = Change {
         system: args.system,
         ..Default::default()
@@ -309,13 +313,15 @@ pub async fn set(
     }
     let url = client.url(&ids::automation_path(sub, group, account), RT)?;
     let what = format!("changing the identities of Automation account '{account}'");
-    let after = client.call(Method::PATCH, url, Some(&body), &what).await?;
-    let after = if after.get("identity").is_some() {
-        after
+    let patched: AutomationAccountResource =
+        resource::parse(&client.call(Method::PATCH, url, Some(&body), &what).await?);
+    // An answer without the identity block (an empty 200, or one that was accepted): read it.
+    let after = if patched.identity.is_some() {
+        patched
     } else {
         read(client, sub, group, account).await?
     };
-    let after = CurrentIdentity::parse(&after);
+    let after = CurrentIdentity::of(&after);
     let principal_created = !before.system && after.system;
     let mut updated = row(sub, group, account, after, plan.steps, Some("Updated"));
     updated.principal_created = principal_created;
@@ -335,9 +341,9 @@ mod tests {
             map.insert(id.to_string(), json!({"clientId": "c", "principalId": "p"}));
         }
         let kind = identity_type(system, ids.len());
-        CurrentIdentity::parse(
+        CurrentIdentity::of(&resource::parse(
             &json!({"identity": {"type": kind, "principalId": "sys-p", "tenantId": "t", "userAssignedIdentities": map}}),
-        )
+        ))
     }
 
     #[test]

@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::client::ArmClient;
 use super::ids::{self, check_group_name, check_identity_name, normalize_location};
 use super::model::IdentityRow;
+use super::resource::{self, IdentityResource};
 use super::ResourceType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::names::wildcard_match;
@@ -37,7 +38,7 @@ pub async fn create(client: &ArmClient<'_>, sub: &str, args: &NewIdentity) -> Re
     let url = client.url(&path, RT)?;
     let what = format!("creating user-assigned identity '{}'", args.name);
     if let Some(existing) = client.get_optional(url.clone(), &what).await? {
-        let row = IdentityRow::from_resource(&existing, Some("Existing"));
+        let row = IdentityRow::from_resource(resource::parse(&existing), Some("Existing"));
         if normalize_location(&row.location) != location {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -66,7 +67,10 @@ pub async fn create(client: &ArmClient<'_>, sub: &str, args: &NewIdentity) -> Re
     }
     let body = json!({"location": location, "tags": args.tags});
     let created = client.call(Method::PUT, url, Some(&body), &what).await?;
-    Ok(IdentityRow::from_resource(&created, Some("Created")))
+    Ok(IdentityRow::from_resource(
+        resource::parse(&created),
+        Some("Created"),
+    ))
 }
 
 /// `Get-UserAssignedIdentity`: `name` may hold `*` and `?`; without a group the whole
@@ -84,7 +88,7 @@ pub async fn get(
         let url = client.url(&ids::identity_path(sub, g, n), RT)?;
         let what = format!("reading user-assigned identity '{n}'");
         return match client.get_optional(url, &what).await? {
-            Some(v) => Ok(vec![IdentityRow::from_resource(&v, None)]),
+            Some(v) => Ok(vec![IdentityRow::from_resource(resource::parse(&v), None)]),
             None => Err(not_found(n, Some(g))),
         };
     }
@@ -103,8 +107,8 @@ pub async fn get(
     let url = client.url(&path, RT)?;
     let items = client.list(url, "listing user-assigned identities").await?;
     let mut rows: Vec<IdentityRow> = items
-        .iter()
-        .map(|v| IdentityRow::from_resource(v, None))
+        .into_iter()
+        .map(|v| IdentityRow::from_resource(resource::parse(&v), None))
         .filter(|r| name.is_none_or(|n| wildcard_match(n, &r.name)))
         .collect();
     rows.sort_by(|a, b| {
@@ -144,7 +148,11 @@ pub async fn remove(
     let path = ids::identity_path(sub, group, name);
     let url = client.url(&path, RT)?;
     let what = format!("removing user-assigned identity '{name}'");
-    let Some(existing) = client.get_optional(url.clone(), &what).await? else {
+    let Some(existing) = client
+        .get_optional(url.clone(), &what)
+        .await?
+        .map(|v| resource::parse::<IdentityResource>(&v))
+    else {
         return Ok(IdentityRow {
             name: name.to_string(),
             resource_group_name: group.to_string(),
@@ -158,14 +166,18 @@ pub async fn remove(
         });
     };
     if what_if {
-        return Ok(IdentityRow::from_resource(&existing, Some("WouldRemove")));
+        return Ok(IdentityRow::from_resource(existing, Some("WouldRemove")));
     }
     client.call(Method::DELETE, url, None, &what).await?;
-    Ok(IdentityRow::from_resource(&existing, Some("Removed")))
+    Ok(IdentityRow::from_resource(existing, Some("Removed")))
 }
 
 /// Every user-assigned identity of the subscription named `name` (case-insensitive).
-pub async fn find_by_name(client: &ArmClient<'_>, sub: &str, name: &str) -> Result<Vec<Value>> {
+pub async fn find_by_name(
+    client: &ArmClient<'_>,
+    sub: &str,
+    name: &str,
+) -> Result<Vec<IdentityResource>> {
     let url = client.url(
         &format!("/subscriptions/{sub}/providers/Microsoft.ManagedIdentity/userAssignedIdentities"),
         RT,
@@ -173,9 +185,10 @@ pub async fn find_by_name(client: &ArmClient<'_>, sub: &str, name: &str) -> Resu
     let items = client.list(url, "listing user-assigned identities").await?;
     Ok(items
         .into_iter()
-        .filter(|v| {
-            v.get("name")
-                .and_then(Value::as_str)
+        .map(|v| resource::parse::<IdentityResource>(&v))
+        .filter(|r| {
+            r.name
+                .as_deref()
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
         })
         .collect())

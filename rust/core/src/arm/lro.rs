@@ -12,6 +12,7 @@ use url::Url;
 
 use super::client::ArmClient;
 use super::errors::ArmErrorInfo;
+use super::resource::{self, OperationStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, HttpResponse};
 
@@ -30,13 +31,14 @@ pub enum AsyncStatus {
 /// Reads `{"status": …, "error": {…}}`. Unknown or missing statuses count as running
 /// (ARM lets providers add their own non-terminal states).
 pub fn parse_async_status(body: &Value) -> AsyncStatus {
-    let status = body.get("status").and_then(Value::as_str).unwrap_or("");
+    let document: OperationStatus = resource::parse(body);
+    let status = document.status.unwrap_or_default();
     if status.eq_ignore_ascii_case("Succeeded") {
         AsyncStatus::Succeeded
     } else if status.eq_ignore_ascii_case("Failed") || status.eq_ignore_ascii_case("Canceled") {
         AsyncStatus::Failed {
-            status: status.to_string(),
-            error: body.get("error").cloned().unwrap_or(Value::Null),
+            status,
+            error: document.error,
         }
     } else {
         AsyncStatus::Running

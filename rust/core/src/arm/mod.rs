@@ -28,13 +28,14 @@ pub mod ids;
 pub mod lro;
 pub mod model;
 pub mod ops;
+pub mod resource;
 pub mod subscription;
 
 pub use crate::http::Transport;
 pub use api_version::ResourceType;
 pub use client::{ArmClient, ArmClientOptions};
 pub use errors::ArmErrorInfo;
-pub use ops::{run, ArmOperation, ArmOperationKind};
+pub use ops::{run, ArmOperation, ArmOperationKind, ArmSummary};
 
 #[cfg(test)]
 mod tests;

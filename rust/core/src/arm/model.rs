@@ -2,9 +2,9 @@
 //! them PascalCase).
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::ids;
+use super::resource::IdentityResource;
 
 /// One user-assigned identity (`New-`, `Get-`, `Remove-UserAssignedIdentity`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,14 +23,13 @@ pub struct IdentityRow {
 }
 
 impl IdentityRow {
-    /// From ARM's resource JSON (`id`, `name`, `location`, `properties.{clientId,principalId,tenantId}`).
-    pub fn from_resource(v: &Value, status: Option<&'static str>) -> IdentityRow {
-        let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let id = s(v.get("id")).unwrap_or_default();
+    /// From ARM's identity resource (a missing name is read from the resource id).
+    pub fn from_resource(r: IdentityResource, status: Option<&'static str>) -> IdentityRow {
+        let id = r.id.unwrap_or_default();
         let parsed = ids::IdentityId::parse(&id);
-        let props = v.get("properties");
         IdentityRow {
-            name: s(v.get("name"))
+            name: r
+                .name
                 .or_else(|| parsed.as_ref().map(|p| p.name.clone()))
                 .unwrap_or_default(),
             resource_group_name: parsed.as_ref().map(|p| p.group.clone()).unwrap_or_default(),
@@ -38,10 +37,10 @@ impl IdentityRow {
                 .as_ref()
                 .map(|p| p.subscription.clone())
                 .unwrap_or_default(),
-            location: s(v.get("location")).unwrap_or_default(),
-            client_id: s(props.and_then(|p| p.get("clientId"))),
-            principal_id: s(props.and_then(|p| p.get("principalId"))),
-            tenant_id: s(props.and_then(|p| p.get("tenantId"))),
+            location: r.location.unwrap_or_default(),
+            client_id: r.properties.client_id,
+            principal_id: r.properties.principal_id,
+            tenant_id: r.properties.tenant_id,
             resource_id: id,
             status,
         }

@@ -41,14 +41,23 @@ fn to_json<T: Serialize>(v: &T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot encode a result: {e}")))
 }
 
-/// Runs one operation with a ready client; every row is also streamed as an `Item`. Returns
-/// `{count, subscriptionId, requests}`.
+/// What an operation did, beside its rows (serialized camelCase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmSummary {
+    pub count: usize,
+    pub subscription_id: String,
+    /// HTTP requests sent to ARM, retries included.
+    pub requests: u64,
+}
+
+/// Runs one operation with a ready client; every row is also streamed as an `Item`.
 pub async fn run(
     operation: ArmOperation,
     default_subscription: Option<&str>,
     client: &ArmClient<'_>,
     sink: &dyn EventSink,
-) -> Result<Value> {
+) -> Result<ArmSummary> {
     let sub = subscription::resolve(
         client,
         operation.subscription.as_deref(),
@@ -88,5 +97,9 @@ pub async fn run(
     for item in rows {
         sink.emit(Event::Item { item });
     }
-    Ok(serde_json::json!({ "count": count, "subscriptionId": sub, "requests": client.requests() }))
+    Ok(ArmSummary {
+        count,
+        subscription_id: sub,
+        requests: client.requests(),
+    })
 }

@@ -2,10 +2,9 @@
 //! default (`Connect-Identity -SubscriptionId`), else the only one the caller can see; with
 //! several visible, the error lists them.
 
-use serde_json::Value;
-
 use super::client::ArmClient;
 use super::ids::check_subscription_id;
+use super::resource::{self, SubscriptionResource};
 use super::ResourceType;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::Input;
@@ -29,11 +28,10 @@ pub async fn resolve(
     let url = client.url("/subscriptions", ResourceType::Subscriptions)?;
     let subs = client.list(url, "listing subscriptions").await?;
     let described: Vec<(String, String)> = subs
-        .iter()
+        .into_iter()
         .filter_map(|s| {
-            let id = s.get("subscriptionId").and_then(Value::as_str)?;
-            let name = s.get("displayName").and_then(Value::as_str).unwrap_or("");
-            Some((id.to_string(), name.to_string()))
+            let s: SubscriptionResource = resource::parse(&s);
+            Some((s.subscription_id?, s.display_name.unwrap_or_default()))
         })
         .collect();
     match described.as_slice() {

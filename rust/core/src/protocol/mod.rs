@@ -320,7 +320,9 @@ impl Engine {
                     Box::new(context::ContextTokens::arm(&ctx, svc, sink)),
                 );
                 let default_subscription = ctx.arm().subscription_id.as_deref();
-                crate::arm::run(operation, default_subscription, &client, sink).await
+                let summary =
+                    crate::arm::run(operation, default_subscription, &client, sink).await?;
+                to_json(&summary)
             }
             ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
                 Err(Error::invalid_argument(format!(

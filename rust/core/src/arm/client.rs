@@ -17,6 +17,7 @@ use url::Url;
 
 use super::api_version::ResourceType;
 use super::errors::ArmErrorInfo;
+use super::resource::{self, Page};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, HttpRequest, HttpResponse, Transport, TransportError};
@@ -322,14 +323,10 @@ impl<'a> ArmClient<'a> {
                 ));
             }
             let resp = self.send(Method::GET, url, None).await?;
-            let mut page = self.check(&resp, what)?;
-            if let Some(Value::Array(values)) = page.get_mut("value").map(Value::take) {
-                items.extend(values);
-            }
-            if let Some(link) = page.get("nextLink").and_then(Value::as_str) {
-                if !link.is_empty() {
-                    next = Some(self.checked_service_url(link, "next link")?);
-                }
+            let page: Page = resource::parse(&self.check(&resp, what)?);
+            items.extend(page.value);
+            if let Some(link) = page.next_link.filter(|l| !l.is_empty()) {
+                next = Some(self.checked_service_url(&link, "next link")?);
             }
         }
         Ok(items)

@@ -6,6 +6,7 @@
 use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
 
+use super::resource::{self, ErrorDocument};
 use crate::error::{Error, ErrorKind};
 
 /// Longest piece of server text kept in a message.
@@ -53,10 +54,9 @@ impl ArmErrorInfo {
         };
         match serde_json::from_slice::<Value>(body) {
             Ok(v) => {
-                // ARM nests under "error"; a few RPs answer the object at the top level.
-                let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
-                info.code = e.get("code").and_then(Value::as_str).map(str::to_string);
-                info.message = e.get("message").and_then(Value::as_str).map(truncate);
+                let e = resource::parse::<ErrorDocument>(&v).body();
+                info.code = e.code;
+                info.message = e.message.as_deref().map(truncate);
             }
             Err(_) => {
                 let text = String::from_utf8_lossy(body);

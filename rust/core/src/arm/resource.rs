@@ -100,6 +100,43 @@ pub struct SubscriptionResource {
     pub display_name: Option<String>,
 }
 
+/// One page of a list (`value`, `nextLink`); its entries stay JSON until read as a resource.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Page {
+    #[serde(deserialize_with = "lenient")]
+    pub value: Vec<Value>,
+    #[serde(deserialize_with = "lenient")]
+    pub next_link: Option<String>,
+}
+
+/// ARM's error document: `{"error": {"code", "message"}}`, or (a few resource providers) the
+/// same object at the top level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ErrorDocument {
+    #[serde(deserialize_with = "lenient")]
+    pub error: Option<ErrorBody>,
+    #[serde(flatten)]
+    pub top: ErrorBody,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ErrorBody {
+    #[serde(deserialize_with = "lenient")]
+    pub code: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub message: Option<String>,
+}
+
+impl ErrorDocument {
+    /// The nested error object when there is one, else the top level.
+    pub fn body(self) -> ErrorBody {
+        self.error.unwrap_or(self.top)
+    }
+}
+
 /// A long-running operation's status document (`Azure-AsyncOperation`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -144,6 +181,18 @@ mod tests {
         let identity = a.identity.expect("identity");
         assert!(identity.user_assigned_identities.is_empty());
         assert_eq!(identity.kind.as_deref(), Some("SystemAssigned"));
+    }
+
+    #[test]
+    fn error_documents_nested_or_flat() {
+        let nested: ErrorDocument =
+            parse(&json!({"error": {"code": "A", "message": "m"}, "code": "top"}));
+        assert_eq!(nested.body().code.as_deref(), Some("A"));
+        let flat: ErrorDocument = parse(&json!({"code": "B", "message": 3}));
+        let body = flat.body();
+        assert_eq!((body.code.as_deref(), body.message), (Some("B"), None));
+        let odd: ErrorDocument = parse(&json!({"error": "text", "code": "C"}));
+        assert_eq!(odd.body().code.as_deref(), Some("C"));
     }
 
     #[test]

@@ -46,6 +46,10 @@ $ModuleOut = Join-Path $Out 'ManagedIdentity'
 $CargoTarget = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { Join-Path $Root 'target' }
 if (-not $CargoProfile) { $CargoProfile = if ($Task -eq 'Test') { 'testing' } else { 'release' } }
 $CargoOutput = Join-Path $CargoTarget $CargoProfile
+# The Windows test leg cross-builds with the testing profile's opt-level-0 variant (Cargo.toml
+# [profile.testing-windows]): it compiles the core crate's test programs in half the time, and
+# what runs under Wine waits on I/O, not on optimised code.
+$WindowsLegProfile = if ($CargoProfile -eq 'testing') { 'testing-windows' } else { $CargoProfile }
 # The emulator the tests and the bench start (tests/TestHelpers.psm1 Get-EmulatorPath), staged
 # beside the module so they never depend on a cargo profile's folder.
 $EmulatorOut = Join-Path $Out 'emulator'
@@ -294,7 +298,7 @@ function Get-CrossCargoArgument {
     elseif ($WithEmulator) { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator', '--lib') }
     else { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '--lib') }
     $std = $Setting.Arguments
-    if ($CargoProfile -eq 'testing' -and $std) {
+    if ($CargoProfile -like 'testing*' -and $std) {
         # A test build adds libtest to the standard library it builds, and cargo makes every crate
         # depend on all of those: without `test` here too, each dependency would compile twice.
         $std = @($std | ForEach-Object { if ($_ -like 'build-std=*') { "$_,test" } else { $_ } })
@@ -320,12 +324,12 @@ function Build-CrossEngine {
     # rustc whose sysroot has the standard-library sources for `-Z build-std`, e.g. Debian's
     # `rustc-web rust-web-src` (/usr/bin/rustc, or set MANAGEDIDENTITY_CROSS_RUSTC to such a rustc).
     # Returns why it could not build ('' when it did); a failing cargo build throws. The Test task's
-    # Windows leg builds with the 'testing' profile (-CargoProfile), the packages with 'release'.
+    # Windows leg builds with the 'testing-windows' profile (-CargoProfile), the packages with 'release'.
     # -Background: starts cargo (output to -LogPath) and returns its process, or why it cannot;
     # -WithTests also builds the Windows leg's Rust tests after the engine in that process (in
     # the foreground it only builds the engine so that their later build reuses its dependencies).
     # A later call without -Background finds the build done and publishes the library.
-    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing')] [string] $CargoProfile = 'release',
+    param([Parameter(Mandatory)] $Engine, [ValidateSet('release', 'testing', 'testing-windows')] [string] $CargoProfile = 'release',
         [switch] $Background, [string] $LogPath, [switch] $WithTests)
     $setting = Get-CrossBuildSetting $Engine
     if ($setting.Why) { return $setting.Why }
@@ -502,7 +506,7 @@ function Build-WindowsRustTest {
     $engine = $CrossEngines | Where-Object Rid -EQ 'win-x64'
     $setting = Get-CrossBuildSetting $engine
     if ($setting.Why) { throw $setting.Why }
-    $arguments = @(Get-CrossCargoArgument $engine $setting -CargoProfile $CargoProfile -Tests) + @('--message-format', 'json-render-diagnostics')
+    $arguments = @(Get-CrossCargoArgument $engine $setting -CargoProfile $WindowsLegProfile -Tests) + @('--message-format', 'json-render-diagnostics')
     Write-Host "> cargo $($arguments -join ' ')" -ForegroundColor DarkGray
     $messages = Use-CrossBuildVariable $setting { & cargo @arguments }
     if ($LASTEXITCODE -ne 0) { throw "building the Rust tests for $($engine.Target) failed (cargo exit $LASTEXITCODE)" }
@@ -584,7 +588,7 @@ function Start-WindowsLegBuild {
     if ($IsWindows -or (Get-WindowsLegSetting).Why) { return $null }
     $folder = Join-Path $Out 'windows'
     New-Item -ItemType Directory -Force $folder | Out-Null
-    $started = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $CargoProfile -Background -WithTests -LogPath (Join-Path $folder 'cross-build.log') } catch { $null }
+    $started = try { Build-CrossEngine ($CrossEngines | Where-Object Rid -EQ 'win-x64') -CargoProfile $WindowsLegProfile -Background -WithTests -LogPath (Join-Path $folder 'cross-build.log') } catch { $null }
     if ($started -is [Diagnostics.Process]) {
         Write-Host "Windows leg: cross-building the win-x64 engine and the core crate's tests in the background (log: $(Join-Path $folder 'cross-build.log'))" -ForegroundColor DarkGray
         return $started
@@ -615,7 +619,7 @@ function Invoke-WindowsTestLeg {
         # background build goes on with the Rust tests (started when it ends, below).
         while (-not (Test-Path $engineBuilt) -and -not $Build.HasExited -and [DateTime]::UtcNow -lt $buildDeadline) { Start-Sleep -Milliseconds 500 }
         if (Test-Path $engineBuilt) {
-            $why = try { Publish-CrossEngine $engine (Get-CrossBuildSetting $engine) $CargoProfile; '' } catch { "the cross-built engine could not be published: $_" }
+            $why = try { Publish-CrossEngine $engine (Get-CrossBuildSetting $engine) $WindowsLegProfile; '' } catch { "the cross-built engine could not be published: $_" }
         }
         elseif (-not $Build.HasExited) { $Build.Kill($true); $why = 'the background cross-build did not finish within 45 minutes' }
         else {
@@ -624,7 +628,7 @@ function Invoke-WindowsTestLeg {
         }
     }
     elseif (-not $why) {
-        $why = try { Build-CrossEngine $engine -CargoProfile $CargoProfile -WithTests } catch { "the cross build failed: $_" }
+        $why = try { Build-CrossEngine $engine -CargoProfile $WindowsLegProfile -WithTests } catch { "the cross build failed: $_" }
     }
     if ($why) {
         if ($inCi) {

@@ -10,16 +10,19 @@ use super::options::{
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
 };
 use super::sign_in;
-use super::static_token::connect_static;
-use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
+use super::{Context, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
 use crate::cache::CacheKey;
+use crate::credentials::static_token::StaticToken;
+use crate::credentials::TokenCredential;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{verbose, warn, EventSink};
 use crate::http::proxy::ProxySettings;
 use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::sources::{detect, Detection, IdentitySelector, SourceKind};
+use crate::sources::{
+    detect, Detection, IdentitySelector, ManagedIdentityCredential, ManagedIo, SourceKind,
+};
 use crate::token::normalize_resource;
 
 /// Where a new context's Graph calls go and what its tokens are for, validated before any
@@ -38,6 +41,35 @@ impl Targets {
             .clone()
             .unwrap_or_else(|| self.graph_resource.clone())
     }
+
+    /// A context over `credential` whose default resource is `default_resource` (ARM settings
+    /// are set by [`connect`]).
+    fn context(&self, default_resource: String, credential: Box<dyn TokenCredential>) -> Context {
+        Context {
+            graph_endpoint: self.graph_endpoint.clone(),
+            graph_resource: self.graph_resource.clone(),
+            default_resource,
+            credential,
+            arm: Default::default(),
+        }
+    }
+}
+
+/// Issue 10 and `-AccessToken`: a context over the token the caller hands over.
+fn connect_static(
+    secret: Option<Secret>,
+    targets: Targets,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    let token = StaticToken::new(
+        secret,
+        targets.resource.clone(),
+        &targets.graph_resource,
+        svc.clock.clone(),
+        sink,
+    )?;
+    Ok(targets.context(token.default_resource().to_string(), Box::new(token)))
 }
 
 /// `identity.connect`: builds a context and acquires a token for its default resource (which
@@ -115,20 +147,14 @@ async fn connect_sign_in(
         sign_in::SignIn::build(&args, cloud, &targets.graph_resource, timeout, svc, sink).await?;
     if let Some(first) = first {
         let key = CacheKey::new(
-            credential.cache_identity.clone(),
+            credential.cache_identity().unwrap_or_default().to_string(),
             normalize_resource(&first.resource, Input::Resource)?,
         );
         svc.cache
             .get_or_fetch(&key, true, sink, || async move { Ok(first) })
             .await?;
     }
-    let ctx = Context {
-        default_resource: targets.default_resource(),
-        graph_endpoint: targets.graph_endpoint,
-        graph_resource: targets.graph_resource,
-        credential: Credential::SignIn(Box::new(credential)),
-        arm: Default::default(),
-    };
+    let ctx = targets.context(targets.default_resource(), Box::new(credential));
     ctx.token(None, false, svc, sink).await?;
     Ok(ctx)
 }
@@ -145,24 +171,17 @@ async fn connect_managed(
     if detection.chosen.signs_in() {
         return connect_workload_identity(args, selector, targets, svc, sink).await;
     }
-    let source = detection.source?;
-    if !source.supports(&selector) {
-        return Err(source.unsupported_kind(&selector));
-    }
-    let default_resource = targets.default_resource();
-    let context = |selector: IdentitySelector| Context {
-        graph_endpoint: targets.graph_endpoint.clone(),
-        graph_resource: targets.graph_resource.clone(),
-        default_resource: default_resource.clone(),
-        credential: Credential::Managed {
-            cache_identity: source.cache_identity(&selector),
-            source: source.clone(),
-            selector,
-            timeout,
-        },
-        arm: Default::default(),
+    let io = ManagedIo {
+        transport: svc.mi_transport.clone(),
+        clock: svc.clock.clone(),
+        first_contact: svc.first_contact.clone(),
     };
-    let ctx = context(selector.clone());
+    let credential = detection.credential(selector.clone(), timeout, io)?;
+    let default_resource = targets.default_resource();
+    let context = |credential: ManagedIdentityCredential| {
+        targets.context(default_resource.clone(), Box::new(credential))
+    };
+    let ctx = context(credential.clone());
     let error = match ctx.token(None, false, svc, sink).await {
         Ok(_) => return Ok(ctx),
         Err(error) => error,
@@ -172,9 +191,10 @@ async fn connect_managed(
         return Err(error);
     };
     let as_object_id = IdentitySelector::ObjectId(id.clone());
-    if error.kind != ErrorKind::IdentityNotFound || !source.supports(&as_object_id) {
-        return Err(error);
-    }
+    let as_object_id = match credential.reselect(as_object_id) {
+        Some(retry) if error.kind == ErrorKind::IdentityNotFound => retry,
+        _ => return Err(error),
+    };
     let retry = context(as_object_id);
     match retry.token(None, false, svc, sink).await {
         Ok(token) => {

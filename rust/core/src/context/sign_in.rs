@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use super::options::{ConnectMethod, ConnectOptions, SignInOptions, TestBrowser};
+use crate::clock::SharedClock;
 use crate::credentials::environment::{
     self as env_credential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE,
     AZURE_TENANT_ID,
@@ -16,9 +19,11 @@ use crate::credentials::{
     ClientCertificateCredential, ClientSecretCredential, Cloud, DeviceCodeCredential, EntraClient,
     RefreshTokenCredential, Scopes, WorkloadIdentityCredential,
 };
+use crate::credentials::{CredentialIdentity, TokenCredential};
 use crate::env::Environment;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{verbose, warn, EventSink};
+use crate::secret::Secret;
 use crate::services::Services;
 use crate::token::{normalize_resource, AccessToken};
 
@@ -36,6 +41,8 @@ pub(crate) struct SignIn {
     /// The identity half of this context's cache keys (unique per context).
     pub(crate) cache_identity: String,
     client_id: Option<String>,
+    /// The process's clock (the Azure CLI's tokens are dated by it).
+    clock: SharedClock,
 }
 
 enum Flow {
@@ -122,6 +129,7 @@ impl SignIn {
                 client_id: Some(credential.client_id().to_string()),
                 cache_identity: unique_identity(credential.kind())?,
                 flow: Flow::App(credential),
+                clock: svc.clock.clone(),
             })
         };
         match args.method {
@@ -231,6 +239,7 @@ impl SignIn {
                     cloud,
                     client_id: Some(client),
                     cache_identity: unique_identity(auth_type)?,
+                    clock: svc.clock.clone(),
                     flow: Flow::Delegated {
                         auth_type,
                         refresh,
@@ -255,6 +264,7 @@ impl SignIn {
                     cloud,
                     client_id: None,
                     cache_identity: unique_identity("AzureCli")?,
+                    clock: svc.clock.clone(),
                     flow: Flow::AzureCli(credential),
                 };
                 Ok((sign_in, None))
@@ -275,14 +285,6 @@ impl SignIn {
         }
     }
 
-    pub(crate) fn cloud(&self) -> Cloud {
-        self.cloud
-    }
-
-    pub(crate) fn client_id(&self) -> Option<&str> {
-        self.client_id.as_deref()
-    }
-
     pub(crate) fn tenant(&self) -> Option<&str> {
         match &self.flow {
             Flow::AzureCli(_) => None,
@@ -293,7 +295,7 @@ impl SignIn {
     /// A new token for `resource` (normalised): app-only credentials ask for `.default`;
     /// a delegated sign-in redeems its refresh token (its own scopes for the sign-in's
     /// resource, `.default` for any other); the CLI is asked for the resource.
-    pub(crate) async fn fetch(&self, resource: &str, svc: &Services) -> Result<AccessToken> {
+    async fn get_token(&self, resource: &str) -> Result<AccessToken> {
         match &self.flow {
             Flow::App(credential) => credential.get_token(&self.entra, resource).await,
             Flow::Delegated {
@@ -318,8 +320,36 @@ impl SignIn {
                 set.access_token.resource = resource.to_string();
                 Ok(set.access_token)
             }
-            Flow::AzureCli(credential) => credential.get_token(&*svc.clock, resource).await,
+            Flow::AzureCli(credential) => credential.get_token(&*self.clock, resource).await,
         }
+    }
+}
+
+impl TokenCredential for SignIn {
+    fn auth_type(&self) -> &'static str {
+        SignIn::auth_type(self)
+    }
+
+    fn identity(&self) -> CredentialIdentity {
+        CredentialIdentity {
+            client_id: self.client_id.clone(),
+            tenant_id: self.tenant().map(str::to_string),
+            environment: Some(self.cloud.name()),
+            ..CredentialIdentity::default()
+        }
+    }
+
+    fn cache_identity(&self) -> Option<&str> {
+        Some(&self.cache_identity)
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        resource: &'a str,
+        _replacing: Option<&'a Secret>,
+        _sink: &'a dyn EventSink,
+    ) -> BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(resource))
     }
 }
 

@@ -26,6 +26,8 @@ pub mod loopback;
 pub mod pkce;
 pub mod principal;
 pub mod refresh;
+pub mod static_token;
+pub mod token_credential;
 pub mod workload_identity;
 
 pub use app_credential::AppCredential;
@@ -42,4 +44,5 @@ pub use environment::{EnvironmentCredentialKind, EnvironmentSelection};
 pub use principal::{describe, AuthType, TokenPrincipal};
 pub use refresh::RefreshTokenCredential;
 pub use scopes::Scopes;
+pub use token_credential::{CredentialIdentity, TokenCredential};
 pub use workload_identity::WorkloadIdentityCredential;

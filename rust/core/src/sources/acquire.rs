@@ -188,14 +188,16 @@ impl ManagedSource {
         // The source's own reading (a refused secret, IMDS being updated) comes first.
         let (kind, what) = match (self.source().status_meaning(status), status) {
             (Some(meaning), _) => meaning,
-            (None, 403) if text.to_ascii_lowercase().contains("unreachable") => return Error::new(
-                ErrorKind::EndpointUnavailable,
-                format!(
+            (None, 403) if text.to_ascii_lowercase().contains("unreachable") => {
+                return Error::new(
+                    ErrorKind::EndpointUnavailable,
+                    format!(
                     "No managed-identity endpoint is reachable at {target} (HTTP 403: {text}). {}",
                     self.source().unreachable_hint()
                 ),
-            )
-            .with_details(details),
+                )
+                .with_details(details)
+            }
             (None, 429) => (ErrorKind::Throttled, "is throttling requests"),
             (None, 400) => (ErrorKind::ServiceError, "rejected the request"),
             (None, 502 | 504) => (ErrorKind::ServiceError, "reported a gateway error"),

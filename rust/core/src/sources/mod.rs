@@ -17,6 +17,7 @@ pub mod acquire;
 pub mod app_service;
 pub mod arc;
 pub mod cloud_shell;
+pub mod credential;
 pub mod diagnostics;
 pub mod first_contact;
 pub mod imds;
@@ -38,6 +39,7 @@ use crate::input::Input;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
+pub use credential::{ManagedIdentityCredential, ManagedIo};
 pub use redact::{display_url, error_text};
 pub(crate) use request_parts::{endpoint_url, secret_headers, Schemes};
 pub use selection::{detect, Detection, SourceReport};

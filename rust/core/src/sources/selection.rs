@@ -11,9 +11,12 @@ use super::cloud_shell::CloudShellSource;
 use super::diagnostics::unsupported;
 use super::imds::{self, ImdsSource};
 use super::redact::shown;
+use std::time::Duration;
+
+use super::credential::{ManagedIdentityCredential, ManagedIo};
 use super::{
-    arc, cloud_shell, machine_learning, service_fabric, workload_identity, ManagedSource,
-    SourceKind,
+    arc, cloud_shell, machine_learning, service_fabric, workload_identity, IdentitySelector,
+    ManagedSource, SourceKind,
 };
 use crate::env::Environment;
 use crate::error::Result;
@@ -178,6 +181,22 @@ pub fn detect(env: &dyn Environment) -> Detection {
         reports: rows,
         imds: imds_source.ok(),
         other,
+    }
+}
+
+impl Detection {
+    /// The credential of `-Identity` here: the identity `selector` selects at the chosen
+    /// source, each acquisition bounded by `timeout`; why there is none (a misconfigured or
+    /// unsupported source, a kind of id the source cannot select by) otherwise. A source that
+    /// signs in instead ([`SourceKind::signs_in`]) is an Entra sign-in, built by the caller.
+    pub fn credential(
+        &self,
+        selector: IdentitySelector,
+        timeout: Duration,
+        io: ManagedIo,
+    ) -> Result<ManagedIdentityCredential> {
+        let source = self.source.as_ref().map_err(Clone::clone)?;
+        ManagedIdentityCredential::new(source.clone(), selector, timeout, io)
     }
 }
 

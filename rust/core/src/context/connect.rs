@@ -9,9 +9,9 @@ use super::options::{
     selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
 };
-use super::sign_in;
 use super::{Context, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
 use crate::cache::CacheKey;
+use crate::credentials::sign_in::{self, SignInMethod, SignInRequest};
 use crate::credentials::static_token::StaticToken;
 use crate::credentials::TokenCredential;
 use crate::error::{Error, ErrorKind, Result};
@@ -85,7 +85,7 @@ pub async fn connect(
         .set_proxy(ProxySettings::from_env(&args.environment));
     // A sign-in's -Environment picks the Graph endpoint and resource of its cloud.
     let cloud = if args.method.is_sign_in() {
-        Some(sign_in::cloud_of(&args.sign_in)?.cloud)
+        Some(sign_in::cloud_of(&args.sign_in)?)
     } else {
         None
     };
@@ -124,7 +124,9 @@ pub async fn connect(
     let mut ctx = match args.method {
         ConnectMethod::ManagedIdentity => connect_managed(args, targets, svc, sink).await,
         ConnectMethod::AccessToken => connect_static(secret, targets, svc, sink),
-        _ => connect_sign_in(args, cloud.unwrap_or_default(), targets, svc, sink).await,
+        ConnectMethod::SignIn(method) => {
+            connect_sign_in(args, method, cloud.unwrap_or_default(), targets, svc, sink).await
+        }
     }?;
     ctx.arm = arm;
     Ok(ctx)
@@ -134,6 +136,7 @@ pub async fn connect(
 /// run here; their first token is cached, so the proof below costs no request.
 async fn connect_sign_in(
     args: ConnectOptions,
+    method: SignInMethod,
     cloud: crate::credentials::Cloud,
     targets: Targets,
     svc: &Services,
@@ -143,8 +146,18 @@ async fn connect_sign_in(
         .timeout_seconds
         .map(|t| timeout_arg(Some(t), DEFAULT_TIMEOUT_SECONDS))
         .transpose()?;
-    let (credential, first) =
-        sign_in::SignIn::build(&args, cloud, &targets.graph_resource, timeout, svc, sink).await?;
+    let request = SignInRequest {
+        method,
+        client_id: args.client_id.as_deref(),
+        options: &args.sign_in,
+        environment: &args.environment,
+        cloud,
+        graph_resource: &targets.graph_resource,
+        timeout,
+        transport: svc.service_transport.clone(),
+        clock: svc.clock.clone(),
+    };
+    let (credential, first) = sign_in::sign_in(request, sink).await?;
     if let Some(first) = first {
         let key = CacheKey::new(
             credential.cache_identity().unwrap_or_default().to_string(),
@@ -249,9 +262,10 @@ async fn connect_workload_identity(
         sink,
         "Workload identity federation is configured (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID): signing in with its federated token.",
     );
-    args.method = ConnectMethod::WorkloadIdentity;
+    args.method = ConnectMethod::SignIn(SignInMethod::WorkloadIdentity);
     connect_sign_in(
         args,
+        SignInMethod::WorkloadIdentity,
         crate::credentials::Cloud::default(),
         targets,
         svc,

@@ -9,7 +9,6 @@
 pub mod arm;
 pub mod connect;
 pub mod options;
-pub mod sign_in;
 pub mod tokens;
 
 use serde::Serialize;
@@ -26,7 +25,7 @@ use crate::token::{normalize_resource, AccessToken, PlatformCache, RenewedToken}
 
 pub use connect::{connect, test_endpoints};
 pub use options::{
-    ConnectMethod, ConnectOptions, TestEndpointOptions, DEFAULT_PROBE_SECONDS,
+    ConnectMethod, ConnectOptions, SignInMethod, TestEndpointOptions, DEFAULT_PROBE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
 };
 pub use tokens::ContextTokens;
@@ -427,37 +426,41 @@ mod tests {
         };
         for (args, needle) in [
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.authority_host = Some("http://login.example.com".into())
                 }),
                 "AuthorityHost",
             ),
             (
-                sign_in(ConnectMethod::DeviceCode, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::DeviceCode), &|o| {
                     o.authority_host = Some("http://login.example.com".into())
                 }),
                 "AuthorityHost",
             ),
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| o.tenant_id = None),
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
+                    o.tenant_id = None
+                }),
                 "-TenantId",
             ),
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.secrets.client_secret = None
                 }),
                 "-ClientSecret",
             ),
             (
-                sign_in(ConnectMethod::Browser, &|o| o.cloud = Some("Mars".into())),
+                sign_in(ConnectMethod::SignIn(SignInMethod::Browser), &|o| {
+                    o.cloud = Some("Mars".into())
+                }),
                 "-Environment",
             ),
             (
-                sign_in(ConnectMethod::Certificate, &|_| {}),
+                sign_in(ConnectMethod::SignIn(SignInMethod::Certificate), &|_| {}),
                 "-CertificatePath",
             ),
             (
-                sign_in(ConnectMethod::DeviceCode, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::DeviceCode), &|o| {
                     o.scopes = vec!["openid".into()]
                 }),
                 "-Scopes",

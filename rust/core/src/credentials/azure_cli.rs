@@ -252,6 +252,30 @@ fn validate_tenant(tenant: &str) -> Result<String> {
     }
 }
 
+/// The CLI signs in by itself: no application id, and the authority's tenant is not its own.
+impl super::sign_in::SignInFlow for AzureCliCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn uses_authority(&self) -> bool {
+        false
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        _entra: &'a super::EntraClient,
+        clock: &'a dyn Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(clock, resource))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

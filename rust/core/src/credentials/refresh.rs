@@ -6,8 +6,9 @@ use std::sync::Mutex;
 
 use super::entra::{validate_client_id, EntraClient, TokenSet};
 use super::scopes::Scopes;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
+use crate::token::{normalize_resource, AccessToken};
 
 pub const SOURCE: &str = "RefreshToken";
 
@@ -58,6 +59,73 @@ impl RefreshTokenCredential {
             *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = rotated.clone();
         }
         Ok(set)
+    }
+}
+
+/// A delegated sign-in (device code, browser) after its first token: its refresh token serves
+/// the sign-in's own scopes for its resource and `.default` for any other, silently.
+pub struct DelegatedSignIn {
+    /// `DeviceCode` or `Browser`.
+    auth_type: &'static str,
+    client_id: String,
+    /// `None` when the sign-in returned no refresh token.
+    refresh: Option<RefreshTokenCredential>,
+    scopes: Scopes,
+}
+
+impl DelegatedSignIn {
+    pub fn new(
+        auth_type: &'static str,
+        client_id: String,
+        refresh: Option<RefreshTokenCredential>,
+        scopes: Scopes,
+    ) -> Self {
+        Self {
+            auth_type,
+            client_id,
+            refresh,
+            scopes,
+        }
+    }
+}
+
+impl super::sign_in::SignInFlow for DelegatedSignIn {
+    fn auth_type(&self) -> &'static str {
+        self.auth_type
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.client_id)
+    }
+
+    /// Redeems the refresh token: the sign-in's own scopes for its resource, `.default` for
+    /// any other.
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            let refresh = self.refresh.as_ref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::AuthenticationFailed,
+                    format!(
+                        "the sign-in returned no refresh token, so no token for {resource} can be obtained silently; run Connect-Identity again"
+                    ),
+                )
+            })?;
+            let same = normalize_resource(&self.scopes.resource(), crate::input::Input::Resource)
+                .is_ok_and(|r| r.eq_ignore_ascii_case(resource));
+            let wanted = if same {
+                self.scopes.clone()
+            } else {
+                Scopes::app_only(resource)?
+            };
+            let mut set = refresh.get_token(entra, &wanted).await?;
+            set.access_token.resource = resource.to_string();
+            Ok(set.access_token)
+        })
     }
 }
 

@@ -127,6 +127,25 @@ impl WorkloadIdentityCredential {
     }
 }
 
+impl super::sign_in::SignInFlow for WorkloadIdentityCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(WorkloadIdentityCredential::client_id(self))
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(entra, resource))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -241,7 +241,7 @@ async fn connect_managed(
 /// in with the federated token file, the tenant in `AZURE_TENANT_ID` and the client id given
 /// with -ClientId or else `AZURE_CLIENT_ID`. An object or resource id cannot select one.
 async fn connect_workload_identity(
-    mut args: ConnectOptions,
+    args: ConnectOptions,
     selector: IdentitySelector,
     targets: Targets,
     svc: &Services,
@@ -262,7 +262,6 @@ async fn connect_workload_identity(
         sink,
         "Workload identity federation is configured (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID): signing in with its federated token.",
     );
-    args.method = ConnectMethod::SignIn(SignInMethod::WorkloadIdentity);
     connect_sign_in(
         args,
         SignInMethod::WorkloadIdentity,

@@ -126,3 +126,112 @@ pub trait TokenCredential: Send + Sync {
         "Roles granted recently only appear once a new token is issued: run Connect-Identity again."
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::events::NullSink;
+
+    const NOW: u64 = 1_700_000_000;
+    const RESOURCE: &str = "https://graph.microsoft.com";
+
+    /// Counts its issuer's requests; each issues a new token.
+    struct Counting {
+        cache_identity: Option<&'static str>,
+        fetched: AtomicUsize,
+    }
+
+    impl Counting {
+        fn new(cache_identity: Option<&'static str>) -> Self {
+            Self {
+                cache_identity,
+                fetched: AtomicUsize::new(0),
+            }
+        }
+    }
+
+    impl TokenCredential for Counting {
+        fn auth_type(&self) -> &'static str {
+            "Counting"
+        }
+
+        fn cache_identity(&self) -> Option<&str> {
+            self.cache_identity
+        }
+
+        fn fetch<'a>(
+            &'a self,
+            resource: &'a str,
+            _replacing: Option<&'a Secret>,
+            _sink: &'a dyn EventSink,
+        ) -> BoxFuture<'a, Result<AccessToken>> {
+            let n = self.fetched.fetch_add(1, Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                Ok(AccessToken::new(
+                    Secret::new(format!("token-{n}")),
+                    NOW + 3600,
+                    NOW,
+                    resource,
+                    "Bearer",
+                ))
+            })
+        }
+    }
+
+    fn cache() -> TokenCache {
+        TokenCache::new(Arc::new(FakeClock::at_unix(NOW)))
+    }
+
+    /// The defaults are an Entra sign-in's: tokens are cached per identity and resource, a
+    /// renewal asks the issuer again and reports a new token from an issuer without a cache.
+    #[tokio::test]
+    async fn a_cached_credential_asks_its_issuer_once_until_renewed() {
+        let (cache, sink) = (cache(), NullSink);
+        let credential = Counting::new(Some("counting|a"));
+        assert!(credential.cached(RESOURCE, &cache).is_none());
+        let first = credential.token(RESOURCE, false, &cache, &sink).await;
+        let again = credential.token(RESOURCE, false, &cache, &sink).await;
+        assert_eq!(first.unwrap().secret.expose(), "token-1");
+        assert_eq!(again.unwrap().secret.expose(), "token-1");
+        assert_eq!(credential.fetched.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            credential
+                .cached(RESOURCE, &cache)
+                .map(|s| s.expose().to_string()),
+            Some("token-1".to_string())
+        );
+        let renewed = credential.renew(RESOURCE, &cache, &sink).await.unwrap();
+        assert_eq!(renewed.token.secret.expose(), "token-2");
+        assert_eq!(renewed.platform_cache, PlatformCache::None);
+        assert!(!renewed.same_as_before);
+        assert_eq!(
+            credential
+                .cached(RESOURCE, &cache)
+                .map(|s| s.expose().to_string()),
+            Some("token-2".to_string())
+        );
+        // Another identity shares nothing with this one.
+        let other = Counting::new(Some("counting|b"));
+        assert!(other.cached(RESOURCE, &cache).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_credential_without_a_cache_identity_never_enters_the_cache() {
+        let (cache, sink) = (cache(), NullSink);
+        let credential = Counting::new(None);
+        credential
+            .token(RESOURCE, false, &cache, &sink)
+            .await
+            .unwrap();
+        credential
+            .token(RESOURCE, false, &cache, &sink)
+            .await
+            .unwrap();
+        assert_eq!(credential.fetched.load(Ordering::SeqCst), 2);
+        assert!(credential.cached(RESOURCE, &cache).is_none());
+    }
+}

@@ -179,3 +179,88 @@ impl TokenCredential for ManagedIdentityCredential {
          endpoint may serve a cached token for up to 24 hours."
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+    use crate::error::ErrorKind;
+    use crate::http::transport::testing::{raw, FakeTransport};
+    use crate::sources::app_service::AppServiceSource;
+    use crate::sources::cloud_shell::CloudShellSource;
+
+    const CLIENT: &str = "5a1c0f3e-8b7d-4e2a-9c6f-1d3b5e7a9c01";
+
+    fn io() -> ManagedIo {
+        ManagedIo {
+            transport: FakeTransport::new(|_, _| Ok(raw(500, b"{}"))),
+            clock: Arc::new(FakeClock::at_unix(1_700_000_000)),
+            first_contact: Arc::default(),
+        }
+    }
+
+    fn app_service(automation: bool) -> ManagedSource {
+        ManagedSource::new(
+            AppServiceSource::new("http://127.0.0.1:9/msi/token", Secret::new("h"), automation)
+                .expect("valid"),
+        )
+    }
+
+    #[test]
+    fn a_managed_identity_says_who_it_is_and_how_its_platform_caches() {
+        let timeout = Duration::from_secs(5);
+        let selector = IdentitySelector::ClientId(CLIENT.into());
+        let credential =
+            ManagedIdentityCredential::new(app_service(false), selector, timeout, io()).unwrap();
+        let identity = credential.identity();
+        assert_eq!(credential.auth_type(), "ManagedIdentity");
+        assert_eq!(identity.source, Some("AppService"));
+        assert_eq!(identity.identity_type, Some("UserAssigned"));
+        assert_eq!(identity.selected_by, Some(("ClientId", CLIENT.to_string())));
+        assert_eq!(identity.client_id.as_deref(), Some(CLIENT));
+        assert_eq!(identity.object_id, None);
+        assert_eq!(
+            credential.platform_cache(),
+            PlatformCache::Replaceable { asked: false }
+        );
+        assert!(credential
+            .cache_identity()
+            .is_some_and(|k| k.starts_with("AppService|") && k.ends_with(CLIENT)));
+        let automation = ManagedIdentityCredential::new(
+            app_service(true),
+            IdentitySelector::SystemAssigned,
+            timeout,
+            io(),
+        )
+        .unwrap();
+        assert_eq!(automation.platform_cache(), PlatformCache::Kept);
+        assert_eq!(automation.identity().identity_type, Some("SystemAssigned"));
+        assert_eq!(automation.identity().selected_by, None);
+    }
+
+    #[test]
+    fn a_source_that_cannot_select_by_an_id_refuses_it_up_front() {
+        let cloud_shell =
+            ManagedSource::new(CloudShellSource::new("http://127.0.0.1:9/token").expect("valid"));
+        let timeout = Duration::from_secs(5);
+        let e = ManagedIdentityCredential::new(
+            cloud_shell.clone(),
+            IdentitySelector::ClientId(CLIENT.into()),
+            timeout,
+            io(),
+        )
+        .err()
+        .expect("unsupported");
+        assert_eq!(e.kind, ErrorKind::UnsupportedIdentityKind);
+        let system = ManagedIdentityCredential::new(
+            cloud_shell,
+            IdentitySelector::SystemAssigned,
+            timeout,
+            io(),
+        )
+        .unwrap();
+        assert!(system
+            .reselect(IdentitySelector::ObjectId(CLIENT.into()))
+            .is_none());
+    }
+}

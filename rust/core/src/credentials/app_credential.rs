@@ -5,9 +5,10 @@ use super::certificate::ClientCertificate;
 use super::client_certificate::ClientCertificateCredential;
 use super::client_secret::ClientSecretCredential;
 use super::environment::{EnvironmentCredentialKind, EnvironmentSelection};
-use super::sign_in::SignInFlow;
+use super::sign_in::{SignInFlow, SignInInputs, Signed};
 use super::workload_identity::WorkloadIdentityCredential;
 use crate::error::Result;
+use crate::events::{verbose, EventSink};
 
 /// Builds the credential the environment described (reads the certificate file now, so a wrong
 /// path or password fails before any request).
@@ -25,6 +26,22 @@ pub fn from_environment(selection: &EnvironmentSelection) -> Result<Box<dyn Sign
             Box::new(WorkloadIdentityCredential::new(client_id, token_file)?)
         }
     })
+}
+
+/// `-EnvironmentVariable`: the credential the Azure.Identity variables describe (each reason
+/// for the choice is reported as verbose), at `-AuthorityHost` (else `AZURE_AUTHORITY_HOST`).
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let selection = super::environment::select(inputs.env)?;
+    for reason in &selection.reasons {
+        verbose(sink, reason.clone());
+    }
+    let host = inputs
+        .explicit_host
+        .clone()
+        .or_else(|| selection.authority_host.clone());
+    let entra = inputs.entra(host, &selection.tenant_id)?;
+    let flow = from_environment(&selection)?;
+    Ok((inputs.credential(entra, flow)?, None))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use super::entra::{validate_client_id, EntraClient, TokenSet};
 use super::scopes::Scopes;
+use super::sign_in::{SignInInputs, Signed, DEFAULT_DELEGATED_TENANT, DEFAULT_PUBLIC_CLIENT_ID};
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 use crate::token::{normalize_resource, AccessToken};
@@ -126,6 +127,55 @@ impl super::sign_in::SignInFlow for DelegatedSignIn {
             set.access_token.resource = resource.to_string();
             Ok(set.access_token)
         })
+    }
+}
+
+/// What a delegated sign-in starts from: its application (`-ClientId`, else Microsoft Graph
+/// Command Line Tools), its scopes (`-Scopes`, else Graph's `.default`) and Entra client
+/// (`-TenantId`, else `organizations`).
+pub(crate) struct DelegatedStart {
+    pub client: String,
+    pub scopes: Scopes,
+    pub entra: EntraClient,
+}
+
+impl DelegatedStart {
+    pub fn new(inputs: &SignInInputs<'_>) -> Result<Self> {
+        let tenant = inputs
+            .tenant
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DELEGATED_TENANT.to_string());
+        let client = inputs
+            .client
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PUBLIC_CLIENT_ID.to_string());
+        let wanted = &inputs.options.scopes;
+        let scopes = if wanted.is_empty() {
+            Scopes::delegated(&[".default"], inputs.graph_resource)?
+        } else {
+            Scopes::delegated(wanted, inputs.graph_resource)?
+        };
+        let entra = inputs.entra(inputs.explicit_host.clone(), &tenant)?;
+        Ok(Self {
+            client,
+            scopes,
+            entra,
+        })
+    }
+
+    /// The context's credential once the interactive sign-in (`auth_type`) produced `set`:
+    /// its refresh token serves every later token; the first token is returned to be cached.
+    pub fn finish(
+        self,
+        inputs: &SignInInputs<'_>,
+        auth_type: &'static str,
+        set: TokenSet,
+    ) -> Result<Signed> {
+        let refresh = RefreshTokenCredential::from_sign_in(&self.client, &set).transpose()?;
+        let mut first = set.access_token;
+        first.source = Some(auth_type);
+        let flow = DelegatedSignIn::new(auth_type, self.client, refresh, self.scopes);
+        Ok((inputs.credential(self.entra, Box::new(flow))?, Some(first)))
     }
 }
 

@@ -5,32 +5,24 @@
 //! scopes, certificate) before the first request; tokens and the refresh token live in memory
 //! only.
 //!
-//! Each way of getting tokens is a [`SignInFlow`] implemented beside its credential (one file
-//! each); [`SignInCredential`] adds what every sign-in shares (the authority, the cloud, the cache
-//! identity). Adding a sign-in is its file, a [`SignInMethod`] with its branch in [`sign_in`], and
-//! its line in the protocol's method table.
+//! Each sign-in is one file: its credential, the [`SignInFlow`] that gets its tokens, and the
+//! `sign_in` function that builds it from the [`SignInInputs`] (its own inputs validated before
+//! any request); [`SignInCredential`] adds what every sign-in shares (the authority, the cloud,
+//! the cache identity). Adding a sign-in is its file plus a [`SignInMethod`] and its line in
+//! [`sign_in`], and its line in the protocol's method table.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::environment::{
-    self as env_credential, AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE,
-    AZURE_TENANT_ID,
-};
-use super::refresh::DelegatedSignIn;
+use super::environment::AZURE_AUTHORITY_HOST;
 use super::test_browser::TestBrowser;
-use super::{
-    Authority, AzureCliCredential, BrowserCredential, ClientCertificate,
-    ClientCertificateCredential, ClientSecretCredential, Cloud, CredentialIdentity,
-    DeviceCodeCredential, EntraClient, RefreshTokenCredential, RsaParameters, Scopes,
-    TokenCredential, WorkloadIdentityCredential,
-};
+use super::{Authority, Cloud, CredentialIdentity, EntraClient, RsaParameters, TokenCredential};
 use crate::clock::{Clock, SharedClock};
 use crate::env::Environment;
 use crate::error::{Error, Result};
-use crate::events::{verbose, warn, EventSink};
+use crate::events::EventSink;
 use crate::http::Transport;
 use crate::secret::Secret;
 use crate::token::AccessToken;
@@ -202,7 +194,8 @@ fn given(v: Option<&str>) -> Option<String> {
         .map(str::to_string)
 }
 
-fn required(v: Option<String>, what: &str, method: &str) -> Result<String> {
+/// `v`, or the error naming `what` the sign-in with `method` needs.
+pub(crate) fn required(v: Option<String>, what: &str, method: &str) -> Result<String> {
     v.ok_or_else(|| Error::invalid_argument(format!("{what} is required to sign in with {method}")))
 }
 
@@ -213,203 +206,81 @@ fn unique_identity(kind: &str) -> Result<String> {
     ))
 }
 
-/// Builds the credential (no request yet except the interactive sign-ins, which run here) and
-/// returns the first token when the sign-in produced one.
-pub async fn sign_in(
-    request: SignInRequest<'_>,
-    sink: &dyn EventSink,
-) -> Result<(SignInCredential, Option<AccessToken>)> {
-    let SignInRequest {
-        method,
-        client_id,
-        options: o,
-        environment: env,
-        cloud,
-        graph_resource,
-        timeout,
-        transport,
-        clock,
-    } = request;
-    let authority_host = |fallback_env: bool| {
-        given(o.authority_host.as_deref()).or_else(|| {
-            if fallback_env {
-                env.var(AZURE_AUTHORITY_HOST)
-            } else {
-                None
-            }
-        })
-    };
-    // Validated first: an http authority off loopback is refused before any request.
-    let explicit_host = authority_host(false);
-    if let Some(host) = &explicit_host {
-        Authority::new(cloud, Some(host), "organizations")?;
+/// A sign-in's inputs, trimmed, with the checks every sign-in shares done (an explicit
+/// authority is validated before anything else); each sign-in's own file builds from it.
+pub(crate) struct SignInInputs<'a> {
+    pub options: &'a SignInOptions,
+    pub env: &'a dyn Environment,
+    pub cloud: Cloud,
+    pub graph_resource: &'a str,
+    pub timeout: Option<Duration>,
+    /// `-ClientId` and `-TenantId` when given.
+    pub client: Option<String>,
+    pub tenant: Option<String>,
+    /// `-AuthorityHost` when given.
+    pub explicit_host: Option<String>,
+    transport: Arc<dyn Transport>,
+    clock: SharedClock,
+}
+
+impl SignInInputs<'_> {
+    /// `-AuthorityHost`, else `AZURE_AUTHORITY_HOST` (the federated sign-ins read it).
+    pub fn host_or_environment(&self) -> Option<String> {
+        self.explicit_host
+            .clone()
+            .or_else(|| self.env.var(AZURE_AUTHORITY_HOST))
     }
-    let client_arg = given(client_id);
-    let tenant_arg = given(o.tenant_id.as_deref());
-    let entra = |host: Option<String>, tenant: &str| -> Result<EntraClient> {
+
+    /// The Entra client for `tenant` at `host` (default: the cloud's authority).
+    pub fn entra(&self, host: Option<String>, tenant: &str) -> Result<EntraClient> {
         Ok(EntraClient::new(
-            transport.clone(),
-            clock.clone(),
-            Authority::new(cloud, host.as_deref(), tenant)?,
+            self.transport.clone(),
+            self.clock.clone(),
+            Authority::new(self.cloud, host.as_deref(), tenant)?,
         ))
-    };
-    let credential = |entra: EntraClient, flow: Box<dyn SignInFlow>| {
-        SignInCredential::new(entra, cloud, flow, clock.clone())
-    };
-    match method {
-        SignInMethod::ClientSecret => {
-            let tenant = required(tenant_arg, "-TenantId", "a client secret")?;
-            let client = required(client_arg, "-ClientId", "a client secret")?;
-            let secret = o.secrets.client_secret.clone().ok_or_else(|| {
-                Error::invalid_argument("-ClientSecret (or -Credential) is required")
-            })?;
-            let entra = entra(explicit_host, &tenant)?;
-            let flow = ClientSecretCredential::new(&client, secret)?;
-            Ok((credential(entra, Box::new(flow))?, None))
-        }
-        SignInMethod::Certificate => {
-            let tenant = required(tenant_arg, "-TenantId", "a certificate")?;
-            let client = required(client_arg, "-ClientId", "a certificate")?;
-            let certificate = match (
-                given(o.certificate_path.as_deref()),
-                &o.secrets.private_key,
-                &o.secrets.certificate_der,
-            ) {
-                (Some(path), _, _) => ClientCertificate::from_file(
-                    std::path::Path::new(&path),
-                    o.secrets.certificate_password.as_ref(),
-                )?,
-                (None, Some(key), Some(der)) => ClientCertificate::from_rsa_parameters(key, der)?,
-                _ => {
-                    return Err(Error::invalid_argument(
-                        "-CertificatePath, -Certificate or -CertificateThumbprint is required",
-                    ))
-                }
-            };
-            verbose(
-                sink,
-                format!(
-                    "Signing in with the certificate {} (x5t#S256 {}).",
-                    certificate.thumbprint(),
-                    certificate.x5t_s256()
-                ),
-            );
-            let entra = entra(explicit_host, &tenant)?;
-            let flow = ClientCertificateCredential::new(&client, certificate)?;
-            Ok((credential(entra, Box::new(flow))?, None))
-        }
-        SignInMethod::WorkloadIdentity => {
-            let tenant = required(
-                tenant_arg.or_else(|| env.var(AZURE_TENANT_ID)),
-                "-TenantId (or AZURE_TENANT_ID)",
-                "workload identity",
-            )?;
-            let client = required(
-                client_arg.or_else(|| env.var(AZURE_CLIENT_ID)),
-                "-ClientId (or AZURE_CLIENT_ID)",
-                "workload identity",
-            )?;
-            let file = required(
-                given(o.federated_token_file.as_deref())
-                    .or_else(|| env.var(AZURE_FEDERATED_TOKEN_FILE)),
-                AZURE_FEDERATED_TOKEN_FILE,
-                "workload identity",
-            )?;
-            let entra = entra(authority_host(true), &tenant)?;
-            let flow = WorkloadIdentityCredential::new(&client, file)?;
-            Ok((credential(entra, Box::new(flow))?, None))
-        }
-        SignInMethod::EnvironmentVariable => {
-            let selection = env_credential::select(env)?;
-            for reason in &selection.reasons {
-                verbose(sink, reason.clone());
-            }
-            let host = explicit_host.or_else(|| selection.authority_host.clone());
-            let entra = entra(host, &selection.tenant_id)?;
-            let flow = super::app_credential::from_environment(&selection)?;
-            Ok((credential(entra, flow)?, None))
-        }
-        SignInMethod::DeviceCode | SignInMethod::Browser => {
-            let tenant = tenant_arg.unwrap_or_else(|| DEFAULT_DELEGATED_TENANT.to_string());
-            let client = client_arg.unwrap_or_else(|| DEFAULT_PUBLIC_CLIENT_ID.to_string());
-            let scopes = if o.scopes.is_empty() {
-                Scopes::delegated(&[".default"], graph_resource)?
-            } else {
-                Scopes::delegated(&o.scopes, graph_resource)?
-            };
-            let entra = entra(explicit_host, &tenant)?;
-            let (auth_type, set) = if method == SignInMethod::DeviceCode {
-                let flow = DeviceCodeCredential::new(&client, scopes.clone())?;
-                ("DeviceCode", flow.sign_in(&entra, sink).await?)
-            } else {
-                let flow = BrowserCredential::new(&client, scopes.clone())?;
-                let wait = timeout.unwrap_or(super::browser::DEFAULT_SIGN_IN_TIMEOUT);
-                let set = browser_sign_in(&flow, &entra, o.test_browser, env, wait, sink).await?;
-                ("Browser", set)
-            };
-            let refresh = RefreshTokenCredential::from_sign_in(&client, &set).transpose()?;
-            let mut first = set.access_token;
-            first.source = Some(auth_type);
-            let flow = DelegatedSignIn::new(auth_type, client, refresh, scopes);
-            Ok((credential(entra, Box::new(flow))?, Some(first)))
-        }
-        SignInMethod::AzureCli => {
-            let mut flow = AzureCliCredential::new(tenant_arg.as_deref())?;
-            if let Some(timeout) = timeout {
-                flow = flow.with_timeout(timeout);
-            }
-            if let Some(path) = env.var("PATH") {
-                flow = flow.with_search_path(path);
-            }
-            // The authority is not used (az signs in itself) but -Environment still picks
-            // the endpoints.
-            let entra = entra(explicit_host, DEFAULT_DELEGATED_TENANT)?;
-            Ok((credential(entra, Box::new(flow))?, None))
-        }
+    }
+
+    /// The context's credential: `flow` at `entra`.
+    pub fn credential(
+        &self,
+        entra: EntraClient,
+        flow: Box<dyn SignInFlow>,
+    ) -> Result<SignInCredential> {
+        SignInCredential::new(entra, self.cloud, flow, self.clock.clone())
     }
 }
 
-/// Opens the system browser (or prints the URL where there is none; the test hook follows it
-/// instead) and waits, bounded by `timeout`, for the redirect.
-async fn browser_sign_in(
-    credential: &BrowserCredential,
-    entra: &EntraClient,
-    test_browser: Option<TestBrowser>,
-    env: &dyn Environment,
-    timeout: Duration,
-    sink: &dyn EventSink,
-) -> Result<crate::credentials::TokenSet> {
-    let pending = credential.start(&entra.authority, None).await?;
-    let url = pending.authorize_url().clone();
-    match test_browser {
-        Some(behaviour) => {
-            verbose(
-                sink,
-                "Test hook: a scripted browser follows the sign-in page.",
-            );
-            let browse = crate::credentials::test_browser::follow(url, behaviour);
-            let (set, followed) = tokio::join!(pending.complete(entra, timeout), browse);
-            if let Err(e) = followed {
-                verbose(sink, e.message);
-            }
-            set
-        }
-        None => {
-            if crate::credentials::system_browser::open(&url, env).await {
-                verbose(
-                    sink,
-                    format!("Opened the system browser to sign in; waiting for the sign-in to finish (at most {} s).", timeout.as_secs()),
-                );
-            } else {
-                warn(
-                    sink,
-                    format!(
-                        "No browser could be opened here. To sign in, open this page in a browser on this machine: {url} \
-                         (or use -UseDeviceCode to sign in from another device)."
-                    ),
-                );
-            }
-            pending.complete(entra, timeout).await
-        }
+/// A built sign-in and the first token when signing in produced one.
+pub type Signed = (SignInCredential, Option<AccessToken>);
+
+/// Builds the credential (no request yet except the interactive sign-ins, which run here) and
+/// returns the first token when the sign-in produced one.
+pub async fn sign_in(request: SignInRequest<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let o = request.options;
+    // Validated first: an http authority off loopback is refused before any request.
+    let explicit_host = given(o.authority_host.as_deref());
+    if let Some(host) = &explicit_host {
+        Authority::new(request.cloud, Some(host), "organizations")?;
+    }
+    let inputs = SignInInputs {
+        options: o,
+        env: request.environment,
+        cloud: request.cloud,
+        graph_resource: request.graph_resource,
+        timeout: request.timeout,
+        client: given(request.client_id),
+        tenant: given(o.tenant_id.as_deref()),
+        explicit_host,
+        transport: request.transport,
+        clock: request.clock,
+    };
+    match request.method {
+        SignInMethod::ClientSecret => super::client_secret::sign_in(&inputs),
+        SignInMethod::Certificate => super::client_certificate::sign_in(&inputs, sink),
+        SignInMethod::WorkloadIdentity => super::workload_identity::sign_in(&inputs),
+        SignInMethod::EnvironmentVariable => super::app_credential::sign_in(&inputs, sink),
+        SignInMethod::DeviceCode => super::device_code::sign_in(&inputs, sink).await,
+        SignInMethod::Browser => super::browser::sign_in(&inputs, sink).await,
+        SignInMethod::AzureCli => super::azure_cli::sign_in(&inputs),
     }
 }

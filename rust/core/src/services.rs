@@ -18,7 +18,7 @@ pub struct Services {
     pub service_transport: Arc<dyn Transport>,
     pub cache: crate::cache::TokenCache,
     /// IMDS endpoints that answered in this process (first-contact bound, issue 8.7).
-    pub first_contact: crate::sources::first_contact::FirstContact,
+    pub first_contact: Arc<crate::sources::first_contact::FirstContact>,
 }
 
 impl Services {

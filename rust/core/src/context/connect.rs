@@ -9,17 +9,20 @@ use super::options::{
     selector_arg, timeout_arg, ConnectMethod, ConnectOptions, TestEndpointOptions,
     DEFAULT_PROBE_SECONDS, DEFAULT_TIMEOUT_SECONDS,
 };
-use super::sign_in;
-use super::static_token::connect_static;
-use super::{Context, Credential, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
+use super::{Context, DEFAULT_GRAPH_ENDPOINT, DEFAULT_GRAPH_RESOURCE};
 use crate::cache::CacheKey;
+use crate::credentials::sign_in::{self, SignInMethod, SignInRequest};
+use crate::credentials::static_token::StaticToken;
+use crate::credentials::TokenCredential;
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{verbose, warn, EventSink};
 use crate::http::proxy::ProxySettings;
 use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::sources::{detect, Detection, IdentitySelector, SourceKind};
+use crate::sources::{
+    detect, Detection, IdentitySelector, ManagedIdentityCredential, ManagedIo, SourceKind,
+};
 use crate::token::normalize_resource;
 
 /// Where a new context's Graph calls go and what its tokens are for, validated before any
@@ -38,6 +41,35 @@ impl Targets {
             .clone()
             .unwrap_or_else(|| self.graph_resource.clone())
     }
+
+    /// A context over `credential` whose default resource is `default_resource` (ARM settings
+    /// are set by [`connect`]).
+    fn context(&self, default_resource: String, credential: Box<dyn TokenCredential>) -> Context {
+        Context {
+            graph_endpoint: self.graph_endpoint.clone(),
+            graph_resource: self.graph_resource.clone(),
+            default_resource,
+            credential,
+            arm: Default::default(),
+        }
+    }
+}
+
+/// Issue 10 and `-AccessToken`: a context over the token the caller hands over.
+fn connect_static(
+    secret: Option<Secret>,
+    targets: Targets,
+    svc: &Services,
+    sink: &dyn EventSink,
+) -> Result<Context> {
+    let token = StaticToken::new(
+        secret,
+        targets.resource.clone(),
+        &targets.graph_resource,
+        svc.clock.clone(),
+        sink,
+    )?;
+    Ok(targets.context(token.default_resource().to_string(), Box::new(token)))
 }
 
 /// `identity.connect`: builds a context and acquires a token for its default resource (which
@@ -53,7 +85,7 @@ pub async fn connect(
         .set_proxy(ProxySettings::from_env(&args.environment));
     // A sign-in's -Environment picks the Graph endpoint and resource of its cloud.
     let cloud = if args.method.is_sign_in() {
-        Some(sign_in::cloud_of(&args.sign_in)?.cloud)
+        Some(sign_in::cloud_of(&args.sign_in)?)
     } else {
         None
     };
@@ -92,7 +124,9 @@ pub async fn connect(
     let mut ctx = match args.method {
         ConnectMethod::ManagedIdentity => connect_managed(args, targets, svc, sink).await,
         ConnectMethod::AccessToken => connect_static(secret, targets, svc, sink),
-        _ => connect_sign_in(args, cloud.unwrap_or_default(), targets, svc, sink).await,
+        ConnectMethod::SignIn(method) => {
+            connect_sign_in(args, method, cloud.unwrap_or_default(), targets, svc, sink).await
+        }
     }?;
     ctx.arm = arm;
     Ok(ctx)
@@ -102,6 +136,7 @@ pub async fn connect(
 /// run here; their first token is cached, so the proof below costs no request.
 async fn connect_sign_in(
     args: ConnectOptions,
+    method: SignInMethod,
     cloud: crate::credentials::Cloud,
     targets: Targets,
     svc: &Services,
@@ -111,24 +146,28 @@ async fn connect_sign_in(
         .timeout_seconds
         .map(|t| timeout_arg(Some(t), DEFAULT_TIMEOUT_SECONDS))
         .transpose()?;
-    let (credential, first) =
-        sign_in::SignIn::build(&args, cloud, &targets.graph_resource, timeout, svc, sink).await?;
+    let request = SignInRequest {
+        method,
+        client_id: args.client_id.as_deref(),
+        options: &args.sign_in,
+        environment: &args.environment,
+        cloud,
+        graph_resource: &targets.graph_resource,
+        timeout,
+        transport: svc.service_transport.clone(),
+        clock: svc.clock.clone(),
+    };
+    let (credential, first) = sign_in::sign_in(request, sink).await?;
     if let Some(first) = first {
         let key = CacheKey::new(
-            credential.cache_identity.clone(),
+            credential.cache_identity().unwrap_or_default().to_string(),
             normalize_resource(&first.resource, Input::Resource)?,
         );
         svc.cache
             .get_or_fetch(&key, true, sink, || async move { Ok(first) })
             .await?;
     }
-    let ctx = Context {
-        default_resource: targets.default_resource(),
-        graph_endpoint: targets.graph_endpoint,
-        graph_resource: targets.graph_resource,
-        credential: Credential::SignIn(Box::new(credential)),
-        arm: Default::default(),
-    };
+    let ctx = targets.context(targets.default_resource(), Box::new(credential));
     ctx.token(None, false, svc, sink).await?;
     Ok(ctx)
 }
@@ -145,24 +184,17 @@ async fn connect_managed(
     if detection.chosen.signs_in() {
         return connect_workload_identity(args, selector, targets, svc, sink).await;
     }
-    let source = detection.source?;
-    if !source.supports(&selector) {
-        return Err(source.unsupported_kind(&selector));
-    }
-    let default_resource = targets.default_resource();
-    let context = |selector: IdentitySelector| Context {
-        graph_endpoint: targets.graph_endpoint.clone(),
-        graph_resource: targets.graph_resource.clone(),
-        default_resource: default_resource.clone(),
-        credential: Credential::Managed {
-            cache_identity: source.cache_identity(&selector),
-            source: source.clone(),
-            selector,
-            timeout,
-        },
-        arm: Default::default(),
+    let io = ManagedIo {
+        transport: svc.mi_transport.clone(),
+        clock: svc.clock.clone(),
+        first_contact: svc.first_contact.clone(),
     };
-    let ctx = context(selector.clone());
+    let credential = detection.credential(selector.clone(), timeout, io)?;
+    let default_resource = targets.default_resource();
+    let context = |credential: ManagedIdentityCredential| {
+        targets.context(default_resource.clone(), Box::new(credential))
+    };
+    let ctx = context(credential.clone());
     let error = match ctx.token(None, false, svc, sink).await {
         Ok(_) => return Ok(ctx),
         Err(error) => error,
@@ -172,9 +204,10 @@ async fn connect_managed(
         return Err(error);
     };
     let as_object_id = IdentitySelector::ObjectId(id.clone());
-    if error.kind != ErrorKind::IdentityNotFound || !source.supports(&as_object_id) {
-        return Err(error);
-    }
+    let as_object_id = match credential.reselect(as_object_id) {
+        Some(retry) if error.kind == ErrorKind::IdentityNotFound => retry,
+        _ => return Err(error),
+    };
     let retry = context(as_object_id);
     match retry.token(None, false, svc, sink).await {
         Ok(token) => {
@@ -208,7 +241,7 @@ async fn connect_managed(
 /// in with the federated token file, the tenant in `AZURE_TENANT_ID` and the client id given
 /// with -ClientId or else `AZURE_CLIENT_ID`. An object or resource id cannot select one.
 async fn connect_workload_identity(
-    mut args: ConnectOptions,
+    args: ConnectOptions,
     selector: IdentitySelector,
     targets: Targets,
     svc: &Services,
@@ -229,9 +262,9 @@ async fn connect_workload_identity(
         sink,
         "Workload identity federation is configured (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID): signing in with its federated token.",
     );
-    args.method = ConnectMethod::WorkloadIdentity;
     connect_sign_in(
         args,
+        SignInMethod::WorkloadIdentity,
         crate::credentials::Cloud::default(),
         targets,
         svc,

@@ -1,37 +1,33 @@
 //! Contexts: a credential plus the endpoints it is used with.
 //!
-//! A managed-identity context holds the detected source and the identity selector; its tokens
-//! live in the process-wide [`crate::cache::TokenCache`] (so two contexts for one identity share
-//! them). An access-token context ([`static_token`]) holds the token it was given. Building one
-//! is [`connect`]; what a caller may ask is typed in [`options`].
+//! A context is one [`TokenCredential`] (a managed identity, an Entra sign-in, or an access token
+//! given to Connect-Identity) plus the Graph and ARM endpoints and the default resource; it
+//! never asks which kind of credential it holds. Tokens live in the process-wide
+//! [`crate::cache::TokenCache`] (so two contexts for one identity share them). Building one is
+//! [`connect`]; what a caller may ask is typed in [`options`].
 
 pub mod arm;
 pub mod connect;
 pub mod options;
-pub mod sign_in;
-pub mod static_token;
 pub mod tokens;
-
-use std::time::Duration;
 
 use serde::Serialize;
 use url::Url;
 
-use crate::cache::CacheKey;
-use crate::error::{Error, ErrorKind, Result};
+use crate::credentials::static_token::same_resource;
+use crate::credentials::TokenCredential;
+use crate::error::Result;
 use crate::events::{warn, EventSink};
 use crate::input::Input;
 use crate::secret::Secret;
 use crate::services::Services;
-use crate::sources::{IdentitySelector, ManagedSource};
 use crate::token::{normalize_resource, AccessToken, PlatformCache, RenewedToken};
 
 pub use connect::{connect, test_endpoints};
 pub use options::{
-    ConnectMethod, ConnectOptions, TestEndpointOptions, DEFAULT_PROBE_SECONDS,
+    ConnectMethod, ConnectOptions, SignInMethod, TestEndpointOptions, DEFAULT_PROBE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
 };
-use static_token::{same_resource, StaticToken, GRAPH_APP_ID};
 pub use tokens::ContextTokens;
 
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
@@ -42,59 +38,10 @@ pub struct Context {
     graph_resource: String,
     /// Resource of `Get-IdentityToken` without `-Resource` (normalised).
     default_resource: String,
-    credential: Credential,
+    /// Where the tokens come from: a managed identity, an Entra sign-in or a given token.
+    credential: Box<dyn TokenCredential>,
     /// ARM endpoint, audience and default subscription (set by `connect` after building).
     arm: arm::ArmSettings,
-}
-
-enum Credential {
-    Managed {
-        source: ManagedSource,
-        selector: IdentitySelector,
-        timeout: Duration,
-        /// Source, endpoint and selector: the identity half of the cache key (computed once).
-        cache_identity: String,
-    },
-    Static(StaticToken),
-    /// Issue 10: an Entra sign-in (service principal, delegated user, Azure CLI).
-    SignIn(Box<sign_in::SignIn>),
-}
-
-/// One managed-identity token request through the process-wide cache (single-flight per
-/// identity and resource).
-struct ManagedFetch<'a> {
-    source: &'a ManagedSource,
-    selector: &'a IdentitySelector,
-    timeout: Duration,
-    resource: &'a str,
-}
-
-impl ManagedFetch<'_> {
-    /// `replacing`: the token this process holds, which the platform is asked to replace where
-    /// it can (see [`ManagedSource::can_replace_cached_token`]).
-    async fn fetch(
-        &self,
-        key: &CacheKey,
-        force_refresh: bool,
-        replacing: Option<&Secret>,
-        svc: &Services,
-        sink: &dyn EventSink,
-    ) -> Result<AccessToken> {
-        svc.cache
-            .get_or_fetch(key, force_refresh, sink, || {
-                self.source.acquire_replacing(
-                    svc.mi_transport.as_ref(),
-                    &*svc.clock,
-                    Some(&svc.first_contact),
-                    self.resource,
-                    self.selector,
-                    self.timeout,
-                    sink,
-                    replacing,
-                )
-            })
-            .await
-    }
 }
 
 /// What `Get-IdentityContext` shows (field names are the protocol's, camelCase).
@@ -166,18 +113,11 @@ impl Context {
 
     /// The identity half of this context's cache keys (`None` for a static token).
     pub fn cache_identity(&self) -> Option<&str> {
-        match &self.credential {
-            Credential::Managed { cache_identity, .. } => Some(cache_identity),
-            Credential::Static(_) => None,
-            Credential::SignIn(s) => Some(&s.cache_identity),
-        }
+        self.credential.cache_identity()
     }
 
     pub fn expiry_known(&self) -> bool {
-        match &self.credential {
-            Credential::Managed { .. } | Credential::SignIn(_) => true,
-            Credential::Static(s) => s.expiry_known,
-        }
+        self.credential.expiry_known()
     }
 
     fn resource_or_default(&self, resource: Option<&str>) -> Result<String> {
@@ -196,44 +136,12 @@ impl Context {
     ) -> Result<ContextDescription> {
         let token = self.token(None, false, svc, sink).await?;
         let claims = token.claims.clone().unwrap_or_default();
-        let (auth_type, source, identity_type, selected_by, selector) = match &self.credential {
-            Credential::Managed {
-                source, selector, ..
-            } => (
-                "ManagedIdentity",
-                Some(source.kind().name()),
-                Some(if selector.is_user_assigned() {
-                    "UserAssigned"
-                } else {
-                    "SystemAssigned"
-                }),
-                selector
-                    .kind()
-                    .zip(selector.value())
-                    .map(|(kind, value)| SelectedBy {
-                        kind,
-                        value: value.to_string(),
-                    }),
-                Some(selector),
-            ),
-            Credential::Static(_) => ("AccessToken", None, None, None, None),
-            Credential::SignIn(s) => (s.auth_type(), None, None, None, None),
-        };
+        let known = self.credential.identity();
         let principal = crate::credentials::describe(token.secret.expose());
         let principal_type = match principal.auth_type {
             crate::credentials::AuthType::Delegated => Some("Delegated"),
             crate::credentials::AuthType::AppOnly => Some("AppOnly"),
             crate::credentials::AuthType::Unknown => None,
-        };
-        let sign_in = match &self.credential {
-            Credential::SignIn(s) => Some(&**s),
-            _ => None,
-        };
-        let from_selector = |wanted: &str| {
-            selector
-                .filter(|s| s.kind() == Some(wanted))
-                .and_then(|s| s.value())
-                .map(str::to_string)
         };
         // Only Graph's roles are ours to explain: a token for ARM or another API without
         // application roles is normal.
@@ -242,40 +150,24 @@ impl Context {
             && principal_type != Some("Delegated")
             && same_resource(&token.resource, &self.graph_resource)
         {
-            let why = match &self.credential {
-                Credential::Managed { .. } => {
-                    "Roles granted recently only appear once a new token is issued, and the managed-identity \
-                     endpoint may serve a cached token for up to 24 hours."
-                }
-                Credential::SignIn(_) => {
-                    "Roles granted recently only appear once a new token is issued: run Connect-Identity again."
-                }
-                Credential::Static(_) => {
-                    "Roles granted recently only appear in a newly issued token: get a new one and reconnect."
-                }
-            };
             warn(
                 sink,
                 format!(
-                    "The token for {} carries no application roles. {why} Check the grants with \
+                    "The token for {} carries no application roles. {} Check the grants with \
                      Get-GraphAppRoleAssignment.",
-                    token.resource
+                    token.resource,
+                    self.credential.new_roles_remedy()
                 ),
             );
         }
         Ok(ContextDescription {
-            auth_type,
-            source,
-            identity_type,
-            client_id: claims
-                .appid
-                .or_else(|| from_selector("ClientId"))
-                .or_else(|| sign_in.and_then(|s| s.client_id()).map(str::to_string)),
-            object_id: claims.oid.or_else(|| from_selector("ObjectId")),
-            tenant_id: claims
-                .tid
-                .or_else(|| sign_in.and_then(|s| s.tenant()).map(str::to_string)),
-            resource_id: claims.xms_mirid.or_else(|| from_selector("ResourceId")),
+            auth_type: self.credential.auth_type(),
+            source: known.source,
+            identity_type: known.identity_type,
+            client_id: claims.appid.or(known.client_id),
+            object_id: claims.oid.or(known.object_id),
+            tenant_id: claims.tid.or(known.tenant_id),
+            resource_id: claims.xms_mirid.or(known.resource_id),
             roles: claims.roles,
             resource: self.default_resource.clone(),
             expires_on: self.expiry_known().then(|| token.expires_on_iso()),
@@ -284,11 +176,13 @@ impl Context {
                 .as_str()
                 .trim_end_matches('/')
                 .to_string(),
-            selected_by,
+            selected_by: known
+                .selected_by
+                .map(|(kind, value)| SelectedBy { kind, value }),
             principal_type,
             scopes: principal.scopes,
             account: principal.account,
-            environment: sign_in.map(|s| s.cloud().name()),
+            environment: known.environment,
             resource_manager_endpoint: self.arm.endpoint.as_str().trim_end_matches('/').to_string(),
             subscription_id: self.arm.subscription_id.clone(),
             engine_version: crate::ENGINE_VERSION,
@@ -305,47 +199,14 @@ impl Context {
         sink: &dyn EventSink,
     ) -> Result<AccessToken> {
         let resource = self.resource_or_default(resource)?;
-        match &self.credential {
-            Credential::Managed {
-                source,
-                selector,
-                timeout,
-                cache_identity,
-            } => {
-                let key = CacheKey::new(cache_identity.clone(), resource.clone());
-                let managed = ManagedFetch {
-                    source,
-                    selector,
-                    timeout: *timeout,
-                    resource: &resource,
-                };
-                managed.fetch(&key, force_refresh, None, svc, sink).await
-            }
-            Credential::Static(s) => {
-                self.check_static_resource(s, &resource)?;
-                if s.expiry_known && svc.clock.now_unix() >= s.token.expires_on {
-                    return Err(Error::new(
-                        ErrorKind::TokenExpired,
-                        format!(
-                            "the access token passed to Connect-Identity expired at {}; get a new token and run Connect-Identity again",
-                            s.token.expires_on_iso()
-                        ),
-                    ));
-                }
-                Ok(s.token.clone())
-            }
-            Credential::SignIn(s) => {
-                let key = CacheKey::new(s.cache_identity.clone(), resource.clone());
-                svc.cache
-                    .get_or_fetch(&key, force_refresh, sink, || s.fetch(&resource, svc))
-                    .await
-            }
-        }
+        self.credential
+            .token(&resource, force_refresh, &svc.cache, sink)
+            .await
     }
 
     /// A new token for `resource`, bypassing the module's cache, and where the platform lets a
-    /// client skip its own cache (see [`ManagedSource::can_replace_cached_token`]), asking it to
-    /// replace the token this process holds. The new token is cached as usual.
+    /// client skip its own cache (see [`crate::sources::ManagedSource::can_replace_cached_token`]),
+    /// asking it to replace the token this process holds. The new token is cached as usual.
     pub async fn renew_token(
         &self,
         resource: Option<&str>,
@@ -353,103 +214,20 @@ impl Context {
         sink: &dyn EventSink,
     ) -> Result<RenewedToken> {
         let resource = self.resource_or_default(resource)?;
-        match &self.credential {
-            Credential::Managed {
-                source,
-                selector,
-                timeout,
-                cache_identity,
-            } => {
-                let key = CacheKey::new(cache_identity.clone(), resource.clone());
-                let old = svc.cache.fresh(&key);
-                let asked_platform = old.is_some() && source.can_replace_cached_token();
-                let replacing = old.as_ref().map(|t| t.secret.clone());
-                let managed = ManagedFetch {
-                    source,
-                    selector,
-                    timeout: *timeout,
-                    resource: &resource,
-                };
-                let token = managed
-                    .fetch(&key, true, replacing.as_ref(), svc, sink)
-                    .await?;
-                let same_as_before = old
-                    .as_ref()
-                    .is_some_and(|o| o.secret.expose() == token.secret.expose());
-                Ok(RenewedToken {
-                    token,
-                    platform_cache: match self.platform_cache() {
-                        PlatformCache::Replaceable { .. } => PlatformCache::Replaceable {
-                            asked: asked_platform,
-                        },
-                        other => other,
-                    },
-                    same_as_before,
-                })
-            }
-            Credential::Static(_) => Ok(RenewedToken {
-                token: self.token(Some(&resource), false, svc, sink).await?,
-                platform_cache: self.platform_cache(),
-                same_as_before: true,
-            }),
-            Credential::SignIn(_) => Ok(RenewedToken {
-                token: self.token(Some(&resource), true, svc, sink).await?,
-                platform_cache: self.platform_cache(),
-                same_as_before: false,
-            }),
-        }
+        self.credential.renew(&resource, &svc.cache, sink).await
     }
 
     /// How the issuer of this context's tokens caches them: a managed-identity endpoint keeps
     /// its cached token (or replaces it when asked: App Service, Service Fabric), Entra issues a
     /// new one per request, a token given to Connect-Identity is fixed.
     pub fn platform_cache(&self) -> PlatformCache {
-        match &self.credential {
-            Credential::Managed { source, .. } if source.can_replace_cached_token() => {
-                PlatformCache::Replaceable { asked: false }
-            }
-            Credential::Managed { .. } => PlatformCache::Kept,
-            Credential::Static(_) => PlatformCache::Fixed,
-            Credential::SignIn(_) => PlatformCache::None,
-        }
-    }
-
-    fn static_serves(&self, s: &StaticToken, resource: &str) -> bool {
-        let audience = s.token.claims.as_ref().and_then(|c| c.aud.as_deref());
-        same_resource(resource, &self.default_resource)
-            || audience.is_some_and(|aud| {
-                same_resource(resource, aud)
-                    || (aud.eq_ignore_ascii_case(GRAPH_APP_ID)
-                        && same_resource(resource, &self.graph_resource))
-            })
-    }
-
-    fn check_static_resource(&self, s: &StaticToken, resource: &str) -> Result<()> {
-        if self.static_serves(s, resource) {
-            Ok(())
-        } else {
-            Err(Error::invalid_argument(format!(
-                "this context holds an access token for {}; it cannot provide a token for {resource}",
-                self.default_resource
-            )))
-        }
+        self.credential.platform_cache()
     }
 
     /// A fresh cached token without any I/O.
     pub fn cached_token(&self, resource: Option<&str>, svc: &Services) -> Option<Secret> {
         let resource = self.resource_or_default(resource).ok()?;
-        match &self.credential {
-            Credential::Managed { cache_identity, .. } => svc
-                .cache
-                .fresh_secret(&CacheKey::new(cache_identity.clone(), resource)),
-            Credential::SignIn(s) => svc
-                .cache
-                .fresh_secret(&CacheKey::new(s.cache_identity.clone(), resource)),
-            Credential::Static(s) => {
-                let valid = !s.expiry_known || svc.clock.now_unix() < s.token.expires_on;
-                (valid && self.static_serves(s, &resource)).then(|| s.token.secret.clone())
-            }
-        }
+        self.credential.cached(&resource, &svc.cache)
     }
 
     /// Graph base URL, e.g. `https://graph.microsoft.com` or an emulator's loopback URL.
@@ -473,6 +251,7 @@ mod tests {
     use super::*;
     use crate::clock::FakeClock;
     use crate::env::SnapshotEnvironment;
+    use crate::error::ErrorKind;
     use crate::events::{Event, VecSink};
     use crate::token::format_iso8601;
     use serde_json::{json, Value};
@@ -647,37 +426,41 @@ mod tests {
         };
         for (args, needle) in [
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.authority_host = Some("http://login.example.com".into())
                 }),
                 "AuthorityHost",
             ),
             (
-                sign_in(ConnectMethod::DeviceCode, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::DeviceCode), &|o| {
                     o.authority_host = Some("http://login.example.com".into())
                 }),
                 "AuthorityHost",
             ),
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| o.tenant_id = None),
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
+                    o.tenant_id = None
+                }),
                 "-TenantId",
             ),
             (
-                sign_in(ConnectMethod::ClientSecret, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.secrets.client_secret = None
                 }),
                 "-ClientSecret",
             ),
             (
-                sign_in(ConnectMethod::Browser, &|o| o.cloud = Some("Mars".into())),
+                sign_in(ConnectMethod::SignIn(SignInMethod::Browser), &|o| {
+                    o.cloud = Some("Mars".into())
+                }),
                 "-Environment",
             ),
             (
-                sign_in(ConnectMethod::Certificate, &|_| {}),
+                sign_in(ConnectMethod::SignIn(SignInMethod::Certificate), &|_| {}),
                 "-CertificatePath",
             ),
             (
-                sign_in(ConnectMethod::DeviceCode, &|o| {
+                sign_in(ConnectMethod::SignIn(SignInMethod::DeviceCode), &|o| {
                     o.scopes = vec!["openid".into()]
                 }),
                 "-Scopes",

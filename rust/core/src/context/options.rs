@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+pub use crate::credentials::sign_in::{SignInMethod, SignInOptions, SignInSecrets};
 pub use crate::credentials::test_browser::TestBrowser;
 use crate::env::SnapshotEnvironment;
 use crate::error::{Error, Result};
@@ -24,30 +25,15 @@ pub enum ConnectMethod {
     ManagedIdentity,
     /// A token handed over by the caller (travels outside JSON, as the operation's secret).
     AccessToken,
-    // Issue 10: service principals, pipelines and admins (see [`SignInOptions`]).
-    /// A service principal's client secret.
-    ClientSecret,
-    /// A service principal's certificate (a PFX/PEM path, or the host's exported key).
-    Certificate,
-    /// Workload identity federation (`AZURE_FEDERATED_TOKEN_FILE`).
-    WorkloadIdentity,
-    /// Azure.Identity's environment variables (`-EnvironmentVariable`).
-    EnvironmentVariable,
-    /// Delegated: device code flow.
-    DeviceCode,
-    /// Delegated: authorization code + PKCE in the system browser.
-    Browser,
-    /// Tokens of the signed-in Azure CLI.
-    AzureCli,
+    /// Issue 10: an Entra sign-in (service principals, pipelines and admins: see
+    /// [`SignInOptions`]).
+    SignIn(SignInMethod),
 }
 
 impl ConnectMethod {
     /// The credential kinds of issue 10 (an Entra sign-in, not a managed identity).
     pub fn is_sign_in(self) -> bool {
-        !matches!(
-            self,
-            ConnectMethod::ManagedIdentity | ConnectMethod::AccessToken
-        )
+        matches!(self, ConnectMethod::SignIn(_))
     }
 }
 
@@ -71,33 +57,6 @@ pub struct ConnectOptions {
     pub subscription_id: Option<String>,
     /// Issue 10: what an Entra sign-in needs besides `client_id` (the application's id there).
     pub sign_in: SignInOptions,
-}
-
-/// The inputs of an Entra sign-in (issue 10). Secrets arrive outside JSON, in [`SignInSecrets`].
-#[derive(Debug, Clone, Default)]
-pub struct SignInOptions {
-    pub tenant_id: Option<String>,
-    /// Delegated permissions (`-Scopes`), names or full scope URIs.
-    pub scopes: Vec<String>,
-    pub certificate_path: Option<String>,
-    /// `-Environment`: Global, USGov, USGovDoD, China.
-    pub cloud: Option<String>,
-    pub authority_host: Option<String>,
-    /// The workload identity's token file (default `AZURE_FEDERATED_TOKEN_FILE`).
-    pub federated_token_file: Option<String>,
-    pub secrets: SignInSecrets,
-    /// Test hook only: a scripted "browser" instead of the system browser.
-    pub test_browser: Option<TestBrowser>,
-}
-
-/// The secret inputs of a sign-in (from the operation's secret channel, never JSON).
-#[derive(Debug, Clone, Default)]
-pub struct SignInSecrets {
-    pub client_secret: Option<crate::secret::Secret>,
-    pub certificate_password: Option<crate::secret::Secret>,
-    /// A certificate the host exported: its RSA key and DER.
-    pub private_key: Option<crate::credentials::RsaParameters>,
-    pub certificate_der: Option<Vec<u8>>,
 }
 
 /// `identity.testEndpoint`.

@@ -1,72 +1,47 @@
-//! One type for the app-only credentials, so the context can hold "the service principal's
-//! credential" without caring which kind it is, and the environment selection can be turned
-//! into a credential in one call.
+//! The app-only credential the Azure.Identity environment variables describe (client secret,
+//! certificate or federated token), as the [`SignInFlow`] it is, in one call.
 
 use super::certificate::ClientCertificate;
 use super::client_certificate::ClientCertificateCredential;
 use super::client_secret::ClientSecretCredential;
-use super::entra::EntraClient;
 use super::environment::{EnvironmentCredentialKind, EnvironmentSelection};
+use super::sign_in::{SignInFlow, SignInInputs, Signed};
 use super::workload_identity::WorkloadIdentityCredential;
 use crate::error::Result;
-use crate::token::AccessToken;
+use crate::events::{verbose, EventSink};
 
-#[derive(Debug)]
-pub enum AppCredential {
-    ClientSecret(ClientSecretCredential),
-    ClientCertificate(Box<ClientCertificateCredential>),
-    WorkloadIdentity(WorkloadIdentityCredential),
+/// Builds the credential the environment described (reads the certificate file now, so a wrong
+/// path or password fails before any request).
+pub fn from_environment(selection: &EnvironmentSelection) -> Result<Box<dyn SignInFlow>> {
+    let client_id = selection.client_id.as_str();
+    Ok(match &selection.kind {
+        EnvironmentCredentialKind::ClientSecret { secret } => {
+            Box::new(ClientSecretCredential::new(client_id, secret.clone())?)
+        }
+        EnvironmentCredentialKind::ClientCertificate { path, password } => {
+            let certificate = ClientCertificate::from_file(path, password.as_ref())?;
+            Box::new(ClientCertificateCredential::new(client_id, certificate)?)
+        }
+        EnvironmentCredentialKind::WorkloadIdentity { token_file } => {
+            Box::new(WorkloadIdentityCredential::new(client_id, token_file)?)
+        }
+    })
 }
 
-impl AppCredential {
-    /// Builds the credential the environment described (reads the certificate file now, so
-    /// a wrong path or password fails before any request).
-    pub fn from_environment(selection: &EnvironmentSelection) -> Result<AppCredential> {
-        let client_id = selection.client_id.as_str();
-        Ok(match &selection.kind {
-            EnvironmentCredentialKind::ClientSecret { secret } => {
-                AppCredential::ClientSecret(ClientSecretCredential::new(client_id, secret.clone())?)
-            }
-            EnvironmentCredentialKind::ClientCertificate { path, password } => {
-                let certificate = ClientCertificate::from_file(path, password.as_ref())?;
-                AppCredential::ClientCertificate(Box::new(ClientCertificateCredential::new(
-                    client_id,
-                    certificate,
-                )?))
-            }
-            EnvironmentCredentialKind::WorkloadIdentity { token_file } => {
-                AppCredential::WorkloadIdentity(WorkloadIdentityCredential::new(
-                    client_id, token_file,
-                )?)
-            }
-        })
+/// `-EnvironmentVariable`: the credential the Azure.Identity variables describe (each reason
+/// for the choice is reported as verbose), at `-AuthorityHost` (else `AZURE_AUTHORITY_HOST`).
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let selection = super::environment::select(inputs.env)?;
+    for reason in &selection.reasons {
+        verbose(sink, reason.clone());
     }
-
-    /// `ClientSecret`, `ClientCertificate` or `WorkloadIdentity` (also the tokens' source).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AppCredential::ClientSecret(_) => super::client_secret::SOURCE,
-            AppCredential::ClientCertificate(_) => super::client_certificate::SOURCE,
-            AppCredential::WorkloadIdentity(_) => super::workload_identity::SOURCE,
-        }
-    }
-
-    pub fn client_id(&self) -> &str {
-        match self {
-            AppCredential::ClientSecret(c) => c.client_id(),
-            AppCredential::ClientCertificate(c) => c.client_id(),
-            AppCredential::WorkloadIdentity(c) => c.client_id(),
-        }
-    }
-
-    /// An app-only token for `resource` (or a `.default` scope).
-    pub async fn get_token(&self, entra: &EntraClient, resource: &str) -> Result<AccessToken> {
-        match self {
-            AppCredential::ClientSecret(c) => c.get_token(entra, resource).await,
-            AppCredential::ClientCertificate(c) => c.get_token(entra, resource).await,
-            AppCredential::WorkloadIdentity(c) => c.get_token(entra, resource).await,
-        }
-    }
+    let host = inputs
+        .explicit_host
+        .clone()
+        .or_else(|| selection.authority_host.clone());
+    let entra = inputs.entra(host, &selection.tenant_id)?;
+    let flow = from_environment(&selection)?;
+    Ok((inputs.credential(entra, flow)?, None))
 }
 
 #[cfg(test)]
@@ -88,13 +63,13 @@ mod tests {
     #[tokio::test]
     async fn the_environment_selection_becomes_a_working_credential() {
         let selection = environment::select(&env().with(AZURE_CLIENT_SECRET, "sec-ret")).unwrap();
-        let credential = AppCredential::from_environment(&selection).unwrap();
-        assert_eq!(credential.kind(), "ClientSecret");
-        assert_eq!(credential.client_id(), CLIENT);
+        let credential = from_environment(&selection).unwrap();
+        assert_eq!(credential.auth_type(), "ClientSecret");
+        assert_eq!(credential.client_id(), Some(CLIENT));
         let (fake, bodies) = recording(vec![Ok(response(200, token_body("at", None), &[]))]);
-        let (entra, _) = client(fake);
+        let (entra, clock) = client(fake);
         let token = credential
-            .get_token(&entra, "https://graph.microsoft.com")
+            .token_for(&entra, &clock, "https://graph.microsoft.com")
             .await
             .unwrap();
         assert_eq!(token.source, Some("ClientSecret"));
@@ -114,19 +89,19 @@ mod tests {
         let good = env()
             .with(AZURE_CLIENT_CERTIFICATE_PATH, path)
             .with(AZURE_CLIENT_CERTIFICATE_PASSWORD, fixtures::PFX_PASSWORD);
-        let credential =
-            AppCredential::from_environment(&environment::select(&good).unwrap()).unwrap();
-        assert_eq!(credential.kind(), "ClientCertificate");
+        let credential = from_environment(&environment::select(&good).unwrap()).unwrap();
+        assert_eq!(credential.auth_type(), "ClientCertificate");
         let wrong = env()
             .with(AZURE_CLIENT_CERTIFICATE_PATH, path)
             .with(AZURE_CLIENT_CERTIFICATE_PASSWORD, "not-it");
-        let e = AppCredential::from_environment(&environment::select(&wrong).unwrap()).unwrap_err();
+        let e = from_environment(&environment::select(&wrong).unwrap())
+            .err()
+            .expect("a wrong password");
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
         assert!(!e.message.contains("not-it"));
         std::fs::remove_dir_all(&dir).ok();
         let federated = env().with(AZURE_FEDERATED_TOKEN_FILE, "/var/run/token");
-        let credential =
-            AppCredential::from_environment(&environment::select(&federated).unwrap()).unwrap();
-        assert_eq!(credential.kind(), "WorkloadIdentity");
+        let credential = from_environment(&environment::select(&federated).unwrap()).unwrap();
+        assert_eq!(credential.auth_type(), "WorkloadIdentity");
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
+use super::sign_in::{SignInInputs, Signed, DEFAULT_DELEGATED_TENANT};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jwt;
@@ -250,6 +251,45 @@ fn validate_tenant(tenant: &str) -> Result<String> {
             tenant.escape_debug()
         )))
     }
+}
+
+/// The CLI signs in by itself: no application id, and the authority's tenant is not its own.
+impl super::sign_in::SignInFlow for AzureCliCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn uses_authority(&self) -> bool {
+        false
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        _entra: &'a super::EntraClient,
+        clock: &'a dyn Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(clock, resource))
+    }
+}
+
+/// The Azure CLI's signed-in account (`-TenantId` passed on), found on the host's PATH and
+/// bounded by `-TimeoutSec` when given.
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {
+    let mut flow = AzureCliCredential::new(inputs.tenant.as_deref())?;
+    if let Some(timeout) = inputs.timeout {
+        flow = flow.with_timeout(timeout);
+    }
+    if let Some(path) = inputs.env.var("PATH") {
+        flow = flow.with_search_path(path);
+    }
+    // The authority is not used (az signs in itself) but -Environment still picks the endpoints.
+    let entra = inputs.entra(inputs.explicit_host.clone(), DEFAULT_DELEGATED_TENANT)?;
+    Ok((inputs.credential(entra, Box::new(flow))?, None))
 }
 
 #[cfg(test)]

@@ -12,8 +12,13 @@ use super::cloud::Authority;
 use super::entra::{validate_client_id, EntraClient, TokenSet};
 use super::loopback::LoopbackListener;
 use super::pkce::{random_url_safe, Pkce};
+use super::refresh::DelegatedStart;
 use super::scopes::Scopes;
+use super::sign_in::{SignInInputs, Signed};
+use super::test_browser::TestBrowser;
+use crate::env::Environment;
 use crate::error::Result;
+use crate::events::{verbose, warn, EventSink};
 use crate::secret::Secret;
 
 pub const SOURCE: &str = "Browser";
@@ -158,6 +163,69 @@ pub async fn redeem(
         .await?;
     set.access_token.source = Some(SOURCE);
     Ok(set)
+}
+
+/// The system browser (authorization code + PKCE on a loopback redirect), waiting at most
+/// `-TimeoutSec` (default [`DEFAULT_SIGN_IN_TIMEOUT`]) for the user.
+pub(crate) async fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let start = DelegatedStart::new(inputs)?;
+    let credential = BrowserCredential::new(&start.client, start.scopes.clone())?;
+    let wait = inputs.timeout.unwrap_or(DEFAULT_SIGN_IN_TIMEOUT);
+    let set = browser_sign_in(
+        &credential,
+        &start.entra,
+        inputs.options.test_browser,
+        inputs.env,
+        wait,
+        sink,
+    )
+    .await?;
+    start.finish(inputs, "Browser", set)
+}
+
+/// Opens the system browser (or prints the URL where there is none; the test hook follows it
+/// instead) and waits, bounded by `timeout`, for the redirect.
+async fn browser_sign_in(
+    credential: &BrowserCredential,
+    entra: &EntraClient,
+    test_browser: Option<TestBrowser>,
+    env: &dyn Environment,
+    timeout: Duration,
+    sink: &dyn EventSink,
+) -> Result<TokenSet> {
+    let pending = credential.start(&entra.authority, None).await?;
+    let url = pending.authorize_url().clone();
+    match test_browser {
+        Some(behaviour) => {
+            verbose(
+                sink,
+                "Test hook: a scripted browser follows the sign-in page.",
+            );
+            let browse = super::test_browser::follow(url, behaviour);
+            let (set, followed) = tokio::join!(pending.complete(entra, timeout), browse);
+            if let Err(e) = followed {
+                verbose(sink, e.message);
+            }
+            set
+        }
+        None => {
+            if super::system_browser::open(&url, env).await {
+                verbose(
+                    sink,
+                    format!("Opened the system browser to sign in; waiting for the sign-in to finish (at most {} s).", timeout.as_secs()),
+                );
+            } else {
+                warn(
+                    sink,
+                    format!(
+                        "No browser could be opened here. To sign in, open this page in a browser on this machine: {url} \
+                         (or use -UseDeviceCode to sign in from another device)."
+                    ),
+                );
+            }
+            pending.complete(entra, timeout).await
+        }
+    }
 }
 
 #[cfg(test)]

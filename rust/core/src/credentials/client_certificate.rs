@@ -9,7 +9,9 @@ use serde_json::json;
 use super::certificate::ClientCertificate;
 use super::entra::{validate_client_id, EntraClient};
 use super::scopes::Scopes;
+use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::Result;
+use crate::events::{verbose, EventSink};
 use crate::secret::Secret;
 use crate::token::AccessToken;
 
@@ -114,6 +116,61 @@ impl ClientCertificateCredential {
         )?;
         client_assertion_grant(entra, &self.client_id, &assertion, &scopes, SOURCE).await
     }
+}
+
+impl super::sign_in::SignInFlow for ClientCertificateCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(ClientCertificateCredential::client_id(self))
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(entra, resource))
+    }
+}
+
+/// `-CertificatePath` (with its password) or a certificate the host exported, for the
+/// application `-ClientId` in `-TenantId`; the certificate is read before any request.
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let tenant = required(inputs.tenant.clone(), "-TenantId", "a certificate")?;
+    let client = required(inputs.client.clone(), "-ClientId", "a certificate")?;
+    let o = inputs.options;
+    let path = o
+        .certificate_path
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    let certificate = match (path, &o.secrets.private_key, &o.secrets.certificate_der) {
+        (Some(path), _, _) => ClientCertificate::from_file(
+            std::path::Path::new(path),
+            o.secrets.certificate_password.as_ref(),
+        )?,
+        (None, Some(key), Some(der)) => ClientCertificate::from_rsa_parameters(key, der)?,
+        _ => {
+            return Err(crate::error::Error::invalid_argument(
+                "-CertificatePath, -Certificate or -CertificateThumbprint is required",
+            ))
+        }
+    };
+    verbose(
+        sink,
+        format!(
+            "Signing in with the certificate {} (x5t#S256 {}).",
+            certificate.thumbprint(),
+            certificate.x5t_s256()
+        ),
+    );
+    let entra = inputs.entra(inputs.explicit_host.clone(), &tenant)?;
+    let flow = ClientCertificateCredential::new(&client, certificate)?;
+    Ok((inputs.credential(entra, Box::new(flow))?, None))
 }
 
 #[cfg(test)]

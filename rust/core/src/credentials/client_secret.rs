@@ -3,6 +3,7 @@
 
 use super::entra::{validate_client_id, EntraClient};
 use super::scopes::Scopes;
+use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::AccessToken;
@@ -47,6 +48,40 @@ impl ClientSecretCredential {
         set.access_token.source = Some(SOURCE);
         Ok(set.access_token)
     }
+}
+
+impl super::sign_in::SignInFlow for ClientSecretCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(ClientSecretCredential::client_id(self))
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(entra, resource))
+    }
+}
+
+/// `-ClientSecret` (or `-Credential`) for the application `-ClientId` in `-TenantId`.
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {
+    let tenant = required(inputs.tenant.clone(), "-TenantId", "a client secret")?;
+    let client = required(inputs.client.clone(), "-ClientId", "a client secret")?;
+    let secret = inputs
+        .options
+        .secrets
+        .client_secret
+        .clone()
+        .ok_or_else(|| Error::invalid_argument("-ClientSecret (or -Credential) is required"))?;
+    let entra = inputs.entra(inputs.explicit_host.clone(), &tenant)?;
+    let flow = ClientSecretCredential::new(&client, secret)?;
+    Ok((inputs.credential(entra, Box::new(flow))?, None))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::entra::{parse_token_set, validate_client_id, EntraClient, FormOutcome, TokenSet};
+use super::refresh::DelegatedStart;
 use super::scopes::Scopes;
+use super::sign_in::{SignInInputs, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::events::{self, EventSink};
 use crate::secret::Secret;
@@ -188,6 +190,14 @@ fn expired() -> Error {
         ErrorKind::Timeout,
         "the device code expired before the sign-in was completed; run the command again",
     )
+}
+
+/// `-UseDeviceCode`: the user signs in on another device with the code shown (through `sink`).
+pub(crate) async fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
+    let start = DelegatedStart::new(inputs)?;
+    let credential = DeviceCodeCredential::new(&start.client, start.scopes.clone())?;
+    let set = credential.sign_in(&start.entra, sink).await?;
+    start.finish(inputs, "DeviceCode", set)
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ use std::sync::Mutex;
 
 use super::entra::{validate_client_id, EntraClient, TokenSet};
 use super::scopes::Scopes;
-use crate::error::Result;
+use super::sign_in::{SignInInputs, Signed, DEFAULT_DELEGATED_TENANT, DEFAULT_PUBLIC_CLIENT_ID};
+use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
+use crate::token::{normalize_resource, AccessToken};
 
 pub const SOURCE: &str = "RefreshToken";
 
@@ -58,6 +60,122 @@ impl RefreshTokenCredential {
             *self.refresh_token.lock().unwrap_or_else(|e| e.into_inner()) = rotated.clone();
         }
         Ok(set)
+    }
+}
+
+/// A delegated sign-in (device code, browser) after its first token: its refresh token serves
+/// the sign-in's own scopes for its resource and `.default` for any other, silently.
+pub struct DelegatedSignIn {
+    /// `DeviceCode` or `Browser`.
+    auth_type: &'static str,
+    client_id: String,
+    /// `None` when the sign-in returned no refresh token.
+    refresh: Option<RefreshTokenCredential>,
+    scopes: Scopes,
+}
+
+impl DelegatedSignIn {
+    pub fn new(
+        auth_type: &'static str,
+        client_id: String,
+        refresh: Option<RefreshTokenCredential>,
+        scopes: Scopes,
+    ) -> Self {
+        Self {
+            auth_type,
+            client_id,
+            refresh,
+            scopes,
+        }
+    }
+}
+
+impl super::sign_in::SignInFlow for DelegatedSignIn {
+    fn auth_type(&self) -> &'static str {
+        self.auth_type
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(&self.client_id)
+    }
+
+    /// Redeems the refresh token: the sign-in's own scopes for its resource, `.default` for
+    /// any other.
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(async move {
+            let refresh = self.refresh.as_ref().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::AuthenticationFailed,
+                    format!(
+                        "the sign-in returned no refresh token, so no token for {resource} can be obtained silently; run Connect-Identity again"
+                    ),
+                )
+            })?;
+            let same = normalize_resource(&self.scopes.resource(), crate::input::Input::Resource)
+                .is_ok_and(|r| r.eq_ignore_ascii_case(resource));
+            let wanted = if same {
+                self.scopes.clone()
+            } else {
+                Scopes::app_only(resource)?
+            };
+            let mut set = refresh.get_token(entra, &wanted).await?;
+            set.access_token.resource = resource.to_string();
+            Ok(set.access_token)
+        })
+    }
+}
+
+/// What a delegated sign-in starts from: its application (`-ClientId`, else Microsoft Graph
+/// Command Line Tools), its scopes (`-Scopes`, else Graph's `.default`) and Entra client
+/// (`-TenantId`, else `organizations`).
+pub(crate) struct DelegatedStart {
+    pub client: String,
+    pub scopes: Scopes,
+    pub entra: EntraClient,
+}
+
+impl DelegatedStart {
+    pub fn new(inputs: &SignInInputs<'_>) -> Result<Self> {
+        let tenant = inputs
+            .tenant
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DELEGATED_TENANT.to_string());
+        let client = inputs
+            .client
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PUBLIC_CLIENT_ID.to_string());
+        let wanted = &inputs.options.scopes;
+        let scopes = if wanted.is_empty() {
+            Scopes::delegated(&[".default"], inputs.graph_resource)?
+        } else {
+            Scopes::delegated(wanted, inputs.graph_resource)?
+        };
+        let entra = inputs.entra(inputs.explicit_host.clone(), &tenant)?;
+        Ok(Self {
+            client,
+            scopes,
+            entra,
+        })
+    }
+
+    /// The context's credential once the interactive sign-in (`auth_type`) produced `set`:
+    /// its refresh token serves every later token; the first token is returned to be cached.
+    pub fn finish(
+        self,
+        inputs: &SignInInputs<'_>,
+        auth_type: &'static str,
+        set: TokenSet,
+    ) -> Result<Signed> {
+        let refresh = RefreshTokenCredential::from_sign_in(&self.client, &set).transpose()?;
+        let mut first = set.access_token;
+        first.source = Some(auth_type);
+        let flow = DelegatedSignIn::new(auth_type, self.client, refresh, self.scopes);
+        Ok((inputs.credential(self.entra, Box::new(flow))?, Some(first)))
     }
 }
 

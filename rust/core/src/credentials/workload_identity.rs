@@ -10,7 +10,9 @@ use std::time::SystemTime;
 
 use super::client_certificate::client_assertion_grant;
 use super::entra::{validate_client_id, EntraClient};
+use super::environment::{AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID};
 use super::scopes::Scopes;
+use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::{Error, ErrorKind, Result};
 use crate::secret::Secret;
 use crate::token::AccessToken;
@@ -125,6 +127,57 @@ impl WorkloadIdentityCredential {
         let assertion = self.file.read()?;
         client_assertion_grant(entra, &self.client_id, &assertion, &scopes, SOURCE).await
     }
+}
+
+impl super::sign_in::SignInFlow for WorkloadIdentityCredential {
+    fn auth_type(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn client_id(&self) -> Option<&str> {
+        Some(WorkloadIdentityCredential::client_id(self))
+    }
+
+    fn token_for<'a>(
+        &'a self,
+        entra: &'a EntraClient,
+        _clock: &'a dyn crate::clock::Clock,
+        resource: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
+        Box::pin(self.get_token(entra, resource))
+    }
+}
+
+/// The federated token file (`-FederatedTokenFile`, else `AZURE_FEDERATED_TOKEN_FILE`) for the
+/// application `-ClientId` (else `AZURE_CLIENT_ID`) in `-TenantId` (else `AZURE_TENANT_ID`),
+/// at `-AuthorityHost` (else `AZURE_AUTHORITY_HOST`).
+pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {
+    let env = inputs.env;
+    let tenant = required(
+        inputs.tenant.clone().or_else(|| env.var(AZURE_TENANT_ID)),
+        "-TenantId (or AZURE_TENANT_ID)",
+        "workload identity",
+    )?;
+    let client = required(
+        inputs.client.clone().or_else(|| env.var(AZURE_CLIENT_ID)),
+        "-ClientId (or AZURE_CLIENT_ID)",
+        "workload identity",
+    )?;
+    let file = required(
+        inputs
+            .options
+            .federated_token_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .or_else(|| env.var(AZURE_FEDERATED_TOKEN_FILE)),
+        AZURE_FEDERATED_TOKEN_FILE,
+        "workload identity",
+    )?;
+    let entra = inputs.entra(inputs.host_or_environment(), &tenant)?;
+    let flow = WorkloadIdentityCredential::new(&client, file)?;
+    Ok((inputs.credential(entra, Box::new(flow))?, None))
 }
 
 #[cfg(test)]

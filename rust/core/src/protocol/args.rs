@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::context::options::SignInOptions;
+use crate::context::options::{SignInMethod, SignInOptions};
 use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
 use crate::env::SnapshotEnvironment;
 use crate::error::{Error, Result};
@@ -62,13 +62,28 @@ struct ConnectArgs {
 const METHODS: [(&str, ConnectMethod); 9] = [
     ("ManagedIdentity", ConnectMethod::ManagedIdentity),
     ("AccessToken", ConnectMethod::AccessToken),
-    ("ClientSecret", ConnectMethod::ClientSecret),
-    ("Certificate", ConnectMethod::Certificate),
-    ("WorkloadIdentity", ConnectMethod::WorkloadIdentity),
-    ("EnvironmentVariable", ConnectMethod::EnvironmentVariable),
-    ("DeviceCode", ConnectMethod::DeviceCode),
-    ("Browser", ConnectMethod::Browser),
-    ("AzureCli", ConnectMethod::AzureCli),
+    (
+        "ClientSecret",
+        ConnectMethod::SignIn(SignInMethod::ClientSecret),
+    ),
+    (
+        "Certificate",
+        ConnectMethod::SignIn(SignInMethod::Certificate),
+    ),
+    (
+        "WorkloadIdentity",
+        ConnectMethod::SignIn(SignInMethod::WorkloadIdentity),
+    ),
+    (
+        "EnvironmentVariable",
+        ConnectMethod::SignIn(SignInMethod::EnvironmentVariable),
+    ),
+    (
+        "DeviceCode",
+        ConnectMethod::SignIn(SignInMethod::DeviceCode),
+    ),
+    ("Browser", ConnectMethod::SignIn(SignInMethod::Browser)),
+    ("AzureCli", ConnectMethod::SignIn(SignInMethod::AzureCli)),
 ];
 
 /// `identity.connect` args.
@@ -434,7 +449,7 @@ mod tests {
         let e = connect_options(&json!({"method": "Password"})).expect_err("unknown");
         assert!(e.message.contains("unknown connection method 'Password'"));
         let o = connect_options(&json!({"method": "devicecode", "scopes": "User.Read", "tenantId": "t", "cloud": "China", "authorityHost": "http://127.0.0.1:1", "certificatePath": "/c.pem"})).expect("sign-in");
-        assert_eq!(o.method, ConnectMethod::DeviceCode);
+        assert_eq!(o.method, ConnectMethod::SignIn(SignInMethod::DeviceCode));
         assert_eq!(o.sign_in.scopes, ["User.Read"]);
         assert_eq!(o.sign_in.tenant_id.as_deref(), Some("t"));
         assert_eq!(o.sign_in.cloud.as_deref(), Some("China"));

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::arc::{self, ArcSource};
-use super::diagnostics::{identity_not_found, unreachable_hint};
+use super::diagnostics::identity_not_found;
 use super::first_contact::{FirstContact, FIRST_CONTACT_TIMEOUT};
 use super::redact::error_text;
 use super::unknown_resource::{is_final, is_unknown_resource, unknown_resource};
@@ -60,7 +59,7 @@ impl ManagedSource {
         sink: &dyn EventSink,
         replacing: Option<&Secret>,
     ) -> Result<AccessToken> {
-        let contact = contact.filter(|_| matches!(self, ManagedSource::Imds(_)));
+        let contact = contact.filter(|_| self.source().first_contact_probe().is_some());
         let mut request = self.prepare(resource, selector)?;
         if let Some(old) = replacing.filter(|_| self.can_replace_cached_token()) {
             request
@@ -103,11 +102,7 @@ impl ManagedSource {
     /// MSAL sends it. Azure Automation's endpoint, IMDS, Arc, Cloud Shell and Azure ML do not
     /// take it: their cached token is handed back until it expires.
     pub fn can_replace_cached_token(&self) -> bool {
-        match self {
-            ManagedSource::AppService(s) => !s.is_automation(),
-            ManagedSource::ServiceFabric(_) => true,
-            _ => false,
-        }
+        self.source().can_replace_cached_token()
     }
 
     fn transport_failure(
@@ -133,7 +128,7 @@ impl ManagedSource {
                         } else {
                             format!("cannot connect: {cause}")
                         },
-                        unreachable_hint(self)
+                        self.source().unreachable_hint()
                     ),
                 )
                 .with_details(json!({"source": self.kind().name(), "endpoint": self.endpoint()})),
@@ -160,13 +155,8 @@ impl ManagedSource {
             }
             untrusted @ TransportError::Untrusted { .. } => {
                 let mut error = untrusted.to_error(target);
-                if let ManagedSource::ServiceFabric(sf) = self {
-                    error.message = format!(
-                        "{target} presented a TLS certificate whose thumbprint is not {} (IDENTITY_SERVER_THUMBPRINT); \
-                         the connection was abandoned before anything was sent, the secret header included. If the \
-                         cluster's certificate changed, restart the process so it reads the current thumbprint.",
-                        sf.pin().to_hex()
-                    );
+                if let Some(message) = self.source().untrusted_message(target) {
+                    error.message = message;
                 }
                 Attempt::Fatal(error.with_details(
                     json!({"source": self.kind().name(), "endpoint": self.endpoint()}),
@@ -195,32 +185,24 @@ impl ManagedSource {
         if is_unknown_resource(status, body) {
             return unknown_resource(resource, target, status, &text).with_details(details);
         }
-        let (kind, what) = match status {
-            401 | 403 if matches!(self, ManagedSource::AppService(_) | ManagedSource::ServiceFabric(_)) => (
-                ErrorKind::AuthenticationFailed,
-                "refused the IDENTITY_HEADER secret (the platform rotates it; restart the process to pick up the current one)",
-            ),
-            401 | 403 if matches!(self, ManagedSource::MachineLearning(_)) => (
-                ErrorKind::AuthenticationFailed,
-                "refused the MSI_SECRET secret (restart the process to pick up the current one)",
-            ),
-            401 | 403 if matches!(self, ManagedSource::Arc(_)) => (
-                ErrorKind::AuthenticationFailed,
-                "refused the key from the Azure Arc agent's key file (it is valid once and for a few minutes)",
-            ),
-            403 if text.to_ascii_lowercase().contains("unreachable") => {
+        // The source's own reading (a refused secret, IMDS being updated) comes first.
+        let (kind, what) = match (self.source().status_meaning(status), status) {
+            (Some(meaning), _) => meaning,
+            (None, 403) if text.to_ascii_lowercase().contains("unreachable") => {
                 return Error::new(
                     ErrorKind::EndpointUnavailable,
-                    format!("No managed-identity endpoint is reachable at {target} (HTTP 403: {text}). {}", unreachable_hint(self)),
+                    format!(
+                    "No managed-identity endpoint is reachable at {target} (HTTP 403: {text}). {}",
+                    self.source().unreachable_hint()
+                ),
                 )
                 .with_details(details)
             }
-            404 | 410 if matches!(self, ManagedSource::Imds(_)) => (ErrorKind::ServiceError, "is being updated"),
-            429 => (ErrorKind::Throttled, "is throttling requests"),
-            400 => (ErrorKind::ServiceError, "rejected the request"),
-            502 | 504 => (ErrorKind::ServiceError, "reported a gateway error"),
-            500..=599 => (ErrorKind::ServiceError, "failed"),
-            _ => (ErrorKind::ServiceError, "answered an unexpected status"),
+            (None, 429) => (ErrorKind::Throttled, "is throttling requests"),
+            (None, 400) => (ErrorKind::ServiceError, "rejected the request"),
+            (None, 502 | 504) => (ErrorKind::ServiceError, "reported a gateway error"),
+            (None, 500..=599) => (ErrorKind::ServiceError, "failed"),
+            (None, _) => (ErrorKind::ServiceError, "answered an unexpected status"),
         };
         Error::new(kind, format!("{target} {what} (HTTP {status}: {text}).")).with_details(details)
     }
@@ -260,11 +242,13 @@ impl Acquisition<'_> {
             }
             Err(err) => return self.source.transport_failure(err, &self.target, timeout),
         };
-        match self.source {
-            ManagedSource::Arc(arc) if response.status == 401 => {
-                self.arc_second_leg(arc, &response, sent_at, timeout).await
-            }
-            _ => self.judge(response, sent_at, None),
+        match self
+            .source
+            .source()
+            .answer_challenge(&response, &self.request, &self.target)
+        {
+            Some(second) => self.second_leg(second, sent_at, timeout).await,
+            None => self.judge(response, sent_at, None),
         }
     }
 
@@ -285,22 +269,15 @@ impl Acquisition<'_> {
         self.transport.send(request).await
     }
 
-    /// Azure Arc: the 401 challenge names a key file; it is checked (and only then read) by
-    /// [`ArcSource::read_key`], then the request is repeated with the key. A refused or missing
-    /// challenge ends the acquisition without a second request.
-    async fn arc_second_leg(
+    /// A challenged first request (Azure Arc: the 401 names a key file, checked and only then
+    /// read by [`super::arc::ArcSource::read_key`]) is repeated with the key. A refused or
+    /// missing challenge ends the acquisition without a second request.
+    async fn second_leg(
         &self,
-        arc: &ArcSource,
-        challenge: &HttpResponse,
+        second: Result<(Secret, PreparedRequest)>,
         sent_at: u64,
         timeout: Duration,
     ) -> Attempt<AccessToken> {
-        let second = arc::challenge_realm(&challenge.headers, &self.target)
-            .and_then(|realm| arc.read_key(&realm))
-            .and_then(|key| {
-                arc.authorize(&self.request, &key)
-                    .map(|request| (key, request))
-            });
         let (key, request) = match second {
             Ok(second) => second,
             Err(error) => return Attempt::Fatal(error),
@@ -317,9 +294,9 @@ impl Acquisition<'_> {
     async fn after_silent_first_contact(&self, left: Duration) -> Attempt<AccessToken> {
         let (source, target) = (self.source, self.target.as_str());
         let probe_timeout = left.min(FIRST_CONTACT_TIMEOUT);
-        let answered = match (&self.source, self.contact) {
-            (ManagedSource::Imds(imds), Some(contact)) if !probe_timeout.is_zero() => {
-                let probe = HttpRequest::get(imds.probe_url(), Default::default(), probe_timeout);
+        let answered = match (self.source.source().first_contact_probe(), self.contact) {
+            (Some(probe_url), Some(contact)) if !probe_timeout.is_zero() => {
+                let probe = HttpRequest::get(probe_url, Default::default(), probe_timeout);
                 let answered = self.transport.send(probe).await.is_ok();
                 if answered {
                     contact.remember(&self.request.url);
@@ -347,7 +324,7 @@ impl Acquisition<'_> {
                 format!(
                     "No managed-identity endpoint answers at {target} (no answer within {} s of first contact). {}",
                     FIRST_CONTACT_TIMEOUT.as_secs(),
-                    unreachable_hint(source)
+                    source.source().unreachable_hint()
                 ),
             )
             .with_details(json!({"source": source.kind().name(), "endpoint": source.endpoint()})),
@@ -425,11 +402,11 @@ mod tests {
     }
 
     fn imds() -> ManagedSource {
-        ManagedSource::Imds(ImdsSource::with_authority_host("http://127.0.0.1:9").expect("imds"))
+        ManagedSource::new(ImdsSource::with_authority_host("http://127.0.0.1:9").expect("imds"))
     }
 
     fn app_service() -> ManagedSource {
-        ManagedSource::AppService(
+        ManagedSource::new(
             AppServiceSource::new("http://127.0.0.1:9/msi/token", Secret::new("hdr-x"), false)
                 .expect("app service"),
         )
@@ -607,7 +584,7 @@ mod tests {
         // SHA-256 of "old-token", as MSAL computes it (lowercase hex of the UTF-8 bytes).
         let expected = "9bdf10a691a1cfda89d9ff66629d1609ab176cec9b6a3146a8929f28937a9fce";
         assert_eq!(sha256_hex("old-token"), expected);
-        let automation = ManagedSource::AppService(
+        let automation = ManagedSource::new(
             AppServiceSource::new(
                 "http://127.0.0.1:9/automation/token",
                 Secret::new("hdr-x"),
@@ -749,7 +726,7 @@ mod tests {
         const TP: &str = "0123456789ABCDEF0123456789ABCDEF01234567";
 
         fn arc(dir: &TempDir, files: Arc<RecordingFiles>) -> ManagedSource {
-            ManagedSource::Arc(
+            ManagedSource::new(
                 ArcSource::new("http://127.0.0.1:9/arc/token", &MapEnvironment::new())
                     .expect("arc")
                     .with_token_directory(&dir.0)
@@ -922,7 +899,7 @@ mod tests {
 
         #[tokio::test]
         async fn cloud_shell_posts_a_form_and_serves_only_its_identity() {
-            let source = ManagedSource::CloudShell(
+            let source = ManagedSource::new(
                 CloudShellSource::new("http://127.0.0.1:9/cloudshell/oauth2/token").expect("cs"),
             );
             let (token, t, _) = acquire(
@@ -947,7 +924,7 @@ mod tests {
 
         #[tokio::test]
         async fn machine_learning_sends_clientid_and_its_secret_and_reads_date_expiry() {
-            let source = ManagedSource::MachineLearning(
+            let source = ManagedSource::new(
                 MachineLearningSource::new(
                     "http://127.0.0.1:9/ml/msi/token",
                     Secret::new("ml-s3cr3t"),
@@ -1023,7 +1000,7 @@ mod tests {
 
         #[tokio::test]
         async fn service_fabric_requests_are_pinned_and_a_mismatch_is_final() {
-            let source = ManagedSource::ServiceFabric(
+            let source = ManagedSource::new(
                 ServiceFabricSource::new(
                     "https://127.0.0.1:9/metadata/identity/oauth2/token",
                     Secret::new("sf-s3cr3t"),

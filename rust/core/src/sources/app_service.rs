@@ -3,15 +3,16 @@
 //! [&client_id|object_id|mi_res_id=…]` with `X-IDENTITY-HEADER: {IDENTITY_HEADER}`. Automation
 //! requires `Metadata: true` as well, so it is always sent (as MSAL for Python and the Rust SDK do).
 
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::diagnostics::explain_missing;
 use super::selection::Vars;
 use super::{
-    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
-    SourceReport,
+    endpoint_url, secret_headers, IdentitySelector, ManagedIdentitySource, PreparedRequest,
+    Schemes, SourceKind, SourceReport,
 };
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::secret::Secret;
 
 pub const API_VERSION: &str = "2019-08-01";
@@ -57,10 +58,6 @@ impl AppServiceSource {
 
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
-    }
-
-    pub(crate) fn header(&self) -> &Secret {
-        &self.header
     }
 
     pub(crate) fn prepare(
@@ -142,6 +139,60 @@ pub fn is_identity_not_found(status: u16, body: &[u8]) -> bool {
         || text.contains("identity not found")
         || text.contains("managedidentitynotfound")
 }
+
+impl ManagedIdentitySource for AppServiceSource {
+    fn kind(&self) -> SourceKind {
+        AppServiceSource::kind(self)
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn wire_name(&self, selector: &IdentitySelector) -> Option<&'static str> {
+        wire_name(selector)
+    }
+
+    fn token_request(&self, resource: &str, id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        self.prepare(resource, id)
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        PreparedRequest::get(self.probe_url(), HeaderMap::new())
+    }
+
+    fn secret(&self) -> Option<&Secret> {
+        Some(&self.header)
+    }
+
+    fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
+        is_identity_not_found(status, body)
+    }
+
+    /// App Service and Functions keep a cache a client may ask to skip; Azure Automation's
+    /// endpoint does not take the request.
+    fn can_replace_cached_token(&self) -> bool {
+        !self.automation
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        IDENTITY_ENDPOINT_STALE
+    }
+
+    fn status_meaning(&self, status: u16) -> Option<(ErrorKind, &'static str)> {
+        matches!(status, 401 | 403)
+            .then_some((ErrorKind::AuthenticationFailed, IDENTITY_HEADER_REFUSED))
+    }
+}
+
+/// Why an `IDENTITY_ENDPOINT` source (App Service, Service Fabric) could not be reached.
+pub(crate) const IDENTITY_ENDPOINT_STALE: &str =
+    "IDENTITY_ENDPOINT names it, but nothing listens there; the variable may be stale. \
+     Run Test-IdentityEndpoint to see what was detected.";
+
+/// How an `IDENTITY_HEADER` source (App Service, Service Fabric) reads HTTP 401 or 403.
+pub(crate) const IDENTITY_HEADER_REFUSED: &str =
+    "refused the IDENTITY_HEADER secret (the platform rotates it; restart the process to pick up the current one)";
 
 #[cfg(test)]
 mod tests {

@@ -427,6 +427,51 @@ pub(crate) mod testing {
     }
 }
 
+impl super::ManagedIdentitySource for ArcSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Arc
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn token_request(&self, resource: &str, _id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        Ok(self.prepare(resource))
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        PreparedRequest::get(self.probe_url(), HeaderMap::new())
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        "The Azure Connected Machine agent (himds) does not answer: check that the agent service runs \
+         (azcmagent show). Run Test-IdentityEndpoint to see what was detected."
+    }
+
+    fn status_meaning(&self, status: u16) -> Option<(ErrorKind, &'static str)> {
+        matches!(status, 401 | 403).then_some((
+            ErrorKind::AuthenticationFailed,
+            "refused the key from the Azure Arc agent's key file (it is valid once and for a few minutes)",
+        ))
+    }
+
+    /// The 401 challenge names a key file; it is checked (and only then read) by
+    /// [`ArcSource::read_key`], then the request is repeated with the key.
+    fn answer_challenge(
+        &self,
+        challenge: &crate::http::HttpResponse,
+        request: &PreparedRequest,
+        target: &str,
+    ) -> Option<Result<(Secret, PreparedRequest)>> {
+        (challenge.status == 401).then(|| {
+            challenge_realm(&challenge.headers, target)
+                .and_then(|realm| self.read_key(&realm))
+                .and_then(|key| self.authorize(request, &key).map(|request| (key, request)))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::{RecordingFiles, TempDir};

@@ -59,6 +59,29 @@ pub fn detect(v: &Vars) -> SourceReport {
     )
 }
 
+impl super::ManagedIdentitySource for CloudShellSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::CloudShell
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn token_request(&self, resource: &str, _id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        Ok(self.prepare(resource))
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        PreparedRequest::get(self.endpoint.clone(), HeaderMap::new())
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        "MSI_ENDPOINT names it, but nothing listens there; the variable may be stale. \
+         Run Test-IdentityEndpoint to see what was detected."
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,32 +37,6 @@ pub fn explain_missing(vars: &[(&str, bool)]) -> String {
     }
 }
 
-/// Why the endpoint could not be reached, and what that suggests.
-pub(crate) fn unreachable_hint(source: &ManagedSource) -> &'static str {
-    match source {
-        ManagedSource::Imds(s) if s.is_overridden() => {
-            "AZURE_POD_IDENTITY_AUTHORITY_HOST points IMDS there; check that variable."
-        }
-        ManagedSource::Imds(_) => {
-            "No other managed-identity source is configured in the environment, so IMDS (Azure VMs, scale sets, \
-             hybrid workers on Azure VMs) was tried: this machine does not look like an Azure host with a managed \
-             identity. Run Test-IdentityEndpoint to see what was detected."
-        }
-        ManagedSource::AppService(_) | ManagedSource::ServiceFabric(_) => {
-            "IDENTITY_ENDPOINT names it, but nothing listens there; the variable may be stale. \
-             Run Test-IdentityEndpoint to see what was detected."
-        }
-        ManagedSource::Arc(_) => {
-            "The Azure Connected Machine agent (himds) does not answer: check that the agent service runs \
-             (azcmagent show). Run Test-IdentityEndpoint to see what was detected."
-        }
-        ManagedSource::CloudShell(_) | ManagedSource::MachineLearning(_) => {
-            "MSI_ENDPOINT names it, but nothing listens there; the variable may be stale. \
-             Run Test-IdentityEndpoint to see what was detected."
-        }
-    }
-}
-
 /// The IdentityNotFound error: names the id kind and value and explains the three parameters.
 pub(crate) fn identity_not_found(
     source: SourceKind,

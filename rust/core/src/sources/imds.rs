@@ -6,9 +6,10 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use url::Url;
 
 use super::redact::display_url;
-use super::{IdentitySelector, PreparedRequest, SourceKind, SourceReport};
+use super::{IdentitySelector, ManagedIdentitySource, PreparedRequest, SourceKind, SourceReport};
 use crate::env::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::retry::RetryPolicy;
 
 pub const DEFAULT_ENDPOINT: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
 pub const TOKEN_PATH: &str = "/metadata/identity/oauth2/token";
@@ -146,6 +147,50 @@ pub fn is_identity_not_found(status: u16, body: &[u8]) -> bool {
         || (text.contains("invalid_request")
             && text.contains("identity")
             && !text.contains("metadata"))
+}
+
+impl ManagedIdentitySource for ImdsSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Imds
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn wire_name(&self, selector: &IdentitySelector) -> Option<&'static str> {
+        wire_name(selector)
+    }
+
+    fn token_request(&self, resource: &str, id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        Ok(self.prepare(resource, id))
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        PreparedRequest::get(self.probe_url(), HeaderMap::new())
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy::imds()
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        if self.overridden {
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST points IMDS there; check that variable."
+        } else {
+            "No other managed-identity source is configured in the environment, so IMDS (Azure VMs, scale sets, \
+             hybrid workers on Azure VMs) was tried: this machine does not look like an Azure host with a managed \
+             identity. Run Test-IdentityEndpoint to see what was detected."
+        }
+    }
+
+    fn status_meaning(&self, status: u16) -> Option<(ErrorKind, &'static str)> {
+        matches!(status, 404 | 410).then_some((ErrorKind::ServiceError, "is being updated"))
+    }
+
+    fn first_contact_probe(&self) -> Option<Url> {
+        Some(self.probe_url())
+    }
 }
 
 #[cfg(test)]

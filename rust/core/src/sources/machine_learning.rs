@@ -6,15 +6,16 @@
 //! id otherwise (as MSAL for Python does). `expires_on` comes as an epoch or, from legacy App
 //! Service, as `MM/dd/yyyy HH:mm:ss +00:00`; [`crate::token`] reads both.
 
+use reqwest::header::HeaderMap;
 use url::Url;
 
 use super::diagnostics::explain_missing;
 use super::selection::Vars;
 use super::{
-    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
-    SourceReport,
+    endpoint_url, secret_headers, IdentitySelector, ManagedIdentitySource, PreparedRequest,
+    Schemes, SourceKind, SourceReport,
 };
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::secret::Secret;
 
 pub const API_VERSION: &str = "2017-09-01";
@@ -48,10 +49,6 @@ impl MachineLearningSource {
 
     pub fn endpoint(&self) -> &Url {
         &self.endpoint
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.secret
     }
 
     pub(crate) fn prepare(
@@ -117,6 +114,48 @@ pub fn is_identity_not_found(status: u16, body: &[u8]) -> bool {
         && String::from_utf8_lossy(body)
             .to_ascii_lowercase()
             .contains("identity not found")
+}
+
+impl ManagedIdentitySource for MachineLearningSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::MachineLearning
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn wire_name(&self, selector: &IdentitySelector) -> Option<&'static str> {
+        wire_name(selector)
+    }
+
+    fn token_request(&self, resource: &str, id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        self.prepare(resource, id)
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        PreparedRequest::get(self.probe_url(), HeaderMap::new())
+    }
+
+    fn secret(&self) -> Option<&Secret> {
+        Some(&self.secret)
+    }
+
+    fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
+        is_identity_not_found(status, body)
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        "MSI_ENDPOINT names it, but nothing listens there; the variable may be stale. \
+         Run Test-IdentityEndpoint to see what was detected."
+    }
+
+    fn status_meaning(&self, status: u16) -> Option<(ErrorKind, &'static str)> {
+        matches!(status, 401 | 403).then_some((
+            ErrorKind::AuthenticationFailed,
+            "refused the MSI_SECRET secret (restart the process to pick up the current one)",
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod acquire;
 pub mod app_service;
 pub mod arc;
 pub mod cloud_shell;
+pub mod credential;
 pub mod diagnostics;
 pub mod first_contact;
 pub mod imds;
@@ -38,6 +39,7 @@ use crate::input::Input;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
+pub use credential::{ManagedIdentityCredential, ManagedIo};
 pub use redact::{display_url, error_text};
 pub(crate) use request_parts::{endpoint_url, secret_headers, Schemes};
 pub use selection::{detect, Detection, SourceReport};
@@ -152,16 +154,95 @@ impl IdentitySelector {
     }
 }
 
+/// What one managed-identity source knows about its own protocol: the request it sends, how it
+/// names identities, how it reads refusals, and what people are told when it fails. Each
+/// source implements it in its own file; [`ManagedSource`] (and [`acquire`]) is the one piece
+/// of code that runs every source, so no per-source `match` exists outside [`selection`].
+pub(crate) trait ManagedIdentitySource: std::fmt::Debug + Send + Sync {
+    fn kind(&self) -> SourceKind;
+
+    /// The token endpoint (with whatever query string the platform gave; shown without it).
+    fn token_endpoint(&self) -> &Url;
+
+    /// The query parameter carrying the selector, e.g. `msi_res_id` for IMDS resource ids;
+    /// `None` when this source cannot select a user-assigned identity by it.
+    fn wire_name(&self, _selector: &IdentitySelector) -> Option<&'static str> {
+        None
+    }
+
+    /// The token request for `resource`, with the selected identity's wire name and value.
+    fn token_request(
+        &self,
+        resource: &str,
+        id: Option<(&str, &str)>,
+    ) -> crate::Result<PreparedRequest>;
+
+    /// The availability probe of `Test-IdentityEndpoint`: a request without any secret (and
+    /// without `Metadata` where the endpoint wants it), so it can never obtain a token.
+    fn probe_request(&self) -> PreparedRequest;
+
+    /// MSAL.NET's DefaultRetryPolicy, which every source but IMDS shares.
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy::app_service()
+    }
+
+    /// The secret sent with every request (redacted from any answer shown).
+    fn secret(&self) -> Option<&Secret> {
+        None
+    }
+
+    /// Whether the answer says the selected identity is not assigned here (IMDS's wording,
+    /// which Arc and Cloud Shell share, unless the source knows its own).
+    fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
+        imds::is_identity_not_found(status, body)
+    }
+
+    /// See [`ManagedSource::can_replace_cached_token`].
+    fn can_replace_cached_token(&self) -> bool {
+        false
+    }
+
+    /// Why the endpoint could not be reached, and what that suggests.
+    fn unreachable_hint(&self) -> &'static str;
+
+    /// What this source's answer with `status` means when the source reads it its own way
+    /// (a refused secret, IMDS being updated), before the shared reading of statuses.
+    fn status_meaning(&self, _status: u16) -> Option<(ErrorKind, &'static str)> {
+        None
+    }
+
+    /// Appended to the identity half of cache keys (Service Fabric: its pinned certificate).
+    fn cache_identity_suffix(&self) -> Option<String> {
+        None
+    }
+
+    /// The message of a refused TLS certificate, when the source pins one.
+    fn untrusted_message(&self, _target: &str) -> Option<String> {
+        None
+    }
+
+    /// A source whose first request in a process is bounded as [`first_contact`] describes
+    /// (IMDS): the probe that tells a slow endpoint from no endpoint.
+    fn first_contact_probe(&self) -> Option<Url> {
+        None
+    }
+
+    /// A source that answers a first request with a challenge (Azure Arc's 401 naming a key
+    /// file): the key and the request to repeat with it, or why there is none. `None` when
+    /// `challenge` is not one.
+    fn answer_challenge(
+        &self,
+        _challenge: &crate::http::HttpResponse,
+        _request: &PreparedRequest,
+        _target: &str,
+    ) -> Option<crate::Result<(Secret, PreparedRequest)>> {
+        None
+    }
+}
+
 /// A usable (implemented) source.
 #[derive(Debug, Clone)]
-pub enum ManagedSource {
-    Imds(imds::ImdsSource),
-    AppService(app_service::AppServiceSource),
-    Arc(arc::ArcSource),
-    CloudShell(cloud_shell::CloudShellSource),
-    MachineLearning(machine_learning::MachineLearningSource),
-    ServiceFabric(service_fabric::ServiceFabricSource),
-}
+pub struct ManagedSource(std::sync::Arc<dyn ManagedIdentitySource>);
 
 /// One request, ready to send (the secret header is marked sensitive).
 /// `{endpoint}?api-version=…&resource=…[&<id name>=<id>]`, every value URL-encoded.
@@ -206,27 +287,17 @@ impl PreparedRequest {
 }
 
 impl ManagedSource {
+    pub(crate) fn new(source: impl ManagedIdentitySource + 'static) -> Self {
+        Self(std::sync::Arc::new(source))
+    }
+
     pub fn kind(&self) -> SourceKind {
-        match self {
-            ManagedSource::Imds(_) => SourceKind::Imds,
-            ManagedSource::AppService(s) => s.kind(),
-            ManagedSource::Arc(_) => SourceKind::Arc,
-            ManagedSource::CloudShell(_) => SourceKind::CloudShell,
-            ManagedSource::MachineLearning(_) => SourceKind::MachineLearning,
-            ManagedSource::ServiceFabric(_) => SourceKind::ServiceFabric,
-        }
+        self.0.kind()
     }
 
     /// The token endpoint without query string (safe to show).
     pub fn endpoint(&self) -> String {
-        match self {
-            ManagedSource::Imds(s) => display_url(s.endpoint()),
-            ManagedSource::AppService(s) => display_url(s.endpoint()),
-            ManagedSource::Arc(s) => display_url(s.endpoint()),
-            ManagedSource::CloudShell(s) => display_url(s.endpoint()),
-            ManagedSource::MachineLearning(s) => display_url(s.endpoint()),
-            ManagedSource::ServiceFabric(s) => display_url(s.endpoint()),
-        }
+        display_url(self.0.token_endpoint())
     }
 
     /// "the IMDS endpoint http://169.254.169.254/metadata/identity/oauth2/token".
@@ -244,9 +315,8 @@ impl ManagedSource {
             self.endpoint(),
             selector.cache_part()
         );
-        if let ManagedSource::ServiceFabric(source) = self {
-            key.push_str("|pin:");
-            key.push_str(&source.pin().to_hex());
+        if let Some(suffix) = self.0.cache_identity_suffix() {
+            key.push_str(&suffix);
         }
         key
     }
@@ -258,36 +328,20 @@ impl ManagedSource {
 
     /// The query parameter carrying the selector, e.g. `msi_res_id` for IMDS resource ids.
     pub fn wire_name(&self, selector: &IdentitySelector) -> Option<&'static str> {
-        match self {
-            ManagedSource::Imds(_) => imds::wire_name(selector),
-            ManagedSource::AppService(_) => app_service::wire_name(selector),
-            ManagedSource::Arc(_) | ManagedSource::CloudShell(_) => None,
-            ManagedSource::MachineLearning(_) => machine_learning::wire_name(selector),
-            ManagedSource::ServiceFabric(_) => service_fabric::wire_name(selector),
-        }
+        self.0.wire_name(selector)
     }
 
     pub(crate) fn policy(&self) -> RetryPolicy {
-        match self {
-            ManagedSource::Imds(_) => RetryPolicy::imds(),
-            // MSAL.NET's DefaultRetryPolicy, which every source but IMDS shares.
-            ManagedSource::AppService(_)
-            | ManagedSource::Arc(_)
-            | ManagedSource::CloudShell(_)
-            | ManagedSource::MachineLearning(_)
-            | ManagedSource::ServiceFabric(_) => RetryPolicy::app_service(),
-        }
+        self.0.policy()
     }
 
+    /// The Arc key is read per attempt; the acquisition redacts it itself.
     pub(crate) fn secret(&self) -> Option<&Secret> {
-        match self {
-            ManagedSource::Imds(_) | ManagedSource::CloudShell(_) => None,
-            // The Arc key is read per attempt; the acquisition redacts it itself.
-            ManagedSource::Arc(_) => None,
-            ManagedSource::AppService(s) => Some(s.header()),
-            ManagedSource::MachineLearning(s) => Some(s.secret()),
-            ManagedSource::ServiceFabric(s) => Some(s.secret()),
-        }
+        self.0.secret()
+    }
+
+    pub(crate) fn source(&self) -> &dyn ManagedIdentitySource {
+        &*self.0
     }
 
     pub(crate) fn prepare(
@@ -299,15 +353,7 @@ impl ManagedSource {
         if selector.is_user_assigned() && wire.is_none() {
             return Err(self.unsupported_kind(selector));
         }
-        let id = wire.zip(selector.value());
-        match self {
-            ManagedSource::Imds(s) => Ok(s.prepare(resource, id)),
-            ManagedSource::AppService(s) => s.prepare(resource, id),
-            ManagedSource::Arc(s) => Ok(s.prepare(resource)),
-            ManagedSource::CloudShell(s) => Ok(s.prepare(resource)),
-            ManagedSource::MachineLearning(s) => s.prepare(resource, id),
-            ManagedSource::ServiceFabric(s) => s.prepare(resource, id),
-        }
+        self.0.token_request(resource, wire.zip(selector.value()))
     }
 
     pub(crate) fn unsupported_kind(&self, selector: &IdentitySelector) -> Error {
@@ -340,34 +386,14 @@ impl ManagedSource {
 
     /// Whether the answer says the selected identity is not assigned here.
     pub(crate) fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
-        match self {
-            ManagedSource::Imds(_) | ManagedSource::Arc(_) | ManagedSource::CloudShell(_) => {
-                imds::is_identity_not_found(status, body)
-            }
-            ManagedSource::AppService(_) => app_service::is_identity_not_found(status, body),
-            ManagedSource::MachineLearning(_) => {
-                machine_learning::is_identity_not_found(status, body)
-            }
-            ManagedSource::ServiceFabric(_) => service_fabric::is_identity_not_found(status, body),
-        }
+        self.0.is_identity_not_found(status, body)
     }
 
     /// The availability probe of `Test-IdentityEndpoint`: a request without any secret (and
     /// without `Metadata` where the endpoint wants it), so it can never obtain a token; any HTTP
     /// answer proves the endpoint listens.
     pub(crate) fn probe_request(&self) -> PreparedRequest {
-        match self {
-            ManagedSource::Imds(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
-            ManagedSource::AppService(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
-            ManagedSource::Arc(s) => PreparedRequest::get(s.probe_url(), HeaderMap::new()),
-            ManagedSource::CloudShell(s) => {
-                PreparedRequest::get(s.endpoint().clone(), HeaderMap::new())
-            }
-            ManagedSource::MachineLearning(s) => {
-                PreparedRequest::get(s.probe_url(), HeaderMap::new())
-            }
-            ManagedSource::ServiceFabric(s) => s.probe_request(),
-        }
+        self.0.probe_request()
     }
 }
 
@@ -387,7 +413,7 @@ mod tests {
     #[test]
     fn service_fabric_cache_identity_includes_the_pinned_certificate() {
         let source = |thumbprint: &str| {
-            ManagedSource::ServiceFabric(
+            ManagedSource::new(
                 service_fabric::ServiceFabricSource::new(
                     "https://localhost:2377/metadata/identity/oauth2/token",
                     Secret::new("h"),

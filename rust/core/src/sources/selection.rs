@@ -11,9 +11,12 @@ use super::cloud_shell::CloudShellSource;
 use super::diagnostics::unsupported;
 use super::imds::{self, ImdsSource};
 use super::redact::shown;
+use std::time::Duration;
+
+use super::credential::{ManagedIdentityCredential, ManagedIo};
 use super::{
-    arc, cloud_shell, machine_learning, service_fabric, workload_identity, ManagedSource,
-    SourceKind,
+    arc, cloud_shell, machine_learning, service_fabric, workload_identity, IdentitySelector,
+    ManagedSource, SourceKind,
 };
 use crate::env::Environment;
 use crate::error::Result;
@@ -132,24 +135,20 @@ pub fn detect(env: &dyn Environment) -> Detection {
     rows.push(imds::detect(chosen == SourceKind::Imds, &imds_source));
 
     let source = match chosen {
-        SourceKind::Imds => imds_source.clone().map(ManagedSource::Imds),
+        SourceKind::Imds => imds_source.clone().map(ManagedSource::new),
         SourceKind::AppService | SourceKind::AzureAutomation => AppServiceSource::new(
             v.identity_endpoint.as_deref().unwrap_or_default(),
             Secret::new(v.identity_header.clone().unwrap_or_default()),
             v.automation,
         )
-        .map(ManagedSource::AppService),
-        SourceKind::Arc => arc::from_vars(&v).map(ManagedSource::Arc),
+        .map(ManagedSource::new),
+        SourceKind::Arc => arc::from_vars(&v).map(ManagedSource::new),
         SourceKind::CloudShell => {
             CloudShellSource::new(v.msi_endpoint.as_deref().unwrap_or_default())
-                .map(ManagedSource::CloudShell)
+                .map(ManagedSource::new)
         }
-        SourceKind::MachineLearning => {
-            machine_learning::from_vars(&v).map(ManagedSource::MachineLearning)
-        }
-        SourceKind::ServiceFabric => {
-            service_fabric::from_vars(&v).map(ManagedSource::ServiceFabric)
-        }
+        SourceKind::MachineLearning => machine_learning::from_vars(&v).map(ManagedSource::new),
+        SourceKind::ServiceFabric => service_fabric::from_vars(&v).map(ManagedSource::new),
         other => Err(unsupported(
             other,
             rows.iter()
@@ -173,8 +172,8 @@ pub fn detect(env: &dyn Environment) -> Detection {
         }
     }
     let other = match &source {
-        Ok(ManagedSource::Imds(_)) | Err(_) => None,
-        Ok(s) => Some(s.clone()),
+        Ok(s) if s.kind() != SourceKind::Imds => Some(s.clone()),
+        _ => None,
     };
     Detection {
         chosen,
@@ -182,6 +181,22 @@ pub fn detect(env: &dyn Environment) -> Detection {
         reports: rows,
         imds: imds_source.ok(),
         other,
+    }
+}
+
+impl Detection {
+    /// The credential of `-Identity` here: the identity `selector` selects at the chosen
+    /// source, each acquisition bounded by `timeout`; why there is none (a misconfigured or
+    /// unsupported source, a kind of id the source cannot select by) otherwise. A source that
+    /// signs in instead ([`SourceKind::signs_in`]) is an Entra sign-in, built by the caller.
+    pub fn credential(
+        &self,
+        selector: IdentitySelector,
+        timeout: Duration,
+        io: ManagedIo,
+    ) -> Result<ManagedIdentityCredential> {
+        let source = self.source.as_ref().map_err(Clone::clone)?;
+        ManagedIdentityCredential::new(source.clone(), selector, timeout, io)
     }
 }
 
@@ -211,7 +226,10 @@ mod tests {
     fn nothing_set_means_the_imds_fallback() {
         let d = detect(&MapEnvironment::new());
         assert_eq!(d.chosen, SourceKind::Imds);
-        assert!(matches!(d.source, Ok(ManagedSource::Imds(_))));
+        assert_eq!(
+            d.source.as_ref().map(ManagedSource::kind).ok(),
+            Some(SourceKind::Imds)
+        );
         assert_eq!(
             order(&d),
             vec![

@@ -12,10 +12,10 @@ use url::Url;
 use super::diagnostics::explain_missing;
 use super::selection::Vars;
 use super::{
-    endpoint_url, secret_headers, IdentitySelector, PreparedRequest, Schemes, SourceKind,
-    SourceReport,
+    endpoint_url, secret_headers, IdentitySelector, ManagedIdentitySource, PreparedRequest,
+    Schemes, SourceKind, SourceReport,
 };
-use crate::error::Result;
+use crate::error::{ErrorKind, Result};
 use crate::http::CertificatePin;
 use crate::secret::Secret;
 
@@ -53,10 +53,6 @@ impl ServiceFabricSource {
 
     pub fn pin(&self) -> CertificatePin {
         self.pin
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.secret
     }
 
     pub(crate) fn prepare(
@@ -132,6 +128,66 @@ pub fn is_identity_not_found(status: u16, body: &[u8]) -> bool {
         && String::from_utf8_lossy(body)
             .to_ascii_lowercase()
             .contains("managedidentitynotfound")
+}
+
+impl ManagedIdentitySource for ServiceFabricSource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::ServiceFabric
+    }
+
+    fn token_endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    fn wire_name(&self, selector: &IdentitySelector) -> Option<&'static str> {
+        wire_name(selector)
+    }
+
+    fn token_request(&self, resource: &str, id: Option<(&str, &str)>) -> Result<PreparedRequest> {
+        self.prepare(resource, id)
+    }
+
+    fn probe_request(&self) -> PreparedRequest {
+        ServiceFabricSource::probe_request(self)
+    }
+
+    fn secret(&self) -> Option<&Secret> {
+        Some(&self.secret)
+    }
+
+    fn is_identity_not_found(&self, status: u16, body: &[u8]) -> bool {
+        is_identity_not_found(status, body)
+    }
+
+    /// Service Fabric keeps a cache a client may ask to skip, as MSAL asks it.
+    fn can_replace_cached_token(&self) -> bool {
+        true
+    }
+
+    fn unreachable_hint(&self) -> &'static str {
+        super::app_service::IDENTITY_ENDPOINT_STALE
+    }
+
+    fn status_meaning(&self, status: u16) -> Option<(ErrorKind, &'static str)> {
+        matches!(status, 401 | 403).then_some((
+            ErrorKind::AuthenticationFailed,
+            super::app_service::IDENTITY_HEADER_REFUSED,
+        ))
+    }
+
+    /// A token fetched from one pinned server is never served to a context that pins another.
+    fn cache_identity_suffix(&self) -> Option<String> {
+        Some(format!("|pin:{}", self.pin.to_hex()))
+    }
+
+    fn untrusted_message(&self, target: &str) -> Option<String> {
+        Some(format!(
+            "{target} presented a TLS certificate whose thumbprint is not {} (IDENTITY_SERVER_THUMBPRINT); \
+             the connection was abandoned before anything was sent, the secret header included. If the \
+             cluster's certificate changed, restart the process so it reads the current thumbprint.",
+            self.pin.to_hex()
+        ))
+    }
 }
 
 #[cfg(test)]

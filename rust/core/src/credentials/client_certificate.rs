@@ -118,24 +118,7 @@ impl ClientCertificateCredential {
     }
 }
 
-impl super::sign_in::SignInFlow for ClientCertificateCredential {
-    fn auth_type(&self) -> &'static str {
-        SOURCE
-    }
-
-    fn client_id(&self) -> Option<&str> {
-        Some(ClientCertificateCredential::client_id(self))
-    }
-
-    fn token_for<'a>(
-        &'a self,
-        entra: &'a EntraClient,
-        _clock: &'a dyn crate::clock::Clock,
-        resource: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
-        Box::pin(self.get_token(entra, resource))
-    }
-}
+super::sign_in::application_sign_in_flow!(ClientCertificateCredential, SOURCE);
 
 /// `-CertificatePath` (with its password) or a certificate the host exported, for the
 /// application `-ClientId` in `-TenantId`; the certificate is read before any request.

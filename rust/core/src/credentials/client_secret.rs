@@ -50,24 +50,7 @@ impl ClientSecretCredential {
     }
 }
 
-impl super::sign_in::SignInFlow for ClientSecretCredential {
-    fn auth_type(&self) -> &'static str {
-        SOURCE
-    }
-
-    fn client_id(&self) -> Option<&str> {
-        Some(ClientSecretCredential::client_id(self))
-    }
-
-    fn token_for<'a>(
-        &'a self,
-        entra: &'a EntraClient,
-        _clock: &'a dyn crate::clock::Clock,
-        resource: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
-        Box::pin(self.get_token(entra, resource))
-    }
-}
+super::sign_in::application_sign_in_flow!(ClientSecretCredential, SOURCE);
 
 /// `-ClientSecret` (or `-Credential`) for the application `-ClientId` in `-TenantId`.
 pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {

@@ -121,6 +121,34 @@ pub trait SignInFlow: Send + Sync {
     ) -> BoxFuture<'a, Result<AccessToken>>;
 }
 
+/// The [`SignInFlow`] of an application credential (client secret, certificate, federated
+/// assertion): its `SOURCE` is its auth type, and its own `client_id()` and
+/// `get_token(entra, resource)` (which needs no clock) serve the trait.
+macro_rules! application_sign_in_flow {
+    ($credential:ty, $auth_type:expr) => {
+        impl $crate::credentials::sign_in::SignInFlow for $credential {
+            fn auth_type(&self) -> &'static str {
+                $auth_type
+            }
+
+            fn client_id(&self) -> Option<&str> {
+                Some(<$credential>::client_id(self))
+            }
+
+            fn token_for<'a>(
+                &'a self,
+                entra: &'a $crate::credentials::entra::EntraClient,
+                _clock: &'a dyn $crate::clock::Clock,
+                resource: &'a str,
+            ) -> ::futures::future::BoxFuture<'a, $crate::error::Result<$crate::token::AccessToken>>
+            {
+                Box::pin(self.get_token(entra, resource))
+            }
+        }
+    };
+}
+pub(crate) use application_sign_in_flow;
+
 /// A context's Entra credential: one [`SignInFlow`] plus the authority and cloud it uses.
 pub struct SignInCredential {
     entra: EntraClient,

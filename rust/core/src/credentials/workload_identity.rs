@@ -129,24 +129,7 @@ impl WorkloadIdentityCredential {
     }
 }
 
-impl super::sign_in::SignInFlow for WorkloadIdentityCredential {
-    fn auth_type(&self) -> &'static str {
-        SOURCE
-    }
-
-    fn client_id(&self) -> Option<&str> {
-        Some(WorkloadIdentityCredential::client_id(self))
-    }
-
-    fn token_for<'a>(
-        &'a self,
-        entra: &'a EntraClient,
-        _clock: &'a dyn crate::clock::Clock,
-        resource: &'a str,
-    ) -> futures::future::BoxFuture<'a, Result<AccessToken>> {
-        Box::pin(self.get_token(entra, resource))
-    }
-}
+super::sign_in::application_sign_in_flow!(WorkloadIdentityCredential, SOURCE);
 
 /// The federated token file (`-FederatedTokenFile`, else `AZURE_FEDERATED_TOKEN_FILE`) for the
 /// application `-ClientId` (else `AZURE_CLIENT_ID`) in `-TenantId` (else `AZURE_TENANT_ID`),

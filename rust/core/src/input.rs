@@ -31,11 +31,24 @@ pub enum Input {
     /// The ARM endpoint and default subscription of a context.
     ResourceManagerEndpoint,
     SubscriptionId,
+    /// An Entra sign-in's tenant, cloud, secrets, certificate and federated token.
+    TenantId,
+    Environment,
+    ClientSecret,
+    Credential,
+    CertificatePath,
+    CertificatePassword,
+    Certificate,
+    CertificateThumbprint,
+    FederatedTokenFile,
+    /// A delegated sign-in's permissions and its device-code switch.
+    Scopes,
+    UseDeviceCode,
 }
 
 impl Input {
     /// Every input, for table checks.
-    pub const ALL: [Input; 16] = [
+    pub const ALL: [Input; 27] = [
         Input::ManagedIdentity,
         Input::ClientId,
         Input::ObjectId,
@@ -52,6 +65,17 @@ impl Input {
         Input::AuthorityHost,
         Input::ResourceManagerEndpoint,
         Input::SubscriptionId,
+        Input::TenantId,
+        Input::Environment,
+        Input::ClientSecret,
+        Input::Credential,
+        Input::CertificatePath,
+        Input::CertificatePassword,
+        Input::Certificate,
+        Input::CertificateThumbprint,
+        Input::FederatedTokenFile,
+        Input::Scopes,
+        Input::UseDeviceCode,
     ];
 
     /// The name inside the placeholder.
@@ -73,6 +97,17 @@ impl Input {
             Input::AuthorityHost => "AuthorityHost",
             Input::ResourceManagerEndpoint => "ResourceManagerEndpoint",
             Input::SubscriptionId => "SubscriptionId",
+            Input::TenantId => "TenantId",
+            Input::Environment => "Environment",
+            Input::ClientSecret => "ClientSecret",
+            Input::Credential => "Credential",
+            Input::CertificatePath => "CertificatePath",
+            Input::CertificatePassword => "CertificatePassword",
+            Input::Certificate => "Certificate",
+            Input::CertificateThumbprint => "CertificateThumbprint",
+            Input::FederatedTokenFile => "FederatedTokenFile",
+            Input::Scopes => "Scopes",
+            Input::UseDeviceCode => "UseDeviceCode",
         }
     }
 

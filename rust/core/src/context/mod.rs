@@ -441,29 +441,29 @@ mod tests {
                 sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.tenant_id = None
                 }),
-                "-TenantId",
+                "TenantId",
             ),
             (
                 sign_in(ConnectMethod::SignIn(SignInMethod::ClientSecret), &|o| {
                     o.secrets.client_secret = None
                 }),
-                "-ClientSecret",
+                "ClientSecret",
             ),
             (
                 sign_in(ConnectMethod::SignIn(SignInMethod::Browser), &|o| {
                     o.cloud = Some("Mars".into())
                 }),
-                "-Environment",
+                "Environment",
             ),
             (
                 sign_in(ConnectMethod::SignIn(SignInMethod::Certificate), &|_| {}),
-                "-CertificatePath",
+                "CertificatePath",
             ),
             (
                 sign_in(ConnectMethod::SignIn(SignInMethod::DeviceCode), &|o| {
                     o.scopes = vec!["openid".into()]
                 }),
-                "-Scopes",
+                "Scopes",
             ),
         ] {
             let e = connect(args, None, &svc, &sink)

@@ -17,6 +17,7 @@ use tokio::io::AsyncReadExt;
 use super::sign_in::{SignInInputs, Signed, DEFAULT_DELEGATED_TENANT};
 use crate::clock::Clock;
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
 use crate::jwt;
 use crate::secret::Secret;
 use crate::token::{normalize_resource, AccessToken};
@@ -232,7 +233,8 @@ fn validate_resource(resource: &str) -> Result<String> {
         Ok(resource.to_string())
     } else {
         Err(Error::invalid_argument(format!(
-            "-Resource '{}' has characters the Azure CLI credential does not pass on (letters, digits, - _ . : / only)",
+            "{} '{}' has characters the Azure CLI credential does not pass on (letters, digits, - _ . : / only)",
+            Input::Resource,
             resource.escape_debug()
         )))
     }
@@ -247,7 +249,8 @@ fn validate_tenant(tenant: &str) -> Result<String> {
         Ok(tenant.to_string())
     } else {
         Err(Error::invalid_argument(format!(
-            "-TenantId '{}' is not a tenant id or domain name",
+            "{} '{}' is not a tenant id or domain name",
+            Input::TenantId,
             tenant.escape_debug()
         )))
     }

@@ -19,6 +19,7 @@ use super::test_browser::TestBrowser;
 use crate::env::Environment;
 use crate::error::Result;
 use crate::events::{verbose, warn, EventSink};
+use crate::input::Input;
 use crate::secret::Secret;
 
 pub const SOURCE: &str = "Browser";
@@ -219,7 +220,8 @@ async fn browser_sign_in(
                     sink,
                     format!(
                         "No browser could be opened here. To sign in, open this page in a browser on this machine: {url} \
-                         (or use -UseDeviceCode to sign in from another device)."
+                         (or use {} to sign in from another device).",
+                        Input::UseDeviceCode
                     ),
                 );
             }

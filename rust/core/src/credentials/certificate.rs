@@ -9,6 +9,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
 use crate::secret::Secret;
 
 /// Largest certificate file read.
@@ -81,15 +82,22 @@ impl ClientCertificate {
     pub fn from_file(path: &std::path::Path, password: Option<&Secret>) -> Result<Self> {
         let shown = path.display();
         let meta = std::fs::metadata(path).map_err(|e| {
-            bad_certificate(format!("-CertificatePath '{shown}' cannot be read: {e}"))
+            bad_certificate(format!(
+                "{} '{shown}' cannot be read: {e}",
+                Input::CertificatePath
+            ))
         })?;
         if !meta.is_file() || meta.len() > MAX_CERTIFICATE_FILE {
             return Err(bad_certificate(format!(
-                "-CertificatePath '{shown}' is not a certificate file (at most 1 MiB)"
+                "{} '{shown}' is not a certificate file (at most 1 MiB)",
+                Input::CertificatePath
             )));
         }
         let bytes = std::fs::read(path).map_err(|e| {
-            bad_certificate(format!("-CertificatePath '{shown}' cannot be read: {e}"))
+            bad_certificate(format!(
+                "{} '{shown}' cannot be read: {e}",
+                Input::CertificatePath
+            ))
         })?;
         if bytes.windows(11).any(|w| w == b"-----BEGIN ") {
             Self::from_pem(&bytes)
@@ -108,7 +116,8 @@ impl ClientCertificate {
         )
         .map_err(|e| {
             bad_certificate(format!(
-                "the PFX file cannot be opened (wrong -CertificatePassword, or not a PKCS#12 file): {}",
+                "the PFX file cannot be opened (wrong {}, or not a PKCS#12 file): {}",
+                Input::CertificatePassword,
                 pkcs12_reason(&e)
             ))
         })?;
@@ -143,9 +152,10 @@ impl ClientCertificate {
                     })?)
                 }
                 "ENCRYPTED PRIVATE KEY" => {
-                    return Err(bad_certificate(
-                        "the PEM private key is encrypted; convert it to a PFX (openssl pkcs12 -export) and pass -CertificatePassword",
-                    ))
+                    return Err(bad_certificate(format!(
+                        "the PEM private key is encrypted; convert it to a PFX (openssl pkcs12 -export) and pass {}",
+                        Input::CertificatePassword
+                    )))
                 }
                 _ => {}
             }
@@ -327,7 +337,11 @@ mod tests {
     fn wrong_inputs_are_clear_errors() {
         let e = ClientCertificate::from_pkcs12(PFX, Some(&Secret::new("nope"))).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidArgument);
-        assert!(e.message.contains("-CertificatePassword"), "{}", e.message);
+        assert!(
+            e.message.contains(&Input::CertificatePassword.to_string()),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("nope"));
         let e = ClientCertificate::from_pem(format!("{OTHER_CERT_PEM}{KEY_PEM}").as_bytes())
             .unwrap_err();
@@ -338,7 +352,11 @@ mod tests {
         assert!(e.message.contains("no certificate"), "{}", e.message);
         let e = ClientCertificate::from_file(std::path::Path::new("/nonexistent/x.pfx"), None)
             .unwrap_err();
-        assert!(e.message.contains("-CertificatePath"), "{}", e.message);
+        assert!(
+            e.message.contains(&Input::CertificatePath.to_string()),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::scopes::Scopes;
 use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::Result;
 use crate::events::{verbose, EventSink};
+use crate::input::Input;
 use crate::secret::Secret;
 use crate::token::AccessToken;
 
@@ -123,8 +124,8 @@ super::sign_in::application_sign_in_flow!(ClientCertificateCredential, SOURCE);
 /// `-CertificatePath` (with its password) or a certificate the host exported, for the
 /// application `-ClientId` in `-TenantId`; the certificate is read before any request.
 pub(crate) fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result<Signed> {
-    let tenant = required(inputs.tenant.clone(), "-TenantId", "a certificate")?;
-    let client = required(inputs.client.clone(), "-ClientId", "a certificate")?;
+    let tenant = required(inputs.tenant.clone(), Input::TenantId, "a certificate")?;
+    let client = required(inputs.client.clone(), Input::ClientId, "a certificate")?;
     let o = inputs.options;
     let path = o
         .certificate_path
@@ -138,9 +139,12 @@ pub(crate) fn sign_in(inputs: &SignInInputs<'_>, sink: &dyn EventSink) -> Result
         )?,
         (None, Some(key), Some(der)) => ClientCertificate::from_rsa_parameters(key, der)?,
         _ => {
-            return Err(crate::error::Error::invalid_argument(
-                "-CertificatePath, -Certificate or -CertificateThumbprint is required",
-            ))
+            return Err(crate::error::Error::invalid_argument(format!(
+                "{}, {} or {} is required",
+                Input::CertificatePath,
+                Input::Certificate,
+                Input::CertificateThumbprint
+            )))
         }
     };
     verbose(

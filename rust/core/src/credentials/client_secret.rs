@@ -5,6 +5,7 @@ use super::entra::{validate_client_id, EntraClient};
 use super::scopes::Scopes;
 use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::secret::Secret;
 use crate::token::AccessToken;
 
@@ -20,7 +21,10 @@ pub struct ClientSecretCredential {
 impl ClientSecretCredential {
     pub fn new(client_id: &str, secret: Secret) -> Result<Self> {
         if secret.expose().trim().is_empty() {
-            return Err(Error::invalid_argument("-ClientSecret must not be empty"));
+            return Err(Error::invalid_argument(format!(
+                "{} must not be empty",
+                Input::ClientSecret
+            )));
         }
         Ok(Self {
             client_id: validate_client_id(client_id)?,
@@ -54,14 +58,20 @@ super::sign_in::application_sign_in_flow!(ClientSecretCredential, SOURCE);
 
 /// `-ClientSecret` (or `-Credential`) for the application `-ClientId` in `-TenantId`.
 pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {
-    let tenant = required(inputs.tenant.clone(), "-TenantId", "a client secret")?;
-    let client = required(inputs.client.clone(), "-ClientId", "a client secret")?;
+    let tenant = required(inputs.tenant.clone(), Input::TenantId, "a client secret")?;
+    let client = required(inputs.client.clone(), Input::ClientId, "a client secret")?;
     let secret = inputs
         .options
         .secrets
         .client_secret
         .clone()
-        .ok_or_else(|| Error::invalid_argument("-ClientSecret (or -Credential) is required"))?;
+        .ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "{} (or {}) is required",
+                Input::ClientSecret,
+                Input::Credential
+            ))
+        })?;
     let entra = inputs.entra(inputs.explicit_host.clone(), &tenant)?;
     let flow = ClientSecretCredential::new(&client, secret)?;
     Ok((inputs.credential(entra, Box::new(flow))?, None))

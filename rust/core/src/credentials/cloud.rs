@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::http::validate_service_endpoint;
+use crate::input::Input;
 
 /// A Microsoft cloud (`-Environment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -92,7 +93,8 @@ impl Cloud {
             })
             .ok_or_else(|| {
                 Error::invalid_argument(format!(
-                    "-Environment '{name}' is not a known cloud; use Global, USGov, USGovDoD or China"
+                    "{} '{name}' is not a known cloud; use Global, USGov, USGovDoD or China",
+                    Input::Environment
                 ))
             })
     }
@@ -132,7 +134,8 @@ impl Authority {
         let mut host = validate_service_endpoint(raw, crate::input::Input::AuthorityHost)?;
         if host.query().is_some() || host.fragment().is_some() {
             return Err(Error::invalid_argument(format!(
-                "-AuthorityHost '{raw}' must not have a query or fragment"
+                "{} '{raw}' must not have a query or fragment",
+                Input::AuthorityHost
             )));
         }
         let path = host.path().trim_end_matches('/').to_string();
@@ -179,7 +182,10 @@ impl Authority {
 pub fn validate_tenant(raw: &str) -> Result<String> {
     let tenant = raw.trim();
     if tenant.is_empty() {
-        return Err(Error::invalid_argument("-TenantId must not be empty"));
+        return Err(Error::invalid_argument(format!(
+            "{} must not be empty",
+            Input::TenantId
+        )));
     }
     if tenant.len() > 256
         || !tenant
@@ -188,7 +194,8 @@ pub fn validate_tenant(raw: &str) -> Result<String> {
         || tenant.starts_with('.')
     {
         return Err(Error::invalid_argument(format!(
-            "-TenantId '{tenant}' is not a tenant id or domain name"
+            "{} '{tenant}' is not a tenant id or domain name",
+            Input::TenantId
         )));
     }
     Ok(tenant.to_string())

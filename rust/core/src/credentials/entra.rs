@@ -15,6 +15,7 @@ use super::entra_error::{parse_entra_error, EntraError};
 use crate::clock::SharedClock;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{retry_after, HttpRequest, HttpResponse, Transport};
+use crate::input::Input;
 use crate::retry::Budget;
 use crate::secret::Secret;
 use crate::token::{parse_token_response, AccessToken};
@@ -180,7 +181,8 @@ pub fn validate_client_id(raw: &str) -> Result<String> {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             format!(
-                "-ClientId '{}' is not an application (client) id",
+                "{} '{}' is not an application (client) id",
+                Input::ClientId,
                 id.escape_debug()
             ),
         ));

@@ -9,6 +9,7 @@
 use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::input::Input;
 
 /// The longest description kept in a message.
 const MAX_DESCRIPTION_CHARS: usize = 400;
@@ -90,7 +91,7 @@ impl EntraError {
         }
         if let Some(hint) = code.and_then(hint) {
             message.push_str(" Hint: ");
-            message.push_str(hint);
+            message.push_str(&hint);
         }
         Error::new(kind, message).with_details(json!({
             "status": self.status,
@@ -104,16 +105,16 @@ impl EntraError {
 }
 
 /// The one-line hint for the common sign-in mistakes.
-pub fn hint(aadsts: u64) -> Option<&'static str> {
+pub fn hint(aadsts: u64) -> Option<String> {
     Some(match aadsts {
-        7000215 => "the client secret is wrong: pass the secret's Value, not its Secret ID, and check it belongs to this application.",
-        7000222 => "the client secret has expired: create a new one under the app registration's Certificates & secrets.",
-        700016 => "no application with this client id exists in the tenant: check -ClientId and -TenantId (the app may live in another tenant).",
-        65001 => "the permissions were not consented: an administrator must grant consent for these scopes (or sign in once interactively).",
-        90002 => "the tenant was not found: check -TenantId (a GUID or a verified domain) and -Environment.",
-        700027 => "the certificate is not registered on this application (or the key does not match it): upload its public certificate under Certificates & secrets.",
-        700024 => "the federated token has expired or is not yet valid: the token file must be refreshed by its issuer (-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE).",
-        70021 => "no federated credential on the application matches the token's issuer, subject and audience (api://AzureADTokenExchange).",
+        7000215 => "the client secret is wrong: pass the secret's Value, not its Secret ID, and check it belongs to this application.".to_string(),
+        7000222 => "the client secret has expired: create a new one under the app registration's Certificates & secrets.".to_string(),
+        700016 => format!("no application with this client id exists in the tenant: check {} and {} (the app may live in another tenant).", Input::ClientId, Input::TenantId),
+        65001 => "the permissions were not consented: an administrator must grant consent for these scopes (or sign in once interactively).".to_string(),
+        90002 => format!("the tenant was not found: check {} (a GUID or a verified domain) and {}.", Input::TenantId, Input::Environment),
+        700027 => "the certificate is not registered on this application (or the key does not match it): upload its public certificate under Certificates & secrets.".to_string(),
+        700024 => format!("the federated token has expired or is not yet valid: the token file must be refreshed by its issuer ({} or AZURE_FEDERATED_TOKEN_FILE).", Input::FederatedTokenFile),
+        70021 => "no federated credential on the application matches the token's issuer, subject and audience (api://AzureADTokenExchange).".to_string(),
         _ => return None,
     })
 }

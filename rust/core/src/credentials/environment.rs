@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::env::Environment;
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
 use crate::secret::Secret;
 
 pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
@@ -129,7 +130,7 @@ pub fn select(env: &dyn Environment) -> Result<EnvironmentSelection> {
     }
     if var(AZURE_USERNAME).is_some() && env.var(AZURE_PASSWORD).is_some() {
         return Err(not_configured(format!(
-            "{AZURE_USERNAME} and {AZURE_PASSWORD} are set: EnvironmentCredential would use a username/password sign-in, which this module does not support (it cannot do MFA); use a client secret, a certificate, workload identity or -UseDeviceCode"
+            "{AZURE_USERNAME} and {AZURE_PASSWORD} are set: EnvironmentCredential would use a username/password sign-in, which this module does not support (it cannot do MFA); use a client secret, a certificate, workload identity or {}", Input::UseDeviceCode
         )));
     }
     if let Some(path) = var(AZURE_CLIENT_CERTIFICATE_PATH) {

@@ -4,6 +4,7 @@
 //! return a refresh token.
 
 use crate::error::{Error, Result};
+use crate::input::Input;
 use crate::token::normalize_resource;
 
 /// The OpenID Connect scopes a delegated sign-in always adds.
@@ -38,7 +39,8 @@ impl Scopes {
         {
             if name.chars().any(|c| c.is_control() || c == '"') {
                 return Err(Error::invalid_argument(format!(
-                    "-Scopes item '{}' is not a scope name",
+                    "{} item '{}' is not a scope name",
+                    Input::Scopes,
                     name.escape_debug()
                 )));
             }
@@ -55,9 +57,10 @@ impl Scopes {
             }
         }
         if !out.iter().any(|s| !is_oidc(s)) {
-            return Err(Error::invalid_argument(
-                "-Scopes names no permission (e.g. User.Read or AppRoleAssignment.ReadWrite.All)",
-            ));
+            return Err(Error::invalid_argument(format!(
+                "{} names no permission (e.g. User.Read or AppRoleAssignment.ReadWrite.All)",
+                Input::Scopes
+            )));
         }
         for oidc in OIDC_SCOPES {
             if !out.iter().any(|s| s.eq_ignore_ascii_case(oidc)) {

@@ -223,7 +223,11 @@ fn given(v: Option<&str>) -> Option<String> {
 }
 
 /// `v`, or the error naming `what` the sign-in with `method` needs.
-pub(crate) fn required(v: Option<String>, what: &str, method: &str) -> Result<String> {
+pub(crate) fn required(
+    v: Option<String>,
+    what: impl std::fmt::Display,
+    method: &str,
+) -> Result<String> {
     v.ok_or_else(|| Error::invalid_argument(format!("{what} is required to sign in with {method}")))
 }
 

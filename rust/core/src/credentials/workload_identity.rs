@@ -14,6 +14,7 @@ use super::environment::{AZURE_CLIENT_ID, AZURE_FEDERATED_TOKEN_FILE, AZURE_TENA
 use super::scopes::Scopes;
 use super::sign_in::{required, SignInInputs, Signed};
 use crate::error::{Error, ErrorKind, Result};
+use crate::input::Input;
 use crate::secret::Secret;
 use crate::token::AccessToken;
 
@@ -53,7 +54,7 @@ impl FederatedTokenFile {
         let unreadable = |e: std::io::Error| {
             Error::new(
                 ErrorKind::InvalidArgument,
-                format!("the federated token file '{shown}' (-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE) cannot be read: {e}"),
+                format!("the federated token file '{shown}' ({} or AZURE_FEDERATED_TOKEN_FILE) cannot be read: {e}", Input::FederatedTokenFile),
             )
         };
         let meta = std::fs::metadata(&self.path).map_err(unreadable)?;
@@ -138,12 +139,12 @@ pub(crate) fn sign_in(inputs: &SignInInputs<'_>) -> Result<Signed> {
     let env = inputs.env;
     let tenant = required(
         inputs.tenant.clone().or_else(|| env.var(AZURE_TENANT_ID)),
-        "-TenantId (or AZURE_TENANT_ID)",
+        format!("{} (or AZURE_TENANT_ID)", Input::TenantId),
         "workload identity",
     )?;
     let client = required(
         inputs.client.clone().or_else(|| env.var(AZURE_CLIENT_ID)),
-        "-ClientId (or AZURE_CLIENT_ID)",
+        format!("{} (or AZURE_CLIENT_ID)", Input::ClientId),
         "workload identity",
     )?;
     let file = required(
@@ -252,8 +253,10 @@ mod tests {
             .read()
             .unwrap_err();
         assert!(
-            e.message
-                .contains("-FederatedTokenFile or AZURE_FEDERATED_TOKEN_FILE"),
+            e.message.contains(&format!(
+                "{} or AZURE_FEDERATED_TOKEN_FILE",
+                Input::FederatedTokenFile
+            )),
             "{}",
             e.message
         );

@@ -48,6 +48,17 @@ pub fn parameters(input: Input) -> &'static [ParameterName] {
         Input::All => &[p!("Invoke-GraphApiRequest", "All")],
         Input::ResourceManagerEndpoint => &[p!("Connect-Identity", "ResourceManagerEndpoint")],
         Input::SubscriptionId => &[p!("Connect-Identity", "SubscriptionId")],
+        Input::TenantId => &[p!("Connect-Identity", "TenantId")],
+        Input::Environment => &[p!("Connect-Identity", "Environment")],
+        Input::ClientSecret => &[p!("Connect-Identity", "ClientSecret")],
+        Input::Credential => &[p!("Connect-Identity", "Credential")],
+        Input::CertificatePath => &[p!("Connect-Identity", "CertificatePath")],
+        Input::CertificatePassword => &[p!("Connect-Identity", "CertificatePassword")],
+        Input::Certificate => &[p!("Connect-Identity", "Certificate")],
+        Input::CertificateThumbprint => &[p!("Connect-Identity", "CertificateThumbprint")],
+        Input::FederatedTokenFile => &[p!("Connect-Identity", "FederatedTokenFile")],
+        Input::Scopes => &[p!("Connect-Identity", "Scopes")],
+        Input::UseDeviceCode => &[p!("Connect-Identity", "UseDeviceCode")],
     }
 }
 

@@ -14,3 +14,4 @@ mod properties_server_input;
 mod proptest_seed;
 mod proxy;
 mod rust_version;
+mod wording;

@@ -11,7 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{warn, EventSink};
 use crate::input::Input;
 use crate::secret::Secret;
-use crate::token::{format_iso8601, AccessToken, PlatformCache, RenewedToken};
+use crate::token::{format_iso8601, AccessToken, PlatformCache};
 
 /// Application id of Microsoft Graph (the `aud` of v2 Graph tokens).
 pub(crate) const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
@@ -158,20 +158,9 @@ impl TokenCredential for StaticToken {
         })
     }
 
-    /// Nothing can renew it: the same token, as [`PlatformCache::Fixed`].
-    fn renew<'a>(
-        &'a self,
-        resource: &'a str,
-        cache: &'a TokenCache,
-        sink: &'a dyn EventSink,
-    ) -> BoxFuture<'a, Result<RenewedToken>> {
-        Box::pin(async move {
-            Ok(RenewedToken {
-                token: self.token(resource, false, cache, sink).await?,
-                platform_cache: self.platform_cache(),
-                same_as_before: true,
-            })
-        })
+    /// Nothing can renew it: `renew` gives the same token, as [`PlatformCache::Fixed`].
+    fn can_renew(&self) -> bool {
+        false
     }
 
     fn cached(&self, resource: &str, _cache: &TokenCache) -> Option<Secret> {

@@ -87,8 +87,15 @@ pub trait TokenCredential: Send + Sync {
         })
     }
 
+    /// False when nothing can renew this credential's token (an access token given to
+    /// Connect-Identity): [`Self::renew`] then hands back the same token.
+    fn can_renew(&self) -> bool {
+        true
+    }
+
     /// A new token for `resource`, bypassing the module's cache (and the issuer's where it lets
-    /// a client: see [`Self::platform_cache`]); cached as usual.
+    /// a client: see [`Self::platform_cache`]); cached as usual. The same token when the
+    /// credential cannot renew it ([`Self::can_renew`]).
     fn renew<'a>(
         &'a self,
         resource: &'a str,
@@ -96,10 +103,11 @@ pub trait TokenCredential: Send + Sync {
         sink: &'a dyn EventSink,
     ) -> BoxFuture<'a, Result<RenewedToken>> {
         Box::pin(async move {
+            let renewable = self.can_renew();
             Ok(RenewedToken {
-                token: self.token(resource, true, cache, sink).await?,
+                token: self.token(resource, renewable, cache, sink).await?,
                 platform_cache: self.platform_cache(),
-                same_as_before: false,
+                same_as_before: !renewable,
             })
         })
     }

@@ -29,7 +29,8 @@ try {
         skipped  = $result.SkippedCount
         notRun   = $result.NotRunCount
         failures = $failures
-        # Where the file's time goes (the leg's figures are read from these files).
+        # Where the file's time goes, for whoever reads out/windows/logs/<file>.json (the leg
+        # itself prints only the counts and the file's wall time).
         slowest  = @($result.Tests | Sort-Object Duration -Descending | Select-Object -First 5 |
                 ForEach-Object { '{0:N1} s {1}' -f $_.Duration.TotalSeconds, $_.ExpandedPath })
         seconds  = [Math]::Round($result.Duration.TotalSeconds, 1)

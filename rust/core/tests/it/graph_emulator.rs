@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::emulator::TestEmulator;
-use managed_identity_core::clock::{FakeClock, SharedClock, SystemClock};
+use managed_identity_core::clock::{Clock, FakeClock, SharedClock, SystemClock};
 use managed_identity_core::events::{Event, EventSink, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
 use managed_identity_core::http::ReqwestTransport;
@@ -873,11 +873,7 @@ async fn bulk_grant_under_faults(seed: u64, principals: usize, waits: Waits) {
     })
     .await;
     if waits == Waits::Instant {
-        let today = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs();
-        env.clock = Arc::new(FakeClock::at_unix(today));
+        env.clock = Arc::new(FakeClock::at_unix(SystemClock.now_unix()));
     }
     let principals = bulk_principals(&env, principals, "bulk-mi").await;
     for fault in [

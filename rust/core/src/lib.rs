@@ -3,8 +3,8 @@
 //! Pure async Rust: no globals, no `block_on`; the environment, the clock and the HTTP transport
 //! are injected so tests can drive every path. Cancellation is by dropping the future: every
 //! operation is cancel-safe. The domain is typed; the JSON wire (operation names, argument
-//! decoding, key casing, error categories, cmdlet parameter names) lives only in [`protocol`],
-//! which no other module imports. See README.md for the layer picture.
+//! decoding, key casing, error categories, cmdlet parameter names) lives in the FFI crate
+//! (`rust/ffi/src/protocol`), not here. See README.md for the layer picture.
 
 pub mod arm;
 pub mod cache;
@@ -20,7 +20,6 @@ pub mod input;
 pub mod jwt;
 pub mod names;
 pub mod permissions;
-pub mod protocol;
 pub mod retry;
 pub mod secret;
 pub mod services;

@@ -6,9 +6,13 @@
 //! export catches panics; no panic unwinds into .NET and none prints to the host's console.
 //! Long calls are *operations*: started, polled with a bounded wait, cancelled, released —
 //! so the PowerShell host can service Ctrl+C between polls.
+//!
+//! The wire itself (operation names, argument decoding, key casing, error categories and the
+//! cmdlet parameter names messages mention) is [`protocol`]: the core crate knows none of it.
 
 mod operation;
 mod panic_guard;
+pub mod protocol;
 mod runtime;
 
 use interoptopus::patterns::slice::{FFISlice, FFISliceMut};

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::protocol::error_json;
 use futures::FutureExt;
 use managed_identity_core::events::{Event, EventSink};
-use managed_identity_core::protocol::error_json;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{Error, ErrorKind};
 use once_cell::sync::Lazy;

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
+use crate::protocol::{Engine, TEST_HOOKS_VARIABLE};
 use managed_identity_core::clock::SystemClock;
-use managed_identity_core::protocol::{Engine, TEST_HOOKS_VARIABLE};
 use once_cell::sync::Lazy;
 
 /// Worker threads are capped: Automation sandboxes are small and shared.

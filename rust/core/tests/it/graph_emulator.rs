@@ -14,10 +14,10 @@ use managed_identity_core::clock::{Clock, FakeClock, SharedClock, SystemClock};
 use managed_identity_core::events::{Event, EventSink, VecSink};
 use managed_identity_core::graph::{self, ClientOptions, GraphClient, StaticToken};
 use managed_identity_core::http::ReqwestTransport;
-use managed_identity_core::protocol;
 use managed_identity_core::secret::Secret;
 use managed_identity_core::{ErrorKind, Result};
 use managed_identity_emulator::{seed, EmulatorConfig};
+use managedidentity_engine::protocol;
 use serde_json::{json, Value};
 
 /// Heavy tests (bulk runs, cancellation) run one at a time: they share two CPU cores.

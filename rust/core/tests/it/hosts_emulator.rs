@@ -9,11 +9,11 @@ use crate::emulator::TestEmulator;
 use managed_identity_core::clock::SystemClock;
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::VecSink;
-use managed_identity_core::protocol;
 use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{REPORTS_IDENTITY, SYSTEM_IDENTITY};
 use managed_identity_emulator::EmulatorConfig;
+use managedidentity_engine::protocol;
 use serde_json::{json, Value};
 
 const ARC_DIR_VARIABLE: &str = "MANAGEDIDENTITY_TEST_ONLY_ARC_TOKEN_DIRECTORY";

@@ -10,11 +10,11 @@ use crate::emulator::TestEmulator;
 use managed_identity_core::clock::{FakeClock, SharedClock, SystemClock};
 use managed_identity_core::context::{self, Context};
 use managed_identity_core::events::{Event, VecSink};
-use managed_identity_core::protocol::{self, Engine};
 use managed_identity_core::services::Services;
 use managed_identity_core::{Error, ErrorKind};
 use managed_identity_emulator::seed::{self, SeedIdentity};
 use managed_identity_emulator::EmulatorConfig;
+use managedidentity_engine::protocol::{self, Engine};
 use serde_json::{json, Value};
 
 const GRAPH: &str = "https://graph.microsoft.com";

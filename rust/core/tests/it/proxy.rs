@@ -7,9 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use managed_identity_core::clock::FakeClock;
 use managed_identity_core::events::VecSink;
-use managed_identity_core::protocol::Engine;
 use managed_identity_core::services::Services;
 use managed_identity_emulator::EmulatorConfig;
+use managedidentity_engine::protocol::Engine;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use managed_identity_core::protocol::params;
+use managedidentity_engine::protocol::params;
 
 /// `-Name` at `at` in `line`, not inside a longer word (`Connect-Identity` is a command).
 fn spells(line: &str, name: &str) -> bool {

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::params::render;
-use crate::error::{Error, ErrorKind};
+use managed_identity_core::error::{Error, ErrorKind};
 
 /// Name of the matching `System.Management.Automation.ErrorCategory` member.
 pub fn category(kind: ErrorKind) -> &'static str {
@@ -68,7 +68,7 @@ pub fn complete_item_error(item: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::Input;
+    use managed_identity_core::input::Input;
 
     #[test]
     fn error_ids_categories_and_rendered_messages() {

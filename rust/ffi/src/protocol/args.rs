@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::context::options::{SignInMethod, SignInOptions};
-use crate::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
-use crate::env::SnapshotEnvironment;
-use crate::error::{Error, Result};
-use crate::graph::report::{PrincipalType, ReportQuery};
-use crate::graph::{
+use managed_identity_core::context::options::{SignInMethod, SignInOptions};
+use managed_identity_core::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
+use managed_identity_core::env::SnapshotEnvironment;
+use managed_identity_core::error::{Error, Result};
+use managed_identity_core::graph::report::{PrincipalType, ReportQuery};
+use managed_identity_core::graph::{
     AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
     GraphOperation, GraphRequest, PermissionNamesQuery,
 };
@@ -132,7 +132,7 @@ pub fn secret_variables_in_json(args: &Value) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|env| {
             env.keys()
-                .filter(|k| crate::env::SECRET_VARIABLES.contains(&k.as_str()))
+                .filter(|k| managed_identity_core::env::SECRET_VARIABLES.contains(&k.as_str()))
                 .cloned()
                 .collect()
         })
@@ -309,7 +309,7 @@ fn report_query(args: &Value) -> Result<ReportQuery> {
 
 /// `graph.mergeRequests`: `{requests: [{identity, permissions, resource?, new?}]}` →
 /// `{requests: [...]}`, one per (identity, API), names trimmed, permissions de-duplicated
-/// ([`crate::graph::grouping::merge`]); `new` when any merged record was.
+/// ([`managed_identity_core::graph::grouping::merge`]); `new` when any merged record was.
 pub fn merge_requests(args: &Value) -> Result<Value> {
     let a: RecordsArgs = parse_args(args)?;
     let key = |s: &str| s.trim().to_lowercase();
@@ -319,7 +319,7 @@ pub fn merge_requests(args: &Value) -> Result<Value> {
         .filter(|r| r.new)
         .map(|r| key(&r.identity))
         .collect();
-    let merged = crate::graph::grouping::merge(records(a.requests));
+    let merged = managed_identity_core::graph::grouping::merge(records(a.requests));
     let out: Vec<Value> = merged
         .into_iter()
         .map(|r| {

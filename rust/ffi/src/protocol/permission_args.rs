@@ -1,11 +1,11 @@
-//! Argument decoding of the `permissions.*` operations (see `crate::permissions`).
+//! Argument decoding of the `permissions.*` operations (see `managed_identity_core::permissions`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::args::parse_args;
-use crate::error::{Error, Result};
-use crate::permissions::{FindQuery, Scheme, ScriptFacts};
+use managed_identity_core::error::{Error, Result};
+use managed_identity_core::permissions::{FindQuery, Scheme, ScriptFacts};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -96,23 +96,27 @@ struct TokenCheckArgs {
 }
 
 /// `permissions.tokenCheck` args: `{permissions, refresh?, wait?, timeoutSeconds?=300}`.
-pub fn token_check(args: &Value) -> Result<crate::permissions::token_check::TokenCheck> {
+pub fn token_check(
+    args: &Value,
+) -> Result<managed_identity_core::permissions::token_check::TokenCheck> {
     let a: TokenCheckArgs = parse_args(args)?;
     let wait = if a.wait {
         let secs = a.timeout_seconds.unwrap_or(300.0);
         if !secs.is_finite() || secs < 1.0 || secs > MAX_WAIT_SECONDS as f64 {
             return Err(Error::invalid_argument(format!(
                 "{} must be between 1 and {MAX_WAIT_SECONDS} seconds",
-                crate::input::Input::Timeout
+                managed_identity_core::input::Input::Timeout
             )));
         }
         Some(std::time::Duration::from_secs_f64(secs))
     } else {
         None
     };
-    Ok(crate::permissions::token_check::TokenCheck {
-        permissions: a.permissions,
-        refresh: a.refresh,
-        wait,
-    })
+    Ok(
+        managed_identity_core::permissions::token_check::TokenCheck {
+            permissions: a.permissions,
+            refresh: a.refresh,
+            wait,
+        },
+    )
 }

@@ -18,11 +18,11 @@
 //! | `identity.disconnect` | `{context}` | `{}` (the identity's cached tokens are dropped) |
 //! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |
 //! | `identity.testEndpoint` | `{environment, timeoutSeconds?}`; secret = the secret object of [`secret_fields`] (its variables) | one row per source (items) + `{selected}` |
-//! | `graph.*` | see [`crate::graph`] | items streamed as `Item` events + a summary |
-//! | `permissions.*` | see [`crate::permissions`] | rows streamed as `Item` events + a summary |
+//! | `graph.*` | see [`managed_identity_core::graph`] | items streamed as `Item` events + a summary |
+//! | `permissions.*` | see [`managed_identity_core::permissions`] | rows streamed as `Item` events + a summary |
 //! | `graph.mergeRequests` | `{requests: [{identity, permissions, resource?, new?}]}` | `{requests}` merged per identity and API (no request is sent) |
-//! | `permissions.tokenCheck` | `{context, permissions, refresh?, wait?, timeoutSeconds?=300}` | [`crate::permissions::token_check::TokenPermissionRow`] items + `{count, present}` |
-//! | `arm.*` | see [`crate::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
+//! | `permissions.tokenCheck` | `{context, permissions, refresh?, wait?, timeoutSeconds?=300}` | [`managed_identity_core::permissions::token_check::TokenPermissionRow`] items + `{count, present}` |
+//! | `arm.*` | see [`managed_identity_core::arm`] | rows streamed as `Item` events + `{count, subscriptionId, requests}` |
 //! | `diagnostics.panic` | – | panics (test hook: proves panics never cross the FFI) |
 //! | `diagnostics.sleep` | `{ms}` | sleeps (test hook for cancellation) |
 //!
@@ -58,13 +58,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::clock::SharedClock;
-use crate::context::{self, ConnectMethod, Context};
-use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Event, EventSink};
-use crate::secret::Secret;
-use crate::services::Services;
-use crate::sources::{Detection, SourceReport};
+use managed_identity_core::clock::SharedClock;
+use managed_identity_core::context::{self, ConnectMethod, Context};
+use managed_identity_core::error::{Error, ErrorKind, Result};
+use managed_identity_core::events::{Event, EventSink};
+use managed_identity_core::secret::Secret;
+use managed_identity_core::services::Services;
+use managed_identity_core::sources::{Detection, SourceReport};
 
 use args::{parse_args, ContextArg, TokenArgs};
 pub use casing::pascal_case;
@@ -170,9 +170,9 @@ impl Engine {
         let svc = &*self.services;
         match request.op.as_str() {
             ops::ENGINE_INFO => Ok(json!({
-                "version": crate::ENGINE_VERSION,
-                "environmentVariables": crate::env::VARIABLES,
-                "secretEnvironmentVariables": crate::env::SECRET_VARIABLES,
+                "version": managed_identity_core::ENGINE_VERSION,
+                "environmentVariables": managed_identity_core::env::VARIABLES,
+                "secretEnvironmentVariables": managed_identity_core::env::SECRET_VARIABLES,
                 "parameterNames": params::all(),
                 "httpsClientCreated": svc.http.https_client_created(),
             })),
@@ -238,23 +238,28 @@ impl Engine {
                 for row in &report.reports {
                     let mut item = source_report_json(row);
                     item["selected"] = json!(selected == Some(row.source.name()));
-                    item["engineVersion"] = json!(crate::ENGINE_VERSION);
+                    item["engineVersion"] = json!(managed_identity_core::ENGINE_VERSION);
                     sink.emit(Event::Item { item });
                 }
                 Ok(json!({ "selected": selected }))
             }
-            ops::PERMISSIONS_FIND => {
-                crate::permissions::find(permission_args::find_query(&request.args)?, sink)
-            }
+            ops::PERMISSIONS_FIND => managed_identity_core::permissions::find(
+                permission_args::find_query(&request.args)?,
+                sink,
+            ),
             ops::PERMISSIONS_ANALYZE => {
                 let a = permission_args::script_args(&request.args)?;
-                crate::permissions::analyze(&a.scripts, a.command_metadata_path.as_deref(), sink)
+                managed_identity_core::permissions::analyze(
+                    &a.scripts,
+                    a.command_metadata_path.as_deref(),
+                    sink,
+                )
             }
             ops::PERMISSIONS_TEST => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let a = permission_args::script_args(&request.args)?;
                 let scheme = a.scheme()?;
-                let held = if scheme == crate::permissions::Scheme::Application {
+                let held = if scheme == managed_identity_core::permissions::Scheme::Application {
                     let identity = match a.identity.as_deref().map(str::trim) {
                         Some(i) if !i.is_empty() => i.to_string(),
                         _ => ctx.describe(svc, sink).await?.object_id.ok_or_else(|| {
@@ -264,17 +269,18 @@ impl Engine {
                         })?,
                     };
                     let client = graph_client(&ctx, svc, sink);
-                    crate::permissions::held_app_roles(&client, &identity, sink).await?
+                    managed_identity_core::permissions::held_app_roles(&client, &identity, sink)
+                        .await?
                 } else {
                     let d = ctx.describe(svc, sink).await?;
-                    crate::permissions::Held {
+                    managed_identity_core::permissions::Held {
                         identity: d.account.clone().or(d.object_id.clone()),
                         identity_id: None,
                         identity_name: d.account,
                         permissions: d.scopes,
                     }
                 };
-                crate::permissions::test(
+                managed_identity_core::permissions::test(
                     &a.scripts,
                     a.command_metadata_path.as_deref(),
                     scheme,
@@ -288,12 +294,14 @@ impl Engine {
                 let check = permission_args::token_check(&request.args)?;
                 let tokens = context::ContextTokens::graph(&ctx, svc, sink);
                 let client = graph_client(&ctx, svc, sink);
-                let rows =
-                    crate::permissions::token_check::run(&tokens, &client, &check, sink).await?;
+                let rows = managed_identity_core::permissions::token_check::run(
+                    &tokens, &client, &check, sink,
+                )
+                .await?;
                 let present = rows
                     .iter()
                     .filter(|r| {
-                        r.status == crate::permissions::token_check::TokenPermissionStatus::Present
+                        r.status == managed_identity_core::permissions::token_check::TokenPermissionStatus::Present
                     })
                     .count();
                 for row in &rows {
@@ -307,13 +315,14 @@ impl Engine {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let (operation, concurrency) = args::graph_operation(op, &request.args)?;
                 let client = graph_client(&ctx, svc, sink);
-                let summary = crate::graph::run(operation, concurrency, client, sink).await?;
+                let summary =
+                    managed_identity_core::graph::run(operation, concurrency, client, sink).await?;
                 to_json(&summary)
             }
             op if op.starts_with("arm.") => {
                 let (_, ctx) = self.context_from(&request.args)?;
                 let operation = arm_args::arm_operation(op, &request.args)?;
-                let client = crate::arm::ArmClient::new(
+                let client = managed_identity_core::arm::ArmClient::new(
                     svc.service_transport.clone(),
                     svc.clock.clone(),
                     ctx.arm().endpoint.clone(),
@@ -321,7 +330,8 @@ impl Engine {
                 );
                 let default_subscription = ctx.arm().subscription_id.as_deref();
                 let summary =
-                    crate::arm::run(operation, default_subscription, &client, sink).await?;
+                    managed_identity_core::arm::run(operation, default_subscription, &client, sink)
+                        .await?;
                 to_json(&summary)
             }
             ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
@@ -403,7 +413,7 @@ pub const TEST_BROWSER_VARIABLE: &str = "MANAGEDIDENTITY_TEST_ONLY_BROWSER";
 
 /// `follow` or `wrongState` (test hooks only): the browser sign-in's scripted browser.
 fn test_browser(
-    env: &dyn crate::env::Environment,
+    env: &dyn managed_identity_core::env::Environment,
 ) -> Result<Option<context::options::TestBrowser>> {
     use context::options::TestBrowser;
     match env.var(TEST_BROWSER_VARIABLE).as_deref() {
@@ -469,8 +479,8 @@ fn graph_client<'a>(
     ctx: &'a Context,
     svc: &'a Services,
     sink: &'a dyn EventSink,
-) -> crate::graph::GraphClient<'a> {
-    crate::graph::GraphClient::with_transport(
+) -> managed_identity_core::graph::GraphClient<'a> {
+    managed_identity_core::graph::GraphClient::with_transport(
         svc.service_transport.clone(),
         svc.clock.clone(),
         ctx.graph_endpoint().clone(),
@@ -481,8 +491,8 @@ fn graph_client<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::FakeClock;
-    use crate::events::VecSink;
+    use managed_identity_core::clock::FakeClock;
+    use managed_identity_core::events::VecSink;
 
     async fn run(engine: &Engine, request: Value) -> Result<Value> {
         engine

@@ -4,7 +4,7 @@
 //!
 //! | field | value |
 //! |---|---|
-//! | `IDENTITY_HEADER`, `MSI_SECRET`, `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PASSWORD`, `AZURE_PASSWORD` | the host's secret environment variables ([`crate::env::SECRET_VARIABLES`]) |
+//! | `IDENTITY_HEADER`, `MSI_SECRET`, `AZURE_CLIENT_SECRET`, `AZURE_CLIENT_CERTIFICATE_PASSWORD`, `AZURE_PASSWORD` | the host's secret environment variables ([`managed_identity_core::env::SECRET_VARIABLES`]) |
 //! | `clientSecret` | `-ClientSecret` / `-Credential`'s password |
 //! | `certificatePassword` | `-CertificatePassword` (a PFX's password) |
 //! | `privateKey` | `{n, e, d, p, q, dp, dq, qi}`: an exported certificate's RSA key, each base64 big-endian |
@@ -14,13 +14,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::context::options::SignInSecrets;
-use crate::credentials::RsaParameters;
-use crate::error::{Error, Result};
-use crate::secret::Secret;
+use managed_identity_core::context::options::SignInSecrets;
+use managed_identity_core::credentials::RsaParameters;
+use managed_identity_core::error::{Error, Result};
+use managed_identity_core::secret::Secret;
 
 /// The secret object split into the secret environment variables (a JSON object, for
-/// [`crate::env::SnapshotEnvironment::add_secret_variables`]) and the sign-in secrets.
+/// [`managed_identity_core::env::SnapshotEnvironment::add_secret_variables`]) and the sign-in secrets.
 pub fn split(secret: &Secret) -> Result<(Option<Secret>, SignInSecrets)> {
     let invalid = |why: String| {
         Error::invalid_argument(format!(
@@ -38,7 +38,7 @@ pub fn split(secret: &Secret) -> Result<(Option<Secret>, SignInSecrets)> {
     };
     for (name, value) in object {
         match name.as_str() {
-            n if crate::env::SECRET_VARIABLES.contains(&n) => {
+            n if managed_identity_core::env::SECRET_VARIABLES.contains(&n) => {
                 variables.insert(name, value);
             }
             "clientSecret" => out.client_secret = text(&name, value)?,

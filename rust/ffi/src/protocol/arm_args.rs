@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use super::args::parse_args;
 use super::ops;
-use crate::arm::automation::SetIdentity;
-use crate::arm::identities::NewIdentity;
-use crate::arm::{ArmOperation, ArmOperationKind};
-use crate::error::{Error, Result};
+use managed_identity_core::arm::automation::SetIdentity;
+use managed_identity_core::arm::identities::NewIdentity;
+use managed_identity_core::arm::{ArmOperation, ArmOperationKind};
+use managed_identity_core::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

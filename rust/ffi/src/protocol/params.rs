@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::input::{self, Input};
+use managed_identity_core::input::{self, Input};
 
 /// One cmdlet parameter a message may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

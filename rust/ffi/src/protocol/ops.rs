@@ -20,13 +20,13 @@ pub const GRAPH_MERGE_REQUESTS: &str = "graph.mergeRequests";
 /// Test hooks: a panic (proves panics never cross the FFI) and a cancellable sleep.
 pub const DIAGNOSTICS_PANIC: &str = "diagnostics.panic";
 pub const DIAGNOSTICS_SLEEP: &str = "diagnostics.sleep";
-// Azure Resource Manager (issue 11); see crate::arm.
+// Azure Resource Manager (issue 11); see managed_identity_core::arm.
 pub const ARM_NEW_IDENTITY: &str = "arm.newIdentity";
 pub const ARM_GET_IDENTITY: &str = "arm.getIdentity";
 pub const ARM_REMOVE_IDENTITY: &str = "arm.removeIdentity";
 pub const ARM_GET_AUTOMATION_IDENTITY: &str = "arm.getAutomationIdentity";
 pub const ARM_SET_AUTOMATION_IDENTITY: &str = "arm.setAutomationIdentity";
-// Least privilege (issue 22); see crate::permissions.
+// Least privilege (issue 22); see managed_identity_core::permissions.
 pub const PERMISSIONS_FIND: &str = "permissions.find";
 pub const PERMISSIONS_ANALYZE: &str = "permissions.analyze";
 pub const PERMISSIONS_TEST: &str = "permissions.test";

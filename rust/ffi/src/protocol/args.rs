@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::request::{OnGraph, Request};
 use managed_identity_core::context::options::{SignInMethod, SignInOptions};
 use managed_identity_core::context::{ConnectMethod, ConnectOptions, TestEndpointOptions};
 use managed_identity_core::env::SnapshotEnvironment;
@@ -15,11 +16,6 @@ use managed_identity_core::graph::{
     AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
     GraphOperation, GraphRequest, PermissionNamesQuery,
 };
-
-/// Deserializes an operation's arguments, turning schema errors into `InvalidArgument`.
-pub fn parse_args<T: for<'de> Deserialize<'de>>(args: &Value) -> Result<T> {
-    T::deserialize(args).map_err(|e| Error::invalid_argument(format!("invalid arguments: {e}")))
-}
 
 /// The host's variables as sent by the module (non-string values are ignored).
 fn snapshot(environment: HashMap<String, Value>) -> SnapshotEnvironment {
@@ -33,9 +29,10 @@ fn snapshot(environment: HashMap<String, Value>) -> SnapshotEnvironment {
     SnapshotEnvironment { vars }
 }
 
+/// `identity.connect` args.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConnectArgs {
+pub struct ConnectArgs {
     method: Option<String>,
     client_id: Option<String>,
     object_id: Option<String>,
@@ -86,9 +83,22 @@ const METHODS: [(&str, ConnectMethod); 9] = [
     ("AzureCli", ConnectMethod::SignIn(SignInMethod::AzureCli)),
 ];
 
-/// `identity.connect` args.
+impl ConnectArgs {
+    /// The typed connect options.
+    pub fn options(self) -> Result<ConnectOptions> {
+        connect_options_of(self)
+    }
+}
+
+/// `identity.connect`'s options from the module's JSON args (tests build requests as JSON).
 pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
-    let a: ConnectArgs = parse_args(args)?;
+    match Request::from_json(super::ops::IDENTITY_CONNECT, args.clone())? {
+        Request::Connect(a) => (*a).options(),
+        other => Err(Error::internal(format!("decoded as {other:?}"))),
+    }
+}
+
+fn connect_options_of(a: ConnectArgs) -> Result<ConnectOptions> {
     let method = a.method.as_deref().unwrap_or("ManagedIdentity");
     let Some(method) = METHODS
         .iter()
@@ -127,40 +137,55 @@ pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
 
 /// The secret variables (issue 8.9) found in a request's JSON `environment`: they belong in the
 /// secret channel. An engine with test hooks refuses such a request (the module's test).
-pub fn secret_variables_in_json(args: &Value) -> Vec<String> {
-    args.get("environment")
-        .and_then(Value::as_object)
-        .map(|env| {
-            env.keys()
-                .filter(|k| managed_identity_core::env::SECRET_VARIABLES.contains(&k.as_str()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
+pub fn secret_variables_in_json(environment: &HashMap<String, Value>) -> Vec<String> {
+    let mut found: Vec<String> = environment
+        .keys()
+        .filter(|k| managed_identity_core::env::SECRET_VARIABLES.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    found.sort();
+    found
 }
 
+impl ConnectArgs {
+    /// The host's variables as the request carries them.
+    pub fn environment(&self) -> &HashMap<String, Value> {
+        &self.environment
+    }
+}
+
+/// `identity.testEndpoint` args.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TestEndpointArgs {
+pub struct TestEndpointArgs {
     #[serde(default)]
     environment: HashMap<String, Value>,
     timeout_seconds: Option<f64>,
 }
 
-/// `identity.testEndpoint` args.
-pub fn test_endpoint_options(args: &Value) -> Result<TestEndpointOptions> {
-    let a: TestEndpointArgs = parse_args(args)?;
-    Ok(TestEndpointOptions {
-        environment: snapshot(a.environment),
-        timeout_seconds: a.timeout_seconds,
-    })
+impl TestEndpointArgs {
+    /// The host's variables as the request carries them.
+    pub fn environment(&self) -> &HashMap<String, Value> {
+        &self.environment
+    }
 }
 
-/// The `context` handle every context operation carries.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ContextArg {
-    pub context: u64,
+impl TestEndpointArgs {
+    /// The typed options.
+    pub fn options(self) -> TestEndpointOptions {
+        TestEndpointOptions {
+            environment: snapshot(self.environment),
+            timeout_seconds: self.timeout_seconds,
+        }
+    }
+}
+
+/// `identity.testEndpoint`'s options from the module's JSON args (tests build requests as JSON).
+pub fn test_endpoint_options(args: &Value) -> Result<TestEndpointOptions> {
+    match Request::from_json(super::ops::IDENTITY_TEST_ENDPOINT, args.clone())? {
+        Request::TestEndpoint(a) => Ok(a.options()),
+        other => Err(Error::internal(format!("decoded as {other:?}"))),
+    }
 }
 
 /// `identity.token` args.
@@ -195,7 +220,7 @@ fn many(v: Option<OneOrMany>) -> Vec<String> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AppRolesArgs {
+pub struct AppRolesArgs {
     #[serde(default)]
     resource: Option<String>,
     #[serde(default)]
@@ -204,7 +229,7 @@ struct AppRolesArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct NamesArgs {
+pub struct NamesArgs {
     #[serde(default)]
     resource: Option<String>,
     #[serde(default)]
@@ -213,16 +238,21 @@ struct NamesArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AssignmentsArgs {
+pub struct AssignmentsArgs {
     identities: OneOrMany,
     #[serde(default)]
     resource: Option<String>,
 }
 
+/// `graph.grant` / `revoke` / `set` args: `identities` + `permissions` (+ `resource`), or
+/// `requests`: pipeline records `{identity, permissions, resource, new}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PlanArgs {
-    identities: OneOrMany,
+pub struct ChangeWire {
+    #[serde(default)]
+    requests: Option<Vec<RecordArg>>,
+    #[serde(default)]
+    identities: Option<OneOrMany>,
     #[serde(default)]
     permissions: Option<OneOrMany>,
     #[serde(default)]
@@ -236,10 +266,8 @@ struct PlanArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RecordsArgs {
+pub struct RecordsArgs {
     requests: Vec<RecordArg>,
-    #[serde(default)]
-    what_if: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,7 +285,7 @@ struct RecordArg {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RequestArgs {
+pub struct RequestArgs {
     #[serde(default)]
     method: Option<String>,
     uri: String,
@@ -271,7 +299,7 @@ struct RequestArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReportArgs {
+pub struct ReportArgs {
     #[serde(default)]
     principal_type: Option<String>,
     #[serde(default)]
@@ -285,8 +313,7 @@ struct ReportArgs {
 }
 
 /// `graph.report` args.
-fn report_query(args: &Value) -> Result<ReportQuery> {
-    let a: ReportArgs = parse_args(args)?;
+fn report_query(a: ReportArgs) -> Result<ReportQuery> {
     let principal_type = match a.principal_type.as_deref().map(str::trim) {
         None | Some("") => PrincipalType::ManagedIdentity,
         Some(t) if t.eq_ignore_ascii_case("ManagedIdentity") => PrincipalType::ManagedIdentity,
@@ -310,8 +337,7 @@ fn report_query(args: &Value) -> Result<ReportQuery> {
 /// `graph.mergeRequests`: `{requests: [{identity, permissions, resource?, new?}]}` →
 /// `{requests: [...]}`, one per (identity, API), names trimmed, permissions de-duplicated
 /// ([`managed_identity_core::graph::grouping::merge`]); `new` when any merged record was.
-pub fn merge_requests(args: &Value) -> Result<Value> {
-    let a: RecordsArgs = parse_args(args)?;
+pub fn merge_requests(a: RecordsArgs) -> Value {
     let key = |s: &str| s.trim().to_lowercase();
     let new: Vec<String> = a
         .requests
@@ -331,7 +357,7 @@ pub fn merge_requests(args: &Value) -> Result<Value> {
             })
         })
         .collect();
-    Ok(json!({ "requests": out }))
+    json!({ "requests": out })
 }
 
 fn records(requests: Vec<RecordArg>) -> Vec<ChangeRequest> {
@@ -345,27 +371,26 @@ fn records(requests: Vec<RecordArg>) -> Vec<ChangeRequest> {
         .collect()
 }
 
-/// `graph.grant` / `revoke` / `set` args: `identities` + `permissions` (+ `resource`), or
-/// `requests`: pipeline records `{identity, permissions, resource}`.
-fn change_args(args: &Value) -> Result<ChangeArgs> {
-    if args.get("requests").is_some() {
-        let a: RecordsArgs = parse_args(args)?;
-        let new_identities = a
-            .requests
+/// `graph.grant` / `revoke` / `set` args → the typed change (records win over a plan).
+fn change_args(a: ChangeWire) -> Result<ChangeArgs> {
+    if let Some(requests) = a.requests {
+        let new_identities = requests
             .iter()
             .filter(|r| r.new)
             .map(|r| r.identity.clone())
             .collect();
         return Ok(ChangeArgs {
-            target: ChangeTarget::Records(records(a.requests)),
+            target: ChangeTarget::Records(records(requests)),
             what_if: a.what_if,
             new_identities,
         });
     }
-    let a: PlanArgs = parse_args(args)?;
+    let identities = a
+        .identities
+        .ok_or_else(|| Error::invalid_argument("invalid arguments: missing field `identities`"))?;
     Ok(ChangeArgs {
         target: ChangeTarget::Plan(GrantPlan {
-            identities: a.identities.into_vec(),
+            identities: identities.into_vec(),
             permissions: many(a.permissions),
             resource: a.resource,
         }),
@@ -374,64 +399,78 @@ fn change_args(args: &Value) -> Result<ChangeArgs> {
     })
 }
 
-/// A `graph.*` operation and its optional `concurrency` (1..=16).
+/// A `graph.*` request, typed: the context it runs on, the operation and its concurrency.
+#[derive(Debug)]
+pub struct GraphCall {
+    pub context: u64,
+    pub operation: GraphOperation,
+    pub concurrency: Option<usize>,
+}
+
+impl Request {
+    /// The Graph operation of a `graph.*` request (`Ok`, or its argument error), or the request
+    /// back when it is another kind.
+    pub fn graph(self) -> std::result::Result<Result<GraphCall>, Box<Request>> {
+        fn call<T>(
+            g: OnGraph<T>,
+            typed: impl FnOnce(T) -> Result<GraphOperation>,
+        ) -> Result<GraphCall> {
+            Ok(GraphCall {
+                context: g.context,
+                concurrency: g.concurrency()?,
+                operation: typed(g.args)?,
+            })
+        }
+        Ok(match self {
+            Request::GraphAppRoles(g) => call(g, |a| {
+                Ok(GraphOperation::AppRoles(AppRolesQuery {
+                    resource: a.resource,
+                    name: a.name,
+                }))
+            }),
+            Request::GraphGrant(g) => call(g, |a| change_args(a).map(GraphOperation::Grant)),
+            Request::GraphRevoke(g) => call(g, |a| change_args(a).map(GraphOperation::Revoke)),
+            Request::GraphSet(g) => call(g, |a| change_args(a).map(GraphOperation::Set)),
+            Request::GraphAssignments(g) => call(g, |a| {
+                Ok(GraphOperation::Assignments(AssignmentsQuery {
+                    identities: a.identities.into_vec(),
+                    resource: a.resource,
+                }))
+            }),
+            Request::GraphPermissionNames(g) => call(g, |a| {
+                Ok(GraphOperation::PermissionNames(PermissionNamesQuery {
+                    resource: a.resource,
+                    prefix: a.prefix,
+                }))
+            }),
+            Request::GraphRequest(g) => call(g, |a| {
+                Ok(GraphOperation::Request(GraphRequest {
+                    method: a.method,
+                    uri: a.uri,
+                    body: a.body,
+                    all: a.all,
+                    headers: a.headers.unwrap_or_default(),
+                }))
+            }),
+            Request::GraphReport(g) => call(g, |a| report_query(a).map(GraphOperation::Report)),
+            other => return Err(Box::new(other)),
+        })
+    }
+}
+
+/// A `graph.*` operation decoded from the wire (tests drive Graph with the module's JSON): the
+/// typed operation and its concurrency.
 pub fn graph_operation(op: &str, args: &Value) -> Result<(GraphOperation, Option<usize>)> {
-    let concurrency = match args.get("concurrency") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| (1..=16).contains(n))
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| {
-                    Error::invalid_argument(format!(
-                        "concurrency must be an integer from 1 to 16, not {v}"
-                    ))
-                })?,
-        ),
-    };
-    let operation = match op {
-        super::ops::GRAPH_APP_ROLES => {
-            let a: AppRolesArgs = parse_args(args)?;
-            GraphOperation::AppRoles(AppRolesQuery {
-                resource: a.resource,
-                name: a.name,
-            })
-        }
-        super::ops::GRAPH_GRANT => GraphOperation::Grant(change_args(args)?),
-        super::ops::GRAPH_REVOKE => GraphOperation::Revoke(change_args(args)?),
-        super::ops::GRAPH_SET => GraphOperation::Set(change_args(args)?),
-        super::ops::GRAPH_ASSIGNMENTS => {
-            let a: AssignmentsArgs = parse_args(args)?;
-            GraphOperation::Assignments(AssignmentsQuery {
-                identities: a.identities.into_vec(),
-                resource: a.resource,
-            })
-        }
-        super::ops::GRAPH_PERMISSION_NAMES => {
-            let a: NamesArgs = parse_args(args)?;
-            GraphOperation::PermissionNames(PermissionNamesQuery {
-                resource: a.resource,
-                prefix: a.prefix,
-            })
-        }
-        super::ops::GRAPH_REQUEST => {
-            let a: RequestArgs = parse_args(args)?;
-            GraphOperation::Request(GraphRequest {
-                method: a.method,
-                uri: a.uri,
-                body: a.body,
-                all: a.all,
-                headers: a.headers.unwrap_or_default(),
-            })
-        }
-        super::ops::GRAPH_REPORT => GraphOperation::Report(report_query(args)?),
-        other => {
-            return Err(Error::invalid_argument(format!(
-                "unknown engine operation '{other}'"
-            )))
-        }
-    };
-    Ok((operation, concurrency))
+    let mut args = args.clone();
+    if let Some(object) = args.as_object_mut() {
+        object.entry("context").or_insert(json!(0));
+    }
+    match Request::from_json(op, args)?.graph() {
+        Ok(call) => call.map(|c| (c.operation, c.concurrency)),
+        Err(_) => Err(Error::invalid_argument(format!(
+            "'{op}' is not a Graph operation"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -467,19 +506,23 @@ mod tests {
                 .method
                 .is_sign_in());
         }
-        assert_eq!(
-            secret_variables_in_json(
-                &json!({"environment": {"IDENTITY_HEADER": "h", "IDENTITY_ENDPOINT": "e"}})
-            ),
-            ["IDENTITY_HEADER"]
-        );
+        let environment =
+            serde_json::from_value(json!({"IDENTITY_HEADER": "h", "IDENTITY_ENDPOINT": "e"}))
+                .expect("map");
+        assert_eq!(secret_variables_in_json(&environment), ["IDENTITY_HEADER"]);
         let e = connect_options(&json!({"clientId": 5})).expect_err("schema");
         assert!(e.message.starts_with("invalid arguments:"), "{}", e.message);
     }
 
     #[test]
     fn merge_requests_is_one_per_identity_and_api_with_names_trimmed_once() {
-        let out = merge_requests(&json!({"requests": [
+        let merge = |args: Value| -> Result<Value> {
+            match Request::from_json("graph.mergeRequests", args)? {
+                Request::GraphMergeRequests(a) => Ok(merge_requests(a)),
+                other => panic!("{other:?}"),
+            }
+        };
+        let out = merge(json!({"requests": [
             {"identity": " mi-a ", "permissions": [" Mail.Send ", "mail.send"], "resource": "Graph"},
             {"identity": "MI-A", "permissions": "User.Read.All", "resource": " graph ", "new": true},
             {"identity": "mi-a", "permissions": [], "resource": "Exchange"},
@@ -493,7 +536,7 @@ mod tests {
                 {"identity": "mi-a", "permissions": [], "resource": "Exchange", "new": true}
             ]})
         );
-        assert!(merge_requests(&json!({"requests": "x"})).is_err());
+        assert!(merge(json!({"requests": "x"})).is_err());
     }
 
     #[test]

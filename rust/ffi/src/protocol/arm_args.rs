@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::args::parse_args;
-use super::ops;
+use super::request::{OnArm, Request};
 use managed_identity_core::arm::automation::SetIdentity;
 use managed_identity_core::arm::identities::NewIdentity;
 use managed_identity_core::arm::{ArmOperation, ArmOperationKind};
@@ -15,14 +14,7 @@ use managed_identity_core::error::{Error, Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Common {
-    #[serde(default)]
-    subscription_id: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NewArgs {
+pub struct NewArgs {
     name: String,
     resource_group_name: String,
     location: String,
@@ -34,7 +26,7 @@ struct NewArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GetArgs {
+pub struct GetArgs {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -43,7 +35,7 @@ struct GetArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RemoveArgs {
+pub struct RemoveArgs {
     name: String,
     resource_group_name: String,
     #[serde(default)]
@@ -52,14 +44,14 @@ struct RemoveArgs {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AccountArgs {
+pub struct AccountArgs {
     automation_account_name: String,
     resource_group_name: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SetArgs {
+pub struct SetArgs {
     automation_account_name: String,
     resource_group_name: String,
     #[serde(default)]
@@ -87,63 +79,71 @@ fn tags(raw: Option<BTreeMap<String, Value>>) -> Result<BTreeMap<String, String>
         .collect()
 }
 
-/// Decodes one `arm.*` operation.
-pub fn arm_operation(op: &str, args: &Value) -> Result<ArmOperation> {
-    let common: Common = parse_args(args)?;
-    let kind = match op {
-        ops::ARM_NEW_IDENTITY => {
-            let a: NewArgs = parse_args(args)?;
-            ArmOperationKind::NewIdentity(NewIdentity {
-                name: a.name,
-                resource_group: a.resource_group_name,
-                location: a.location,
-                tags: tags(a.tags)?,
-                what_if: a.what_if,
+/// An `arm.*` request, typed: the context it runs on and the operation.
+#[derive(Debug)]
+pub struct ArmCall {
+    pub context: u64,
+    pub operation: ArmOperation,
+}
+
+impl Request {
+    /// The ARM operation of an `arm.*` request (`Ok`, or its argument error), or the request back
+    /// when it is another kind.
+    pub fn arm(self) -> std::result::Result<Result<ArmCall>, Box<Request>> {
+        fn call<T>(
+            a: OnArm<T>,
+            typed: impl FnOnce(T) -> Result<ArmOperationKind>,
+        ) -> Result<ArmCall> {
+            Ok(ArmCall {
+                context: a.context,
+                operation: ArmOperation {
+                    subscription: a.subscription_id,
+                    kind: typed(a.args)?,
+                },
             })
         }
-        ops::ARM_GET_IDENTITY => {
-            let a: GetArgs = parse_args(args)?;
-            ArmOperationKind::GetIdentity {
-                name: a.name,
-                resource_group: a.resource_group_name,
-            }
-        }
-        ops::ARM_REMOVE_IDENTITY => {
-            let a: RemoveArgs = parse_args(args)?;
-            ArmOperationKind::RemoveIdentity {
-                name: a.name,
-                resource_group: a.resource_group_name,
-                what_if: a.what_if,
-            }
-        }
-        ops::ARM_GET_AUTOMATION_IDENTITY => {
-            let a: AccountArgs = parse_args(args)?;
-            ArmOperationKind::GetAutomationIdentity {
-                resource_group: a.resource_group_name,
-                account: a.automation_account_name,
-            }
-        }
-        ops::ARM_SET_AUTOMATION_IDENTITY => {
-            let a: SetArgs = parse_args(args)?;
-            ArmOperationKind::SetAutomationIdentity(SetIdentity {
-                resource_group: a.resource_group_name,
-                account: a.automation_account_name,
-                system: a.system_assigned,
-                add: a.add_user_assigned,
-                remove: a.remove_user_assigned,
-                what_if: a.what_if,
-            })
-        }
-        other => {
-            return Err(Error::invalid_argument(format!(
-                "unknown engine operation '{other}'"
-            )))
-        }
-    };
-    Ok(ArmOperation {
-        subscription: common.subscription_id,
-        kind,
-    })
+        Ok(match self {
+            Request::ArmNewIdentity(a) => call(a, |a| {
+                Ok(ArmOperationKind::NewIdentity(NewIdentity {
+                    name: a.name,
+                    resource_group: a.resource_group_name,
+                    location: a.location,
+                    tags: tags(a.tags)?,
+                    what_if: a.what_if,
+                }))
+            }),
+            Request::ArmGetIdentity(a) => call(a, |a| {
+                Ok(ArmOperationKind::GetIdentity {
+                    name: a.name,
+                    resource_group: a.resource_group_name,
+                })
+            }),
+            Request::ArmRemoveIdentity(a) => call(a, |a| {
+                Ok(ArmOperationKind::RemoveIdentity {
+                    name: a.name,
+                    resource_group: a.resource_group_name,
+                    what_if: a.what_if,
+                })
+            }),
+            Request::ArmGetAutomationIdentity(a) => call(a, |a| {
+                Ok(ArmOperationKind::GetAutomationIdentity {
+                    resource_group: a.resource_group_name,
+                    account: a.automation_account_name,
+                })
+            }),
+            Request::ArmSetAutomationIdentity(a) => call(a, |a| {
+                Ok(ArmOperationKind::SetAutomationIdentity(SetIdentity {
+                    resource_group: a.resource_group_name,
+                    account: a.automation_account_name,
+                    system: a.system_assigned,
+                    add: a.add_user_assigned,
+                    remove: a.remove_user_assigned,
+                    what_if: a.what_if,
+                }))
+            }),
+            other => return Err(Box::new(other)),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -151,11 +151,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn arm_operation(op: &str, args: Value) -> Result<ArmOperation> {
+        match Request::from_json(op, args)?.arm() {
+            Ok(call) => call.map(|c| c.operation),
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn decodes_the_wire_args() {
         let op = arm_operation(
-            ops::ARM_NEW_IDENTITY,
-            &json!({"context": 1, "subscriptionId": "s", "name": "mi", "resourceGroupName": "rg",
+            "arm.newIdentity",
+            json!({"context": 1, "subscriptionId": "s", "name": "mi", "resourceGroupName": "rg",
                     "location": "UK South", "tags": {"env": "prod", "n": 1}, "whatIf": true}),
         )
         .unwrap();
@@ -166,8 +173,8 @@ mod tests {
         assert_eq!(n.tags["n"], "1");
         assert!(n.what_if);
         let op = arm_operation(
-            ops::ARM_SET_AUTOMATION_IDENTITY,
-            &json!({"context": 1, "automationAccountName": "aa", "resourceGroupName": "rg",
+            "arm.setAutomationIdentity",
+            json!({"context": 1, "automationAccountName": "aa", "resourceGroupName": "rg",
                     "systemAssigned": false, "addUserAssigned": ["x"]}),
         )
         .unwrap();
@@ -176,6 +183,6 @@ mod tests {
         };
         assert_eq!(s.system, Some(false));
         assert_eq!(s.add, vec!["x"]);
-        assert!(arm_operation(ops::ARM_NEW_IDENTITY, &json!({"context": 1})).is_err());
+        assert!(arm_operation("arm.newIdentity", json!({"context": 1})).is_err());
     }
 }

@@ -49,13 +49,13 @@ pub mod errors;
 pub mod ops;
 pub mod params;
 pub mod permission_args;
+pub mod request;
 pub mod secret_fields;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use managed_identity_core::clock::SharedClock;
@@ -66,16 +66,9 @@ use managed_identity_core::secret::Secret;
 use managed_identity_core::services::Services;
 use managed_identity_core::sources::{Detection, SourceReport};
 
-use args::{parse_args, ContextArg, TokenArgs};
 pub use casing::pascal_case;
 pub use errors::error_json;
-
-#[derive(Debug, Deserialize)]
-struct Request {
-    op: String,
-    #[serde(default)]
-    args: Value,
-}
+pub use request::Request;
 
 /// The engine: services plus the registry of live contexts. Handles are random, nonzero and
 /// below 2^53 (exact in a JSON number in every client), drawn from the OS CSPRNG: a handle cannot
@@ -146,11 +139,13 @@ impl Engine {
         secret: Option<Secret>,
         sink: &dyn EventSink,
     ) -> Result<Value> {
-        let request: Request = serde_json::from_slice(request)
-            .map_err(|e| Error::invalid_argument(format!("malformed engine request: {e}")))?;
-        let raw = request.op == ops::GRAPH_REQUEST;
+        let request = Request::decode(request);
+        let raw = request.as_ref().is_ok_and(Request::is_raw);
         let sink = &OutputSink { inner: sink, raw };
-        let result = self.dispatch(request, secret, sink).await;
+        let result = match request {
+            Ok(request) => self.dispatch(request, secret, sink).await,
+            Err(error) => Err(error),
+        };
         match result {
             Ok(value) if raw => Ok(value),
             Ok(value) => Ok(pascal_case(value)),
@@ -168,17 +163,61 @@ impl Engine {
         sink: &dyn EventSink,
     ) -> Result<Value> {
         let svc = &*self.services;
-        match request.op.as_str() {
-            ops::ENGINE_INFO => Ok(json!({
+        if let Some(hook) = request.test_hook().filter(|_| !self.test_hooks) {
+            return Err(Error::invalid_argument(format!(
+                "'{hook}' is a test hook and this engine was started without them \
+                 (they answer only when {TEST_HOOKS_VARIABLE}=1 is set at engine start)"
+            )));
+        }
+        let request = match request.graph() {
+            Ok(call) => {
+                let call = call?;
+                let ctx = self.context(call.context)?;
+                let client = graph_client(&ctx, svc, sink);
+                let summary = managed_identity_core::graph::run(
+                    call.operation,
+                    call.concurrency,
+                    client,
+                    sink,
+                )
+                .await?;
+                return to_json(&summary);
+            }
+            Err(other) => *other,
+        };
+        let request = match request.arm() {
+            Ok(call) => {
+                let call = call?;
+                let ctx = self.context(call.context)?;
+                let client = managed_identity_core::arm::ArmClient::new(
+                    svc.service_transport.clone(),
+                    svc.clock.clone(),
+                    ctx.arm().endpoint.clone(),
+                    Box::new(context::ContextTokens::arm(&ctx, svc, sink)),
+                );
+                let default_subscription = ctx.arm().subscription_id.as_deref();
+                let summary = managed_identity_core::arm::run(
+                    call.operation,
+                    default_subscription,
+                    &client,
+                    sink,
+                )
+                .await?;
+                return to_json(&summary);
+            }
+            Err(other) => *other,
+        };
+        match request {
+            Request::EngineInfo(_) => Ok(json!({
                 "version": managed_identity_core::ENGINE_VERSION,
                 "environmentVariables": managed_identity_core::env::VARIABLES,
                 "secretEnvironmentVariables": managed_identity_core::env::SECRET_VARIABLES,
                 "parameterNames": params::all(),
                 "httpsClientCreated": svc.http.https_client_created(),
             })),
-            ops::IDENTITY_CONNECT => {
-                self.refuse_secret_variables_in_json(&request.args)?;
-                let mut options = args::connect_options(&request.args)?;
+            Request::Connect(a) => {
+                self.refuse_secret_variables_in_json(a.environment())?;
+                let mut options = (*a).options()?;
                 // An access-token connect's secret is the token; any other's is the secret
                 // object of `secret_fields` (secret variables, issue 8.9, and sign-in secrets).
                 let secret = match options.method {
@@ -203,31 +242,29 @@ impl Engine {
                 description["handle"] = json!(id);
                 Ok(description)
             }
-            ops::IDENTITY_CONTEXT => {
-                let (id, ctx) = self.context_from(&request.args)?;
+            Request::Context(a) => {
+                let ctx = self.context(a.context)?;
                 let mut description = to_json(&ctx.describe(svc, sink).await?)?;
-                description["handle"] = json!(id);
+                description["handle"] = json!(a.context);
                 Ok(description)
             }
-            ops::IDENTITY_DISCONNECT => {
-                let arg: ContextArg = parse_args(&request.args)?;
-                let removed = self.lock_contexts().remove(&arg.context);
+            Request::Disconnect(a) => {
+                let removed = self.lock_contexts().remove(&a.context);
                 if let Some(identity) = removed.as_deref().and_then(Context::cache_identity) {
                     svc.cache.remove_identity(identity);
                 }
                 Ok(json!({}))
             }
-            ops::IDENTITY_TOKEN => {
-                let (_, ctx) = self.context_from(&request.args)?;
-                let a: TokenArgs = parse_args(&request.args)?;
+            Request::Token(a) => {
+                let ctx = self.context(a.context)?;
                 let info = ctx
-                    .token_info(a.resource.as_deref(), a.force_refresh, svc, sink)
+                    .token_info(a.args.resource.as_deref(), a.args.force_refresh, svc, sink)
                     .await?;
                 to_json(&info)
             }
-            ops::IDENTITY_TEST_ENDPOINT => {
-                self.refuse_secret_variables_in_json(&request.args)?;
-                let mut options = args::test_endpoint_options(&request.args)?;
+            Request::TestEndpoint(a) => {
+                self.refuse_secret_variables_in_json(a.environment())?;
+                let mut options = a.options();
                 if let Some(values) = &secret {
                     if let (Some(variables), _) = secret_fields::split(values)? {
                         options.environment.add_secret_variables(&variables)?;
@@ -243,21 +280,17 @@ impl Engine {
                 }
                 Ok(json!({ "selected": selected }))
             }
-            ops::PERMISSIONS_FIND => managed_identity_core::permissions::find(
-                permission_args::find_query(&request.args)?,
+            Request::PermissionsFind(a) => {
+                managed_identity_core::permissions::find(a.query(), sink)
+            }
+            Request::PermissionsAnalyze(a) => managed_identity_core::permissions::analyze(
+                &a.scripts,
+                a.command_metadata_path.as_deref(),
                 sink,
             ),
-            ops::PERMISSIONS_ANALYZE => {
-                let a = permission_args::script_args(&request.args)?;
-                managed_identity_core::permissions::analyze(
-                    &a.scripts,
-                    a.command_metadata_path.as_deref(),
-                    sink,
-                )
-            }
-            ops::PERMISSIONS_TEST => {
-                let (_, ctx) = self.context_from(&request.args)?;
-                let a = permission_args::script_args(&request.args)?;
+            Request::PermissionsTest(a) => {
+                let ctx = self.context(a.context)?;
+                let a = a.args;
                 let scheme = a.scheme()?;
                 let held = if scheme == managed_identity_core::permissions::Scheme::Application {
                     let identity = match a.identity.as_deref().map(str::trim) {
@@ -288,10 +321,10 @@ impl Engine {
                     sink,
                 )
             }
-            ops::GRAPH_MERGE_REQUESTS => args::merge_requests(&request.args),
-            ops::PERMISSIONS_TOKEN_CHECK => {
-                let (_, ctx) = self.context_from(&request.args)?;
-                let check = permission_args::token_check(&request.args)?;
+            Request::GraphMergeRequests(a) => Ok(args::merge_requests(a)),
+            Request::PermissionsTokenCheck(a) => {
+                let ctx = self.context(a.context)?;
+                let check = permission_args::token_check(a.args)?;
                 let tokens = context::ContextTokens::graph(&ctx, svc, sink);
                 let client = graph_client(&ctx, svc, sink);
                 let rows = managed_identity_core::permissions::token_check::run(
@@ -311,49 +344,13 @@ impl Engine {
                 }
                 Ok(json!({"count": rows.len(), "present": present}))
             }
-            op if op.starts_with("graph.") => {
-                let (_, ctx) = self.context_from(&request.args)?;
-                let (operation, concurrency) = args::graph_operation(op, &request.args)?;
-                let client = graph_client(&ctx, svc, sink);
-                let summary =
-                    managed_identity_core::graph::run(operation, concurrency, client, sink).await?;
-                to_json(&summary)
-            }
-            op if op.starts_with("arm.") => {
-                let (_, ctx) = self.context_from(&request.args)?;
-                let operation = arm_args::arm_operation(op, &request.args)?;
-                let client = managed_identity_core::arm::ArmClient::new(
-                    svc.service_transport.clone(),
-                    svc.clock.clone(),
-                    ctx.arm().endpoint.clone(),
-                    Box::new(context::ContextTokens::arm(&ctx, svc, sink)),
-                );
-                let default_subscription = ctx.arm().subscription_id.as_deref();
-                let summary =
-                    managed_identity_core::arm::run(operation, default_subscription, &client, sink)
-                        .await?;
-                to_json(&summary)
-            }
-            ops::DIAGNOSTICS_PANIC | ops::DIAGNOSTICS_SLEEP if !self.test_hooks => {
-                Err(Error::invalid_argument(format!(
-                    "'{}' is a test hook and this engine was started without them \
-                     (they answer only when {TEST_HOOKS_VARIABLE}=1 is set at engine start)",
-                    request.op
-                )))
-            }
-            ops::DIAGNOSTICS_PANIC => panic!("diagnostics.panic was requested"),
-            ops::DIAGNOSTICS_SLEEP => {
-                let ms = request
-                    .args
-                    .get("ms")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(1000);
+            Request::DiagnosticsPanic(_) => panic!("diagnostics.panic was requested"),
+            Request::DiagnosticsSleep(a) => {
+                let ms = a.ms.unwrap_or(1000);
                 svc.clock.sleep(Duration::from_millis(ms)).await;
                 Ok(json!({"sleptMs": ms}))
             }
-            other => Err(Error::invalid_argument(format!(
-                "unknown engine operation '{other}'"
-            ))),
+            other => Err(Error::internal(format!("{other:?} was not dispatched"))),
         }
     }
 
@@ -365,8 +362,8 @@ impl Engine {
     }
 
     /// Test hooks only: the module's tests prove no secret variable travels in JSON.
-    fn refuse_secret_variables_in_json(&self, args: &Value) -> Result<()> {
-        let found = args::secret_variables_in_json(args);
+    fn refuse_secret_variables_in_json(&self, environment: &HashMap<String, Value>) -> Result<()> {
+        let found = args::secret_variables_in_json(environment);
         if self.test_hooks && !found.is_empty() {
             return Err(Error::invalid_argument(format!(
                 "test hook: {} arrived in the request JSON; secret variables travel only in the operation's secret",
@@ -388,19 +385,14 @@ impl Engine {
         }
     }
 
-    fn context_from(&self, args: &Value) -> Result<(u64, Arc<Context>)> {
-        let arg: ContextArg = parse_args(args)?;
-        let ctx = self
-            .lock_contexts()
-            .get(&arg.context)
-            .cloned()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotConnected,
-                    "this context was disconnected or never existed; run Connect-Identity first",
-                )
-            })?;
-        Ok((arg.context, ctx))
+    /// The live context behind a handle.
+    fn context(&self, handle: u64) -> Result<Arc<Context>> {
+        self.lock_contexts().get(&handle).cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotConnected,
+                "this context was disconnected or never existed; run Connect-Identity first",
+            )
+        })
     }
 
     fn lock_contexts(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Context>>> {

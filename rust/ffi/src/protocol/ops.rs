@@ -32,3 +32,33 @@ pub const PERMISSIONS_ANALYZE: &str = "permissions.analyze";
 pub const PERMISSIONS_TEST: &str = "permissions.test";
 /// Issue 26: `Test-IdentityPermission` (is a permission in this identity's token yet).
 pub const PERMISSIONS_TOKEN_CHECK: &str = "permissions.tokenCheck";
+
+/// Every operation name, in the order of [`super::request::Request`]'s variants.
+pub const ALL: [&str; 26] = [
+    ENGINE_INFO,
+    IDENTITY_CONNECT,
+    IDENTITY_CONTEXT,
+    IDENTITY_DISCONNECT,
+    IDENTITY_TOKEN,
+    IDENTITY_TEST_ENDPOINT,
+    PERMISSIONS_FIND,
+    PERMISSIONS_ANALYZE,
+    PERMISSIONS_TEST,
+    PERMISSIONS_TOKEN_CHECK,
+    GRAPH_MERGE_REQUESTS,
+    GRAPH_APP_ROLES,
+    GRAPH_GRANT,
+    GRAPH_REVOKE,
+    GRAPH_SET,
+    GRAPH_ASSIGNMENTS,
+    GRAPH_PERMISSION_NAMES,
+    GRAPH_REQUEST,
+    GRAPH_REPORT,
+    ARM_NEW_IDENTITY,
+    ARM_GET_IDENTITY,
+    ARM_REMOVE_IDENTITY,
+    ARM_GET_AUTOMATION_IDENTITY,
+    ARM_SET_AUTOMATION_IDENTITY,
+    DIAGNOSTICS_PANIC,
+    DIAGNOSTICS_SLEEP,
+];

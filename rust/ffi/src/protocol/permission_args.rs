@@ -1,15 +1,14 @@
 //! Argument decoding of the `permissions.*` operations (see `managed_identity_core::permissions`).
 
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::args::parse_args;
 use managed_identity_core::error::{Error, Result};
 use managed_identity_core::permissions::{FindQuery, Scheme, ScriptFacts};
 
+/// `permissions.find` args.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct FindArgs {
+pub struct FindArgs {
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
@@ -20,15 +19,16 @@ struct FindArgs {
     command_metadata_path: Option<String>,
 }
 
-/// `permissions.find` args.
-pub fn find_query(args: &Value) -> Result<FindQuery> {
-    let a: FindArgs = parse_args(args)?;
-    Ok(FindQuery {
-        method: a.method,
-        uri: a.uri,
-        command: a.command,
-        command_metadata_path: a.command_metadata_path,
-    })
+impl FindArgs {
+    /// The typed query.
+    pub fn query(self) -> FindQuery {
+        FindQuery {
+            method: self.method,
+            uri: self.uri,
+            command: self.command,
+            command_metadata_path: self.command_metadata_path,
+        }
+    }
 }
 
 /// `permissions.analyze` / `permissions.test` args.
@@ -57,35 +57,47 @@ impl ScriptArgs {
     }
 }
 
-/// `permissions.analyze` / `permissions.test` args.
-pub fn script_args(args: &Value) -> Result<ScriptArgs> {
-    parse_args(args)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    use crate::protocol::request::Request;
+
+    fn find_query(args: Value) -> Result<FindQuery> {
+        match Request::from_json("permissions.find", args)? {
+            Request::PermissionsFind(a) => Ok(a.query()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn script_args(args: Value) -> Result<ScriptArgs> {
+        match Request::from_json("permissions.analyze", args)? {
+            Request::PermissionsAnalyze(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn args_decode() {
-        let q = find_query(&json!({"method": "POST", "uri": "/users/x/sendMail"})).expect("ok");
+        let q = find_query(json!({"method": "POST", "uri": "/users/x/sendMail"})).expect("ok");
         assert_eq!(q.method.as_deref(), Some("POST"));
-        let a = script_args(&json!({"scripts": [{"file": "a.ps1", "callSites": [{"line": 1, "command": "Get-MgUser", "elements": [{"parameter": "UserId", "value": null}]}]}], "scheme": "Delegated"})).expect("ok");
+        let a = script_args(json!({"scripts": [{"file": "a.ps1", "callSites": [{"line": 1, "command": "Get-MgUser", "elements": [{"parameter": "UserId", "value": null}]}]}], "scheme": "Delegated"})).expect("ok");
         assert_eq!(a.scheme().expect("scheme"), Scheme::DelegatedWork);
         assert_eq!(a.scripts[0].call_sites.len(), 1);
-        let a = script_args(&json!({"scripts": [], "scheme": "Other"})).expect("ok");
+        let a = script_args(json!({"scripts": [], "scheme": "Other"})).expect("ok");
         assert!(a.scheme().is_err());
-        assert!(script_args(&json!({"scripts": 5})).is_err());
+        assert!(script_args(json!({"scripts": 5})).is_err());
     }
 }
 
 /// Longest wait `permissions.tokenCheck` accepts (a day: IMDS caches a token for up to 24 hours).
 const MAX_WAIT_SECONDS: u64 = 86_400;
 
+/// `permissions.tokenCheck` args: `{permissions, refresh?, wait?, timeoutSeconds?=300}`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TokenCheckArgs {
+pub struct TokenCheckArgs {
     permissions: Vec<String>,
     #[serde(default)]
     refresh: bool,
@@ -95,11 +107,10 @@ struct TokenCheckArgs {
     timeout_seconds: Option<f64>,
 }
 
-/// `permissions.tokenCheck` args: `{permissions, refresh?, wait?, timeoutSeconds?=300}`.
+/// `permissions.tokenCheck` args → the typed check.
 pub fn token_check(
-    args: &Value,
+    a: TokenCheckArgs,
 ) -> Result<managed_identity_core::permissions::token_check::TokenCheck> {
-    let a: TokenCheckArgs = parse_args(args)?;
     let wait = if a.wait {
         let secs = a.timeout_seconds.unwrap_or(300.0);
         if !secs.is_finite() || secs < 1.0 || secs > MAX_WAIT_SECONDS as f64 {

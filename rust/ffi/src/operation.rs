@@ -418,7 +418,7 @@ mod tests {
         let task = runtime::runtime().expect("runtime").spawn(async move {
             let sink = Sink(task_op.clone());
             for i in 0..count {
-                sink.emit(Event::Item { item: json!(i) });
+                sink.emit(Event::item(i));
                 tokio::task::yield_now().await;
             }
             task_op.finish(Ok(json!({ "count": count })));

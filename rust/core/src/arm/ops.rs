@@ -1,15 +1,16 @@
 //! The ARM operations, typed, and how one runs with a client: the subscription resolved, the
 //! result as rows. The protocol edge builds the client for a context.
 
+use std::sync::Arc;
+
 use serde::Serialize;
-use serde_json::Value;
 
 use super::automation::{self, SetIdentity};
 use super::client::ArmClient;
 use super::identities::{self, NewIdentity};
 use super::subscription;
-use crate::error::{Error, Result};
-use crate::events::{Event, EventSink};
+use crate::error::Result;
+use crate::events::{Event, EventSink, Row};
 
 /// One ARM operation; `subscription` overrides the context's default subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +38,6 @@ pub enum ArmOperationKind {
     SetAutomationIdentity(SetIdentity),
 }
 
-fn to_json<T: Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot encode a result: {e}")))
-}
-
 /// What an operation did, beside its rows (serialized camelCase).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,33 +61,33 @@ pub async fn run(
         default_subscription,
     )
     .await?;
-    let rows: Vec<Value> = match &operation.kind {
+    let rows: Vec<Arc<dyn Row>> = match &operation.kind {
         ArmOperationKind::NewIdentity(a) => {
-            vec![to_json(&identities::create(client, &sub, a).await?)?]
+            vec![Arc::new(identities::create(client, &sub, a).await?)]
         }
         ArmOperationKind::GetIdentity {
             name,
             resource_group,
         } => identities::get(client, &sub, name.as_deref(), resource_group.as_deref())
             .await?
-            .iter()
-            .map(to_json)
-            .collect::<Result<_>>()?,
+            .into_iter()
+            .map(|row| Arc::new(row) as Arc<dyn Row>)
+            .collect(),
         ArmOperationKind::RemoveIdentity {
             name,
             resource_group,
             what_if,
-        } => vec![to_json(
-            &identities::remove(client, &sub, name, resource_group, *what_if).await?,
-        )?],
+        } => vec![Arc::new(
+            identities::remove(client, &sub, name, resource_group, *what_if).await?,
+        )],
         ArmOperationKind::GetAutomationIdentity {
             resource_group,
             account,
-        } => vec![to_json(
-            &automation::get(client, &sub, resource_group, account).await?,
-        )?],
+        } => vec![Arc::new(
+            automation::get(client, &sub, resource_group, account).await?,
+        )],
         ArmOperationKind::SetAutomationIdentity(a) => {
-            vec![to_json(&automation::set(client, &sub, a).await?)?]
+            vec![Arc::new(automation::set(client, &sub, a).await?)]
         }
     };
     let count = rows.len();

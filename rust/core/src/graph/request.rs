@@ -12,7 +12,7 @@ use super::client::{GraphClient, GraphResponse, Resend};
 use super::errors::Access;
 use super::ops::{OperationSummary, Summary};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventSink};
+use crate::events::EventSink;
 use crate::input::Input;
 
 /// `graph.request`: one Graph call (or every page of a collection with `all`).
@@ -98,8 +98,9 @@ fn header_map(headers: BTreeMap<String, Value>) -> Result<HeaderMap> {
     Ok(map)
 }
 
+/// Streams Graph's own JSON (or text) as one row.
 fn emit(sink: &dyn EventSink, item: Value) {
-    sink.emit(Event::Item { item });
+    crate::events::item(sink, item);
 }
 
 /// Emits a 2xx body: nothing when empty (204), the JSON value, or the text.

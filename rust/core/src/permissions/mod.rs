@@ -29,20 +29,20 @@ pub use managed_identity_graph_permissions::data;
 pub use managed_identity_graph_permissions::lookup;
 pub use managed_identity_graph_permissions::path;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 pub use compare::{Held, PermissionRow, PermissionStatus};
-pub use data::{PermissionData, Scheme};
+pub use data::{PermissionData, Scheme, Source};
 pub use lookup::{Allowing, Requirement};
 pub use path::Method;
 pub use runbook::{CallRow, CallStatus, ScriptFacts};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Event, EventSink};
+use crate::events::EventSink;
 use crate::graph::client::GraphClient;
 use crate::graph::progress::Progress;
 use crate::graph::report::risk::RiskTable;
@@ -165,15 +165,42 @@ fn mg_map(path: Option<&str>) -> Result<Option<Arc<mg::MgMap>>> {
     }
 }
 
-fn emit<T: Serialize>(sink: &dyn EventSink, item: &T) -> Result<()> {
-    let item = serde_json::to_value(item)
-        .map_err(|e| Error::internal(format!("cannot serialize a result: {e}")))?;
-    sink.emit(Event::Item { item });
+fn emit<T: crate::events::Row + Clone + 'static>(sink: &dyn EventSink, row: &T) -> Result<()> {
+    crate::events::item(sink, row.clone());
     Ok(())
 }
 
+/// What `permissions.find` answered, beside its rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindSummary {
+    pub count: usize,
+    pub source: Source,
+}
+
+/// What `permissions.analyze` found, beside its rows: the permissions the scripts need.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeSummary {
+    pub call_sites: usize,
+    pub unresolved: usize,
+    pub application: Vec<String>,
+    pub delegated: Vec<String>,
+    pub command_map: bool,
+    pub source: Source,
+}
+
+/// What `permissions.test` compared, beside its rows: how many rows have each status.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestSummary {
+    pub call_sites: usize,
+    pub held: Vec<String>,
+    pub by_status: BTreeMap<PermissionStatus, usize>,
+    pub source: Source,
+}
+
 /// `permissions.find`.
-pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<Value> {
+pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<FindSummary> {
     let data = graph()?;
     let mut count = 0;
     match (&q.uri, &q.command) {
@@ -215,7 +242,10 @@ pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<Value> {
             ))
         }
     }
-    Ok(json!({ "count": count, "source": data.source }))
+    Ok(FindSummary {
+        count,
+        source: data.source.clone(),
+    })
 }
 
 /// `permissions.analyze`.
@@ -223,7 +253,7 @@ pub fn analyze(
     scripts: &[ScriptFacts],
     metadata: Option<&str>,
     sink: &dyn EventSink,
-) -> Result<Value> {
+) -> Result<AnalyzeSummary> {
     let data = graph()?;
     let map = mg_map(metadata)?;
     let calls = runbook::analyse(data, scripts, map.as_deref())?;
@@ -248,14 +278,14 @@ pub fn analyze(
     }
     application.sort();
     delegated.sort();
-    Ok(json!({
-        "callSites": calls.len(),
-        "unresolved": unresolved,
-        "application": application,
-        "delegated": delegated,
-        "commandMap": map.is_some(),
-        "source": data.source,
-    }))
+    Ok(AnalyzeSummary {
+        call_sites: calls.len(),
+        unresolved,
+        application,
+        delegated,
+        command_map: map.is_some(),
+        source: data.source.clone(),
+    })
 }
 
 /// An identity's application permissions on Microsoft Graph, as `Get-GraphAppRoleAssignment`
@@ -308,26 +338,21 @@ pub fn test(
     scheme: Scheme,
     held: &Held,
     sink: &dyn EventSink,
-) -> Result<Value> {
+) -> Result<TestSummary> {
     let data = graph()?;
     let map = mg_map(metadata)?;
     let calls = runbook::analyse(data, scripts, map.as_deref())?;
     let risk = RiskTable::load(None)?;
     let rows = compare::compare(data, &calls, scheme, held, &risk);
-    let mut by_status = serde_json::Map::new();
+    let mut by_status = BTreeMap::new();
     for r in &rows {
-        let key = serde_json::to_value(r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let n = by_status.get(&key).and_then(Value::as_u64).unwrap_or(0);
-        by_status.insert(key, json!(n + 1));
+        *by_status.entry(r.status).or_insert(0) += 1;
         emit(sink, r)?;
     }
-    Ok(json!({
-        "callSites": calls.len(),
-        "held": held.permissions,
-        "byStatus": by_status,
-        "source": data.source,
-    }))
+    Ok(TestSummary {
+        call_sites: calls.len(),
+        held: held.permissions.clone(),
+        by_status,
+        source: data.source.clone(),
+    })
 }

@@ -138,9 +138,10 @@ impl Env {
             .events()
             .into_iter()
             .map(|e| match e {
-                Event::Item { mut item } => {
+                Event::Item { item } => {
+                    let mut item = serde_json::to_value(&*item).expect("row");
                     protocol::errors::complete_item_error(&mut item);
-                    Event::Item { item }
+                    Event::item(item)
                 }
                 other => other,
             })
@@ -153,7 +154,7 @@ fn items(events: &[Event]) -> Vec<Value> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Item { item } => Some(item.clone()),
+            Event::Item { item } => Some(serde_json::to_value(&**item).expect("row")),
             _ => None,
         })
         .collect()

@@ -276,18 +276,20 @@ impl Engine {
                     let mut item = source_report_json(row);
                     item["selected"] = json!(selected == Some(row.source.name()));
                     item["engineVersion"] = json!(managed_identity_core::ENGINE_VERSION);
-                    sink.emit(Event::Item { item });
+                    sink.emit(Event::item(item));
                 }
                 Ok(json!({ "selected": selected }))
             }
             Request::PermissionsFind(a) => {
-                managed_identity_core::permissions::find(a.query(), sink)
+                to_json(&managed_identity_core::permissions::find(a.query(), sink)?)
             }
-            Request::PermissionsAnalyze(a) => managed_identity_core::permissions::analyze(
-                &a.scripts,
-                a.command_metadata_path.as_deref(),
-                sink,
-            ),
+            Request::PermissionsAnalyze(a) => {
+                to_json(&managed_identity_core::permissions::analyze(
+                    &a.scripts,
+                    a.command_metadata_path.as_deref(),
+                    sink,
+                )?)
+            }
             Request::PermissionsTest(a) => {
                 let ctx = self.context(a.context)?;
                 let a = a.args;
@@ -313,13 +315,13 @@ impl Engine {
                         permissions: d.scopes,
                     }
                 };
-                managed_identity_core::permissions::test(
+                to_json(&managed_identity_core::permissions::test(
                     &a.scripts,
                     a.command_metadata_path.as_deref(),
                     scheme,
                     &held,
                     sink,
-                )
+                )?)
             }
             Request::GraphMergeRequests(a) => Ok(args::merge_requests(a)),
             Request::PermissionsTokenCheck(a) => {
@@ -337,12 +339,11 @@ impl Engine {
                         r.status == managed_identity_core::permissions::token_check::TokenPermissionStatus::Present
                     })
                     .count();
-                for row in &rows {
-                    sink.emit(Event::Item {
-                        item: to_json(row)?,
-                    });
+                let count = rows.len();
+                for row in rows {
+                    sink.emit(Event::item(row));
                 }
-                Ok(json!({"count": rows.len(), "present": present}))
+                Ok(json!({"count": count, "present": present}))
             }
             Request::DiagnosticsPanic(_) => panic!("diagnostics.panic was requested"),
             Request::DiagnosticsSleep(a) => {
@@ -418,14 +419,14 @@ fn test_browser(
     }
 }
 
-/// One `Test-IdentityEndpoint` row on the wire.
+/// One `Test-IdentityEndpoint` row on the wire, its reason naming the cmdlets' parameters.
 pub fn source_report_json(row: &SourceReport) -> Value {
     json!({
         "source": row.source.name(),
         "detected": row.detected,
         "available": row.available,
         "endpoint": row.endpoint,
-        "reason": row.reason,
+        "reason": params::render(&row.reason),
     })
 }
 
@@ -448,11 +449,11 @@ impl EventSink for OutputSink<'_> {
     fn emit(&self, event: Event) {
         let event = match event {
             Event::Item { item } if self.raw => Event::Item { item },
-            Event::Item { mut item } => {
+            Event::Item { item } => {
+                // The row's wire shape: its serde form, item error completed, keys PascalCase.
+                let mut item = serde_json::to_value(&*item).unwrap_or(Value::Null);
                 errors::complete_item_error(&mut item);
-                Event::Item {
-                    item: pascal_case(item),
-                }
+                Event::item(pascal_case(item))
             }
             Event::Warning { message } => Event::Warning {
                 message: params::render(&message),

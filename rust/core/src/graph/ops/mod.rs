@@ -9,10 +9,9 @@ pub mod results;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::client::GraphClient;
-use crate::events::{Event, EventSink};
+use crate::events::{EventSink, Row};
 
 pub use args::{
     AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
@@ -112,11 +111,9 @@ impl Summary {
     }
 }
 
-/// Streams one typed row. `Event::Item` carries its serde value; the protocol edge renders the
-/// keys and completes the error.
-pub(crate) fn emit<T: Serialize>(sink: &dyn EventSink, row: &T) {
-    let item = serde_json::to_value(row).unwrap_or(Value::Null);
-    sink.emit(Event::Item { item });
+/// Streams one typed row; the FFI edge renders its keys and completes its error.
+pub(crate) fn emit<T: Row + Clone + 'static>(sink: &dyn EventSink, row: &T) {
+    crate::events::item(sink, row.clone());
 }
 
 /// De-duplicates inputs (trimmed, case-insensitive), keeping the first spelling.

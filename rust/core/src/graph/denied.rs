@@ -320,7 +320,7 @@ pub fn explain(
             }
         );
         let action = if scheme == Scheme::Application {
-            "Call this API with a user's sign-in (Connect-Identity -DeviceCode or -Browser with -Scopes), or use another API that supports application permissions."
+            "Call this API with a user's sign-in (Connect-Identity -Scopes, in a browser or with -UseDeviceCode), or use another API that supports application permissions."
         } else {
             "Call this API with an app-only sign-in (a managed identity or an application) that holds the application permission."
         };

@@ -90,10 +90,11 @@ pub(crate) fn unsupported(kind: SourceKind, reason: Option<&str>) -> Error {
     Error::new(
         ErrorKind::UnsupportedSource,
         format!(
-            "{} is detected ({}) and has no managed-identity endpoint: Connect-Identity -Identity \
+            "{} is detected ({}) and has no managed-identity endpoint: Connect-Identity {} \
              signs in with its federated token through Entra instead. Run Test-IdentityEndpoint for details.",
             kind.display(),
-            reason.unwrap_or("from the environment")
+            reason.unwrap_or("from the environment"),
+            Input::ManagedIdentity
         ),
     )
     .with_details(json!({"source": kind.name()}))

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::env::Environment;
 use crate::error::Result;
+use crate::input::Input;
 use crate::secret::Secret;
 
 pub use arc::{ARC_DEFAULT_ENDPOINT, HIMDS_PATH_VARIABLE, TOKEN_DIRECTORY_TEST_VARIABLE};
@@ -161,9 +162,10 @@ pub fn detect(env: &dyn Environment) -> Detection {
             r.reason
                 .push_str(&format!("; {} comes first", chosen.name()));
         } else if r.source == chosen && chosen.signs_in() {
-            r.reason.push_str(
-                "; this source is used: -Identity signs in with the federated token through Entra",
-            );
+            r.reason.push_str(&format!(
+                "; this source is used: {} signs in with the federated token through Entra",
+                Input::ManagedIdentity
+            ));
         } else if r.source == chosen && r.source != SourceKind::Imds {
             match &source {
                 Ok(_) => r.reason.push_str("; this source is used"),

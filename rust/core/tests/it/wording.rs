@@ -1,7 +1,8 @@
 //! Core names caller inputs through `Input` placeholders, never by cmdlet parameter: the protocol
 //! edge renders them (`protocol::params`). Checked here for the sign-ins (`src/credentials`),
-//! whose messages name more parameters than any other folder: no line outside a comment may
-//! spell a parameter of the edge's table as `-Name`.
+//! whose messages name more parameters than any other folder, and for the managed-identity
+//! sources (`src/sources`, whose reasons `Test-IdentityEndpoint` shows): no line outside a
+//! comment may spell a parameter of the edge's table as `-Name`.
 
 use std::path::PathBuf;
 
@@ -19,12 +20,23 @@ fn spells(line: &str, name: &str) -> bool {
 }
 
 #[test]
-fn sign_in_messages_name_inputs_through_placeholders() {
-    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/credentials");
+fn sign_in_and_source_messages_name_inputs_through_placeholders() {
     let names: Vec<&str> = params::all().iter().map(|p| p.parameter).collect();
     assert!(names.contains(&"TenantId") && names.contains(&"CertificatePath"));
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(&folder).expect("src/credentials") {
+    for folder in ["src/credentials", "src/sources"] {
+        found.extend(spelled_in(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder), &names));
+    }
+    assert!(
+        found.is_empty(),
+        "use crate::input::Input placeholders instead: {found:#?}"
+    );
+}
+
+/// Every `-Name` of `names` spelled outside a comment in the folder's `.rs` files.
+fn spelled_in(folder: &std::path::Path, names: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(folder).expect("folder") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "rs") {
             continue;
@@ -35,17 +47,14 @@ fn sign_in_messages_name_inputs_through_placeholders() {
             if code.starts_with("//") {
                 continue;
             }
-            for name in &names {
+            for name in names {
                 if spells(code, name) {
                     found.push(format!("{}:{}: -{name}", path.display(), n + 1));
                 }
             }
         }
     }
-    assert!(
-        found.is_empty(),
-        "use crate::input::Input placeholders instead: {found:#?}"
-    );
+    found
 }
 
 #[test]

@@ -411,6 +411,15 @@ Describe 'Connect-Identity -Identity where workload identity federation is confi
         $context.ClientId | Should -Be $Other.appId
     }
 
+    It 'signs in with the -ClientId it validated, not the text as typed' {
+        # -Identity accepts a GUID in braces, in any case, with spaces around (the selector
+        # normalises it); the federated sign-in must use that value, not the raw text.
+        $typed = '  {' + $Other.appId.ToUpperInvariant() + '}  '
+        $context = Connect-Identity -Identity -ClientId $typed -GraphEndpoint $Base
+        $context.AuthType | Should -Be 'WorkloadIdentity'
+        $context.ClientId | Should -Be $Other.appId
+    }
+
     It 'refuses -ObjectId with ManagedIdentity.UnsupportedIdentityKind, naming -ClientId' {
         { Connect-Identity -Identity -ObjectId $App.id -GraphEndpoint $Base -ErrorAction Stop } |
             Should -Throw -ErrorId 'ManagedIdentity.UnsupportedIdentityKind,ManagedIdentity.Interop.Commands.ConnectIdentityCommand'

@@ -262,8 +262,14 @@ async fn connect_workload_identity(
         sink,
         "Workload identity federation is configured (AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, AZURE_CLIENT_ID): signing in with its federated token.",
     );
+    // The sign-in takes the client id the selector validated (trimmed, a GUID), never the
+    // text as it arrived.
+    let client_id = match selector {
+        IdentitySelector::ClientId(id) => Some(id),
+        _ => None,
+    };
     connect_sign_in(
-        args,
+        ConnectOptions { client_id, ..args },
         SignInMethod::WorkloadIdentity,
         crate::credentials::Cloud::default(),
         targets,

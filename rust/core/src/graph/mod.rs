@@ -3,8 +3,8 @@
 //! assignments, and a general request escape hatch.
 //!
 //! The engine does not depend on how tokens are obtained: a [`GraphClient`] is built from an
-//! HTTP client, a clock, the Graph endpoint and a [`TokenProvider`]; [`execute`] adapts a
-//! [`Context`] into a provider, tests use [`StaticToken`].
+//! HTTP client, a clock, the Graph endpoint and a [`TokenProvider`]; the FFI crate's protocol
+//! edge gives it `context::ContextTokens`, tests a `StaticToken`.
 //!
 //! Operations (typed as [`GraphOperation`]; the protocol edge decodes them from the wire, where
 //! args are camelCase; output objects are typed rows ([`ops::results`]: `ChangeResult`,

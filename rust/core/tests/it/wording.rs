@@ -25,7 +25,10 @@ fn sign_in_and_source_messages_name_inputs_through_placeholders() {
     assert!(names.contains(&"TenantId") && names.contains(&"CertificatePath"));
     let mut found = Vec::new();
     for folder in ["src/credentials", "src/sources"] {
-        found.extend(spelled_in(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder), &names));
+        found.extend(spelled_in(
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder),
+            &names,
+        ));
     }
     assert!(
         found.is_empty(),

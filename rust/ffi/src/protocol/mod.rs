@@ -1,19 +1,20 @@
-//! The protocol edge: the JSON operation layer the FFI crate drives, and the only place that
-//! knows the wire. One request = `{"op": "...", "args": {...}}`; the answer is a JSON value or a
-//! typed [`Error`] (as [`error_json`]). Progress, warnings, verbose lines and streamed result
-//! items go to an [`EventSink`] while the operation runs.
+//! The protocol edge: the JSON operation layer of the FFI crate, and the only place that knows
+//! the wire. One request = `{"op": "...", "args": {...}}`, decoded once into a [`Request`]
+//! variant with typed arguments; the answer is a JSON value or a typed [`Error`] (as
+//! [`error_json`]). Progress, warnings, verbose lines and streamed result items (core's typed
+//! rows, serialized here) go to an [`EventSink`] while the operation runs.
 //!
-//! Here and nowhere else: operation names ([`ops`]), argument decoding into the typed domain
-//! options ([`args`]), PascalCase keys ([`casing`]), error kind → PowerShell category
-//! ([`errors`]) and the cmdlet parameter names that messages mention ([`params`]). Core modules
-//! never import this module.
+//! Here and nowhere else: operation names ([`ops`], [`request`]), argument decoding into the
+//! typed domain options ([`args`], [`arm_args`], [`permission_args`]), PascalCase keys
+//! ([`casing`]), error kind → PowerShell category ([`errors`]) and the cmdlet parameter names
+//! that messages mention ([`params`]). The core crate knows none of it.
 //!
 //! Operations (the contract with the PowerShell layer; add, never rename):
 //!
 //! | op | args | result |
 //! |---|---|---|
 //! | `engine.info` | – | `{version, environmentVariables, secretEnvironmentVariables, parameterNames, httpsClientCreated}` (diagnostics and tests; the host reads the variable names through plain exports) |
-//! | `identity.connect` | see [`args::connect_options`]; secret = access token for `AccessToken`, else the secret object of [`secret_fields`] | context description + `handle` |
+//! | `identity.connect` | see [`args::ConnectArgs`]; secret = access token for `AccessToken`, else the secret object of [`secret_fields`] | context description + `handle` |
 //! | `identity.context` | `{context}` | context description |
 //! | `identity.disconnect` | `{context}` | `{}` (the identity's cached tokens are dropped) |
 //! | `identity.token` | `{context, resource?, forceRefresh?}` | token metadata (never the token) |

@@ -286,7 +286,8 @@ function Get-CrossBuildSetting {
 
 function Get-CrossCargoArgument {
     # cargo's arguments for the engine library (default) or, -Tests, the Windows leg's Rust tests:
-    # the core crate's unit tests and its integration tests (rust/core/tests/it, one binary), built
+    # the core crate's unit tests and its integration tests (rust/core/tests/it, one binary) and
+    # the FFI crate's unit tests (the wire: rust/ffi/src/protocol, the operation queue), built
     # not run. Same profile and target folder, so both share the standard library and every
     # dependency whose features agree (build.ps1 Start-WindowsLegBuild runs them one after another).
     # -WithEmulator: the engine build also compiles the emulator's library, which the tests link
@@ -294,7 +295,7 @@ function Get-CrossCargoArgument {
     # engine's resolution, so the tests' build reuses every dependency instead of compiling
     # tokio, hyper, reqwest, h2 and windows-sys a second time with other features.
     param([Parameter(Mandatory)] $Engine, [Parameter(Mandatory)] $Setting, [string] $CargoProfile, [switch] $Tests, [switch] $WithEmulator)
-    $arguments = if ($Tests) { @('test', '--no-run', '--profile', $CargoProfile, '-p', 'managed-identity-core', '--lib', '--test', 'it') }
+    $arguments = if ($Tests) { @('test', '--no-run', '--profile', $CargoProfile, '-p', 'managed-identity-core', '-p', 'managed-identity-ffi', '--lib', '--test', 'it') }
     elseif ($WithEmulator) { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '-p', 'managed-identity-emulator', '--lib') }
     else { @('build', '--profile', $CargoProfile, '-p', 'managed-identity-ffi', '--lib') }
     $std = $Setting.Arguments
@@ -515,13 +516,17 @@ function Build-WindowsRustTest {
             $message = $line | ConvertFrom-Json
             if ($message.reason -eq 'compiler-artifact' -and $message.profile.test -and $message.executable) { $message.executable }
         })
-    if ($built.Count -ne 2) { throw "expected 2 Rust test programs for $($engine.Target) (core's unit tests and tests/it), cargo named $($built.Count): $($built -join ', ')" }
+    if ($built.Count -ne 3) { throw "expected 3 Rust test programs for $($engine.Target) (core's unit tests and tests/it, the FFI crate's unit tests), cargo named $($built.Count): $($built -join ', ')" }
     $folder = Join-Path $Out 'windows/rust'
     New-Item -ItemType Directory -Force $folder | Out-Null
     Copy-Item (Join-Path $Out 'windows/native/bcryptprimitives.dll') $folder -Force
     foreach ($program in $built) {
-        # managed_identity_core-<hash>.exe is the unit tests, it-<hash>.exe the integration tests.
-        $name = if ((Split-Path $program -Leaf) -like 'it-*') { 'core-integration-tests.exe' } else { 'core-unit-tests.exe' }
+        # managed_identity_core-<hash>.exe is core's unit tests, it-<hash>.exe its integration
+        # tests, managedidentity_engine-<hash>.exe the FFI crate's unit tests.
+        $leaf = Split-Path $program -Leaf
+        $name = if ($leaf -like 'it-*') { 'core-integration-tests.exe' }
+        elseif ($leaf -like 'managedidentity_engine-*') { 'ffi-unit-tests.exe' }
+        else { 'core-unit-tests.exe' }
         $copy = Join-Path $folder $name
         Copy-Item $program $copy -Force
         $copy
@@ -602,7 +607,7 @@ function Invoke-WindowsTestLeg {
     param([string[]] $Path, $Build)
     $clock = [Diagnostics.Stopwatch]::StartNew()
     $counts = [pscustomobject]@{ Passed = 0; Failed = 0; Ran = $false; Seconds = 0; RustPassed = 0; RustFailed = 0; RustIgnored = 0 }
-    Write-Host "`n== Windows leg (Pester suite in a Windows pwsh and the core crate's Rust tests under Wine, win-x64 engine)" -ForegroundColor Cyan
+    Write-Host "`n== Windows leg (Pester suite in a Windows pwsh and the core and FFI crates' Rust tests under Wine, win-x64 engine)" -ForegroundColor Cyan
     if ($IsWindows) {
         Write-Host 'This is Windows: the Pester leg above ran in this Windows pwsh, tests/windows included.'
         return $counts

@@ -1,10 +1,9 @@
-//! The stop rule every Graph retry shares (one request in `GraphClient::send`, one `$batch` item in
-//! the batch engine): another attempt is allowed while fewer than `max_attempts` were made and the
-//! next wait still ends inside the time budget measured from the first attempt.
-//!
-//! Token acquisition (`retry::run`) keeps its own rule for now: its policies count retries per
-//! status (the IMDS 410 schedule) rather than attempts. It can move onto this type by giving
-//! `RetryPolicy` a `Budget` for the count-free part (the deadline), keeping the per-status counts.
+//! The stop rule of the service clients' retries (one request in `GraphClient::send`, ARM and
+//! Entra through `drive`, one `$batch` item in the batch engine): another attempt is allowed while
+//! fewer than `max_attempts` were made and the next wait still ends inside the time budget
+//! measured from the first attempt. Token acquisition (`retry::run`) runs on the same loop with
+//! an unbounded budget: its policies count retries per status (the IMDS 410 schedule) and its
+//! deadline also bounds each attempt, so its judgement holds both.
 
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
-//! The one retry loop of the service clients: Graph and ARM single requests and Entra's token
-//! endpoint. Send, let the caller's rule judge the outcome (a wait before the next attempt, or
-//! final), and send again while the [`Budget`] allows. Every wait goes through the injected clock.
-//! Token acquisition from managed-identity endpoints keeps [`super::run`] (per-status counts); the
-//! `$batch` engine schedules per-item retries of its own around the same budget and backoff.
+//! The one retry loop: Graph and ARM single requests, Entra's token endpoint and token acquisition
+//! from managed-identity endpoints ([`super::run`], whose judgement keeps MSAL's per-status
+//! counts and the deadline). Send, let the caller's rule judge the outcome (a wait before the
+//! next attempt, or final), and send again while the [`Budget`] allows. Every wait goes through
+//! the injected clock. The `$batch` engine schedules per-item retries of many requests at once
+//! around the same budget and backoff.
 
 use std::future::Future;
 use std::time::Duration;
@@ -12,11 +13,11 @@ use crate::clock::Clock;
 
 /// Runs `send(attempt)` (attempt counts from 1) until `judge(&outcome, attempt)` says final
 /// (`None`) or the budget has no room for the wait it asks for; returns the last outcome.
-pub async fn drive<T, S, F, J>(clock: &dyn Clock, budget: Budget, mut send: S, judge: J) -> T
+pub async fn drive<T, S, F, J>(clock: &dyn Clock, budget: Budget, mut send: S, mut judge: J) -> T
 where
     S: FnMut(u32) -> F,
     F: Future<Output = T>,
-    J: Fn(&T, u32) -> Option<Duration>,
+    J: FnMut(&T, u32) -> Option<Duration>,
 {
     let started = clock.now();
     let mut attempt = 0u32;

@@ -1,8 +1,8 @@
 //! Retries, in one place: the backoff formula ([`backoff`], shared with the Graph client and the
-//! batch engine), the attempt/time stop rule of both ([`budget`]), the per-source policies ([`policy`], MSAL.NET's, protocol spec §4.1) and the
-//! loop that drives one token acquisition: every sleep goes through the injected [`Clock`],
-//! every attempt gets a timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is
-//! bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`]).
+//! batch engine), the attempt/time stop rule ([`budget`]), the per-source policies ([`policy`],
+//! MSAL.NET's, protocol spec §4.1), the one retry loop ([`drive`]) and its token-acquisition
+//! caller ([`run`]): every sleep goes through the injected [`Clock`], every attempt gets a
+//! timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`]).
 
 pub mod backoff;
 pub mod budget;
@@ -49,7 +49,8 @@ pub enum Attempt<T> {
 /// Runs `attempt` until it succeeds, fails fatally, or the policy or the `timeout` budget (measured
 /// on `clock`) runs out. `attempt` receives its own timeout (≤ [`MAX_ATTEMPT_TIMEOUT`] and ≤ the
 /// time left). `on_retry` is told about each retry (for verbose output). `target` names the
-/// endpoint in the Timeout error.
+/// endpoint in the Timeout error. The loop is [`drive`]'s, the one every retry uses; the policy
+/// (per-status counts, the IMDS 410 schedule) and the deadline are this caller's judgement.
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,
     clock: &dyn Clock,
@@ -65,41 +66,62 @@ where
     let deadline = clock.now() + timeout;
     let remaining = |now: SystemTime| deadline.duration_since(now).unwrap_or(Duration::ZERO);
     let mut first = None;
-    let mut retries_done = 0u32;
-    loop {
-        let left = remaining(clock.now());
-        if left.is_zero() {
-            return Err(out_of_time(target, timeout, retries_done));
-        }
-        match attempt(left.min(MAX_ATTEMPT_TIMEOUT)).await {
-            Attempt::Success(value) => return Ok(value),
-            Attempt::Fatal(error) => return Err(error),
-            Attempt::Retriable {
+    // The deadline and the policy decide; drive's own budget never binds.
+    let unbounded = Budget::new(u32::MAX, Duration::MAX);
+    let (attempts, last) = drive(
+        clock,
+        unbounded,
+        |n| {
+            let left = remaining(clock.now());
+            let sent = (!left.is_zero()).then(|| attempt(left.min(MAX_ATTEMPT_TIMEOUT)));
+            async move {
+                match sent {
+                    Some(sent) => (n, Some(sent.await)),
+                    None => (n, None),
+                }
+            }
+        },
+        |(n, last), _| {
+            let Some(Attempt::Retriable {
                 failure,
                 error,
                 retry_after,
-            } => {
-                let first = *first.get_or_insert(failure);
-                let attempts = retries_done + 1;
-                let Some(delay) = policy.delay(retries_done, first, retry_after) else {
-                    return Err(gave_up(error, attempts));
-                };
-                if delay >= remaining(clock.now()) {
-                    return Err(match failure {
-                        Failure::Timeout => out_of_time(target, timeout, attempts),
-                        Failure::Status(_) => gave_up(error, attempts),
-                    });
-                }
-                on_retry(format!(
-                    "{} Retrying in {} (retry {} of at most {}).",
-                    error.message,
-                    seconds(delay),
-                    retries_done + 1,
-                    policy.max_retries_after(first)
-                ));
-                clock.sleep(delay).await;
-                retries_done += 1;
+            }) = last
+            else {
+                return None;
+            };
+            let first = *first.get_or_insert(*failure);
+            let delay = policy.delay(n - 1, first, *retry_after)?;
+            if delay >= remaining(clock.now()) {
+                return None;
             }
+            on_retry(format!(
+                "{} Retrying in {} (retry {n} of at most {}).",
+                error.message,
+                seconds(delay),
+                policy.max_retries_after(first)
+            ));
+            Some(delay)
+        },
+    )
+    .await;
+    match last {
+        // No time was left for this attempt.
+        None => Err(out_of_time(target, timeout, attempts - 1)),
+        Some(Attempt::Success(value)) => Ok(value),
+        Some(Attempt::Fatal(error)) => Err(error),
+        Some(Attempt::Retriable {
+            failure,
+            error,
+            retry_after,
+        }) => {
+            let first = first.unwrap_or(failure);
+            let policy_allows = policy.delay(attempts - 1, first, retry_after).is_some();
+            Err(match failure {
+                // The policy would retry, the deadline would not.
+                Failure::Timeout if policy_allows => out_of_time(target, timeout, attempts),
+                _ => gave_up(error, attempts),
+            })
         }
     }
 }

@@ -44,11 +44,18 @@ pub enum Input {
     /// A delegated sign-in's permissions and its device-code switch.
     Scopes,
     UseDeviceCode,
+    /// The identity an app-role command names (a grant's, a revoke's, an audit's).
+    Identity,
+    /// The permissions an app-role command or a token check names.
+    Permission,
+    /// A token check's switches: ask for a new token; wait until the permission is in it.
+    Refresh,
+    Wait,
 }
 
 impl Input {
     /// Every input, for table checks.
-    pub const ALL: [Input; 27] = [
+    pub const ALL: [Input; 31] = [
         Input::ManagedIdentity,
         Input::ClientId,
         Input::ObjectId,
@@ -76,6 +83,10 @@ impl Input {
         Input::FederatedTokenFile,
         Input::Scopes,
         Input::UseDeviceCode,
+        Input::Identity,
+        Input::Permission,
+        Input::Refresh,
+        Input::Wait,
     ];
 
     /// The name inside the placeholder.
@@ -108,6 +119,10 @@ impl Input {
             Input::FederatedTokenFile => "FederatedTokenFile",
             Input::Scopes => "Scopes",
             Input::UseDeviceCode => "UseDeviceCode",
+            Input::Identity => "Identity",
+            Input::Permission => "Permission",
+            Input::Refresh => "Refresh",
+            Input::Wait => "Wait",
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::errors::{Access, GraphErrorInfo};
 use crate::error::{Error, ErrorKind};
+use crate::input::Input;
 use crate::jwt::Claims;
 use crate::token::iso8601;
 use managed_identity_graph_permissions::{self as data, Method, Requirement, Scheme};
@@ -320,15 +321,19 @@ pub fn explain(
             }
         );
         let action = if scheme == Scheme::Application {
-            "Call this API with a user's sign-in (Connect-Identity -Scopes, in a browser or with -UseDeviceCode), or use another API that supports application permissions."
+            format!(
+                "Call this API with a user's sign-in (Connect-Identity {}, in a browser or with {}), or use another API that supports application permissions.",
+                Input::Scopes,
+                Input::UseDeviceCode
+            )
         } else {
-            "Call this API with an app-only sign-in (a managed identity or an application) that holds the application permission."
+            "Call this API with an app-only sign-in (a managed identity or an application) that holds the application permission.".to_string()
         };
         return with_denial(
             Error::new(ErrorKind::PermissionDenied, message),
             info,
             &denial,
-            Some(action.to_string()),
+            Some(action),
         );
     }
 
@@ -392,25 +397,36 @@ pub fn explain(
     let (advice, action) = if scheme == Scheme::Application {
         let fix = match &object_id {
             Some(oid) if !missing_names.is_empty() => Some(format!(
-                "Grant-GraphAppRole -Identity {oid} -Permission {missing_names}"
+                "Grant-GraphAppRole {} {oid} {} {missing_names}",
+                Input::Identity,
+                Input::Permission
             )),
             _ => None,
         };
         (
             format!(
-                " Grant it, then use a new token: an app role granted after a token was issued is not in that token (Test-IdentityPermission -Permission {} -Refresh tells whether it is granted yet and when a token will carry it).",
-                if missing_names.is_empty() { "<name>" } else { &missing_names }
+                " Grant it, then use a new token: an app role granted after a token was issued is not in that token (Test-IdentityPermission {} {} {} tells whether it is granted yet and when a token will carry it).",
+                Input::Permission,
+                if missing_names.is_empty() { "<name>" } else { &missing_names },
+                Input::Refresh
             ),
             fix,
         )
     } else {
         (
             format!(
-                " Sign in again asking for the scope (Connect-Identity with -Scopes {}); a tenant administrator may need to consent to it.",
+                " Sign in again asking for the scope (Connect-Identity with {} {}); a tenant administrator may need to consent to it.",
+                Input::Scopes,
                 if missing_names.is_empty() { "<name>" } else { &missing_names }
             ),
             (!missing_names.is_empty())
-                .then(|| format!("Connect-Identity -DeviceCode -Scopes {missing_names}")),
+                .then(|| {
+                    format!(
+                        "Connect-Identity {} {} {missing_names}",
+                        Input::UseDeviceCode,
+                        Input::Scopes
+                    )
+                }),
         )
     };
     let message = format!("{needs}; {token_text}. {graph_said}.{advice}");
@@ -538,9 +554,14 @@ mod tests {
         assert_eq!(f["Held"], json!(["Directory.Read.All"]));
         assert_eq!(f["Scheme"], "Application");
         let d = e.details.as_ref().unwrap();
+        // Placeholders here; the FFI edge renders them as -Identity and -Permission.
         assert_eq!(
             d["recommendedAction"],
-            "Grant-GraphAppRole -Identity 6f1c2a3b-0000-4000-8000-00000000aa01 -Permission AuditLog.Read.All"
+            format!(
+                "Grant-GraphAppRole {} 6f1c2a3b-0000-4000-8000-00000000aa01 {} AuditLog.Read.All",
+                Input::Identity,
+                Input::Permission
+            )
         );
         assert_eq!(d["code"], "Authorization_RequestDenied");
         assert_eq!(d["requestId"], "rid-7");
@@ -566,7 +587,7 @@ mod tests {
         assert!(e.details.as_ref().unwrap()["recommendedAction"]
             .as_str()
             .unwrap()
-            .contains("-Scopes AuditLog.Read.All"));
+            .contains(&format!("{} AuditLog.Read.All", Input::Scopes)));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::events::{Event, EventSink};
 use crate::graph::client::GraphClient;
 use crate::graph::denied::{held_by, one_line, scheme_of, utc_time};
+use crate::input::Input;
 use crate::token::{iso8601, AccessToken, PlatformCache, RenewedToken, TokenProvider};
 
 /// Longest list of permissions one call checks.
@@ -303,7 +304,8 @@ async fn round(
                 (
                     TokenPermissionStatus::NotGranted,
                     format!(
-                        "not among this sign-in's delegated permissions (scp); sign in again asking for it (Connect-Identity with -Scopes {name}); a tenant administrator may need to consent"
+                        "not among this sign-in's delegated permissions (scp); sign in again asking for it (Connect-Identity with {} {name}); a tenant administrator may need to consent",
+                        Input::Scopes
                     ),
                 )
             } else {
@@ -313,8 +315,10 @@ async fn round(
                         TokenPermissionStatus::NotGranted,
                         match claims.oid.as_deref() {
                             Some(oid) => format!(
-                                "not assigned to this identity; grant it with Grant-GraphAppRole -Identity {} -Permission {name}",
-                                one_line(oid)
+                                "not assigned to this identity; grant it with Grant-GraphAppRole {} {} {} {name}",
+                                Input::Identity,
+                                one_line(oid),
+                                Input::Permission
                             ),
                             None => "not assigned to this identity".to_string(),
                         },
@@ -329,9 +333,9 @@ async fn round(
                                 .unwrap_or_default(),
                             unreadable.as_deref().unwrap_or("the directory was not read"),
                             if renewal.is_some() {
-                                "a new token did not carry it either"
+                                "a new token did not carry it either".to_string()
                             } else {
-                                "-Refresh asks for a new token"
+                                format!("{} asks for a new token", Input::Refresh)
                             }
                         ),
                     ),
@@ -382,11 +386,15 @@ impl Facts<'_> {
         let source = self.source.unwrap_or("the token's issuer");
         let tail = match self.renewal.map(|r| (r.platform_cache, r.same_as_before)) {
             None if self.issuer == PlatformCache::Kept => format!(
-                "; {source} may keep handing back its cached token until it expires at {}; run Test-IdentityPermission -Permission {name} -Refresh to ask for a new one",
-                self.expires
+                "; {source} may keep handing back its cached token until it expires at {}; run Test-IdentityPermission {} {name} {} to ask for a new one",
+                self.expires,
+                Input::Permission,
+                Input::Refresh
             ),
             None => format!(
-                "; run Test-IdentityPermission -Permission {name} -Refresh to ask for a new token"
+                "; run Test-IdentityPermission {} {name} {} to ask for a new token",
+                Input::Permission,
+                Input::Refresh
             ),
             Some((PlatformCache::Kept, true)) => format!(
                 "; a new token was asked for, and {source} handed back its cached one: it may do so until the token expires at {}",
@@ -397,14 +405,17 @@ impl Facts<'_> {
                 self.expires
             ),
             Some((PlatformCache::Replaceable { asked: true }, _)) => format!(
-                "; {source} was asked to replace its cached token, and the new one lacks it too: a grant takes minutes to reach new tokens (use -Wait)"
+                "; {source} was asked to replace its cached token, and the new one lacks it too: a grant takes minutes to reach new tokens (use {})",
+                Input::Wait
             ),
             Some((PlatformCache::Replaceable { asked: false }, _)) => format!(
-                "; {source} issued a new token that lacks it: a grant takes minutes to reach new tokens (use -Wait)"
+                "; {source} issued a new token that lacks it: a grant takes minutes to reach new tokens (use {})",
+                Input::Wait
             ),
-            Some((PlatformCache::None, _)) => {
-                "; a new token from Microsoft Entra ID lacks it too: a grant takes minutes to reach new tokens (use -Wait)".to_string()
-            }
+            Some((PlatformCache::None, _)) => format!(
+                "; a new token from Microsoft Entra ID lacks it too: a grant takes minutes to reach new tokens (use {})",
+                Input::Wait
+            ),
             Some((PlatformCache::Fixed, _)) => {
                 "; this context holds a token given to Connect-Identity, which cannot be renewed: get a new token and connect again".to_string()
             }

@@ -1,8 +1,9 @@
 //! Core names caller inputs through `Input` placeholders, never by cmdlet parameter: the protocol
-//! edge renders them (`protocol::params`). Checked here for the sign-ins (`src/credentials`),
-//! whose messages name more parameters than any other folder, and for the managed-identity
-//! sources (`src/sources`, whose reasons `Test-IdentityEndpoint` shows): no line outside a
-//! comment may spell a parameter of the edge's table as `-Name`.
+//! edge renders them (`protocol::params`), in messages, warnings, output rows and error details.
+//! Checked here for every source file of the crate: no line outside a comment or a test module
+//! may spell a parameter of the edge's table as `-Name`. One file is exempt: the runbook analysis
+//! (`permissions/runbook.rs`) reads other commands' parameters (`Invoke-MgGraphRequest -Uri`) in
+//! the scripts it analyses; they are its data, not this module's parameters.
 
 use std::path::PathBuf;
 
@@ -19,40 +20,50 @@ fn spells(line: &str, name: &str) -> bool {
     })
 }
 
+/// The one file whose `-Name`s are data (the analysed scripts' commands), not our parameters.
+const EXEMPT: &str = "permissions/runbook.rs";
+
 #[test]
-fn sign_in_and_source_messages_name_inputs_through_placeholders() {
+fn core_messages_name_inputs_through_placeholders() {
     let names: Vec<&str> = params::all().iter().map(|p| p.parameter).collect();
-    assert!(names.contains(&"TenantId") && names.contains(&"CertificatePath"));
-    let mut found = Vec::new();
-    for folder in ["src/credentials", "src/sources"] {
-        found.extend(spelled_in(
-            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder),
-            &names,
-        ));
-    }
+    assert!(names.contains(&"TenantId") && names.contains(&"Permission"));
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = spelled_in(&src, &names);
     assert!(
         found.is_empty(),
         "use crate::input::Input placeholders instead: {found:#?}"
     );
 }
 
-/// Every `-Name` of `names` spelled outside a comment in the folder's `.rs` files.
+/// Every `-Name` of `names` spelled outside a comment or a test module in the `.rs` files under
+/// `folder`.
 fn spelled_in(folder: &std::path::Path, names: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(folder).expect("folder") {
         let path = entry.expect("entry").path();
-        if path.extension().is_none_or(|e| e != "rs") {
+        if path.is_dir() {
+            found.extend(spelled_in(&path, names));
+            continue;
+        }
+        let shown = path.to_string_lossy().replace('\\', "/");
+        if path.extension().is_none_or(|e| e != "rs")
+            || shown.ends_with("/tests.rs")
+            || shown.ends_with(EXEMPT)
+        {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("source");
         for (n, line) in text.lines().enumerate() {
             let code = line.trim_start();
+            if code.starts_with("#[cfg(test)]") {
+                break;
+            }
             if code.starts_with("//") {
                 continue;
             }
             for name in names {
                 if spells(code, name) {
-                    found.push(format!("{}:{}: -{name}", path.display(), n + 1));
+                    found.push(format!("{shown}:{}: -{name}", n + 1));
                 }
             }
         }

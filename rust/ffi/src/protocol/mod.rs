@@ -152,6 +152,9 @@ impl Engine {
             Ok(value) => Ok(pascal_case(value)),
             Err(mut error) => {
                 error.message = params::render(&error.message);
+                if let Some(details) = &mut error.details {
+                    params::render_value(details);
+                }
                 Err(error)
             }
         }
@@ -454,6 +457,7 @@ impl EventSink for OutputSink<'_> {
                 // The row's wire shape: its serde form, item error completed, keys PascalCase.
                 let mut item = serde_json::to_value(&*item).unwrap_or(Value::Null);
                 errors::complete_item_error(&mut item);
+                params::render_value(&mut item);
                 Event::item(pascal_case(item))
             }
             Event::Warning { message } => Event::Warning {

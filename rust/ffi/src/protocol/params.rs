@@ -59,6 +59,17 @@ pub fn parameters(input: Input) -> &'static [ParameterName] {
         Input::FederatedTokenFile => &[p!("Connect-Identity", "FederatedTokenFile")],
         Input::Scopes => &[p!("Connect-Identity", "Scopes")],
         Input::UseDeviceCode => &[p!("Connect-Identity", "UseDeviceCode")],
+        Input::Identity => &[
+            p!("Grant-GraphAppRole", "Identity"),
+            p!("Revoke-GraphAppRole", "Identity"),
+            p!("Set-GraphAppRole", "Identity"),
+        ],
+        Input::Permission => &[
+            p!("Grant-GraphAppRole", "Permission"),
+            p!("Test-IdentityPermission", "Permission"),
+        ],
+        Input::Refresh => &[p!("Test-IdentityPermission", "Refresh")],
+        Input::Wait => &[p!("Test-IdentityPermission", "Wait")],
     }
 }
 
@@ -76,6 +87,18 @@ pub fn display(input: Input) -> String {
 /// A core message with every input placeholder rendered as its parameter.
 pub fn render(text: &str) -> String {
     input::render(text, display)
+}
+
+/// Renders the placeholders in every string of an output row or an error's details (their
+/// reasons and recommended commands name parameters too).
+pub fn render_value(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains(input::OPEN) => *text = render(text),
+        Value::Array(items) => items.iter_mut().for_each(render_value),
+        Value::Object(fields) => fields.values_mut().for_each(render_value),
+        _ => {}
+    }
 }
 
 /// Every (command, parameter) pair the table knows, for `engine.info`.
@@ -107,5 +130,25 @@ mod tests {
         assert!(names.iter().all(|n| n.parameter != "TimeoutSeconds"));
         assert!(names.iter().all(|n| n.parameter != "GraphResource"));
         assert!(names.iter().all(|n| n.command != "Invoke-GraphRequest"));
+    }
+
+    #[test]
+    fn rows_and_details_render_every_string_and_nothing_else() {
+        let mut row = serde_json::json!({
+            "reason": format!("run Test-IdentityPermission {} Mail.Send {}", Input::Permission, Input::Refresh),
+            "nested": [{"fix": format!("Grant-GraphAppRole {} x", Input::Identity)}],
+            "name": "«NotAnInput» stays",
+            "count": 3
+        });
+        render_value(&mut row);
+        assert_eq!(
+            row,
+            serde_json::json!({
+                "reason": "run Test-IdentityPermission -Permission Mail.Send -Refresh",
+                "nested": [{"fix": "Grant-GraphAppRole -Identity x"}],
+                "name": "«NotAnInput» stays",
+                "count": 3
+            })
+        );
     }
 }

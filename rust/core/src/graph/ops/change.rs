@@ -20,6 +20,7 @@ use crate::graph::resolve::{
     resolve_permissions, resolve_resource, resolve_waiting_for_new, AssignmentQuery,
     REPLICATION_WAIT,
 };
+use crate::input::Input;
 
 /// One output row of grant / revoke / set.
 struct Row {
@@ -304,8 +305,11 @@ fn new_roles_note(rows: &[Row]) -> Option<String> {
     };
     let shown: Vec<&str> = permissions.iter().take(5).map(String::as_str).collect();
     Some(format!(
-        "Tokens that {who} obtained before this grant lack the new role(s): a managed identity's token keeps the roles it was issued with, and its platform endpoint may hand back a cached token for up to 24 hours. In the runbook, check with: Test-IdentityPermission -Permission {} -Refresh (add -Wait to wait for it).",
-        shown.join(",")
+        "Tokens that {who} obtained before this grant lack the new role(s): a managed identity's token keeps the roles it was issued with, and its platform endpoint may hand back a cached token for up to 24 hours. In the runbook, check with: Test-IdentityPermission {} {} {} (add {} to wait for it).",
+        Input::Permission,
+        shown.join(","),
+        Input::Refresh,
+        Input::Wait
     ))
 }
 

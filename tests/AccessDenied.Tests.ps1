@@ -79,7 +79,7 @@ Describe 'A 403 from Microsoft Graph names the permission the request needs' {
         $e.Exception.Message | Should -Match 'Sign in again asking for the scope'
         $e.TargetObject.Scheme | Should -Be 'DelegatedWork'
         @($e.TargetObject.Missing) | Should -Be @('AuditLog.Read.All')
-        $e.ErrorDetails.RecommendedAction | Should -Be 'Connect-Identity -DeviceCode -Scopes AuditLog.Read.All'
+        $e.ErrorDetails.RecommendedAction | Should -Be 'Connect-Identity -UseDeviceCode -Scopes AuditLog.Read.All'
         Assert-NoSecret ($e | Out-String -Width 4096) $token
     }
 

@@ -4,7 +4,7 @@
 //! given to Connect-Identity) plus the Graph and ARM endpoints and the default resource; it
 //! never asks which kind of credential it holds. Tokens live in the process-wide
 //! [`crate::cache::TokenCache`] (so two contexts for one identity share them). Building one is
-//! [`connect`]; what a caller may ask is typed in [`options`].
+//! [`connect`](mod@connect); what a caller may ask is typed in [`options`].
 
 pub mod arm;
 pub mod connect;

@@ -6,7 +6,7 @@
 //! only.
 //!
 //! Each sign-in is one file: its credential, the [`SignInFlow`] that gets its tokens, and the
-//! `sign_in` function that builds it from the [`SignInInputs`] (its own inputs validated before
+//! `sign_in` function that builds it from the `SignInInputs` (its own inputs validated before
 //! any request); [`SignInCredential`] adds what every sign-in shares (the authority, the cloud,
 //! the cache identity). Adding a sign-in is its file plus a [`SignInMethod`] and its line in
 //! [`sign_in`], and its line in the protocol's method table.

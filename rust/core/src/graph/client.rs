@@ -429,7 +429,7 @@ impl<'a> GraphClient<'a> {
     /// Sends a request with retries: 429/502/503/504 always (Retry-After honoured, else
     /// exponential backoff with full jitter); a connection that broke or timed out before an
     /// answer only when `resend` is [`Resend::Safe`]. Returns the final response whatever its
-    /// status; see [`check`].
+    /// status; see `check`.
     pub async fn send(
         &self,
         method: Method,

@@ -1,6 +1,6 @@
 //! HTTP plumbing shared by every source and the Graph client: the transport seam
 //! ([`transport`]), the process's lazily built clients ([`clients`]), Retry-After parsing
-//! ([`retry_after`]) and endpoint validation.
+//! ([`retry_after`](mod@retry_after)) and endpoint validation.
 
 pub mod clients;
 pub mod pinning;

@@ -1,8 +1,8 @@
 //! Retries, in one place: the backoff formula ([`backoff`], shared with the Graph client and the
 //! batch engine), the attempt/time stop rule ([`budget`]), the per-source policies ([`policy`],
-//! MSAL.NET's, protocol spec §4.1), the one retry loop ([`drive`]) and its token-acquisition
+//! MSAL.NET's, protocol spec §4.1), the one retry loop ([`drive`](fn@drive)) and its token-acquisition
 //! caller ([`run`]): every sleep goes through the injected [`Clock`], every attempt gets a
-//! timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`]).
+//! timeout of at most [`MAX_ATTEMPT_TIMEOUT`], and the whole acquisition is bounded. `Retry-After` parsing lives with the HTTP code ([`crate::http::retry_after`](mod@crate::http::retry_after)).
 
 pub mod backoff;
 pub mod budget;
@@ -49,7 +49,7 @@ pub enum Attempt<T> {
 /// Runs `attempt` until it succeeds, fails fatally, or the policy or the `timeout` budget (measured
 /// on `clock`) runs out. `attempt` receives its own timeout (≤ [`MAX_ATTEMPT_TIMEOUT`] and ≤ the
 /// time left). `on_retry` is told about each retry (for verbose output). `target` names the
-/// endpoint in the Timeout error. The loop is [`drive`]'s, the one every retry uses; the policy
+/// endpoint in the Timeout error. The loop is [`drive`](fn@drive)'s, the one every retry uses; the policy
 /// (per-status counts, the IMDS 410 schedule) and the deadline are this caller's judgement.
 pub async fn run<T, F, Fut>(
     policy: &RetryPolicy,

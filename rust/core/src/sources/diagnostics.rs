@@ -142,7 +142,7 @@ fn seconds(d: Duration) -> String {
 
 impl Detection {
     /// Probes IMDS (a token GET without `Metadata`) and the chosen source when it is another
-    /// one ([`ManagedSource::probe_request`]: no secret, no `Metadata`; Service Fabric's is
+    /// one (`ManagedSource::probe_request`: no secret, no `Metadata`; Service Fabric's is
     /// pinned); any HTTP answer means available. Never sends a secret, never obtains a token.
     pub async fn probe(&mut self, transport: &dyn Transport, timeout: Duration) {
         let imds_probe = async {

@@ -1,5 +1,5 @@
 //! The app-role operations: typed requests ([`args`]), reads ([`read`]: roles, permission names,
-//! assignments) and changes ([`change`]: grant / revoke / set, planned then written in bulk).
+//! assignments) and changes ([`change`](mod@change): grant / revoke / set, planned then written in bulk).
 
 pub mod args;
 pub mod change;

@@ -94,7 +94,7 @@ impl ConnectArgs {
 pub fn connect_options(args: &Value) -> Result<ConnectOptions> {
     match Request::from_json(super::ops::IDENTITY_CONNECT, args.clone())? {
         Request::Connect(a) => (*a).options(),
-        other => Err(Error::internal(format!("decoded as {other:?}"))),
+        _ => Err(Error::internal("the request decoded as another operation")),
     }
 }
 
@@ -184,7 +184,7 @@ impl TestEndpointArgs {
 pub fn test_endpoint_options(args: &Value) -> Result<TestEndpointOptions> {
     match Request::from_json(super::ops::IDENTITY_TEST_ENDPOINT, args.clone())? {
         Request::TestEndpoint(a) => Ok(a.options()),
-        other => Err(Error::internal(format!("decoded as {other:?}"))),
+        _ => Err(Error::internal("the request decoded as another operation")),
     }
 }
 

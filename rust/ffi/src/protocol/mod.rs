@@ -355,7 +355,10 @@ impl Engine {
                 svc.clock.sleep(Duration::from_millis(ms)).await;
                 Ok(json!({"sleptMs": ms}))
             }
-            other => Err(Error::internal(format!("{other:?} was not dispatched"))),
+            // Graph and ARM requests returned above; no request text goes into the message.
+            _ => Err(Error::internal(
+                "a Graph or ARM request reached the general dispatch",
+            )),
         }
     }
 

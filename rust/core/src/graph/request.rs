@@ -12,7 +12,7 @@ use super::client::{GraphClient, GraphResponse, Resend};
 use super::errors::Access;
 use super::ops::{OperationSummary, Summary};
 use crate::error::{Error, Result};
-use crate::events::EventSink;
+use crate::events::{item, EventSink};
 use crate::input::Input;
 
 /// `graph.request`: one Graph call (or every page of a collection with `all`).
@@ -98,19 +98,14 @@ fn header_map(headers: BTreeMap<String, Value>) -> Result<HeaderMap> {
     Ok(map)
 }
 
-/// Streams Graph's own JSON (or text) as one row.
-fn emit(sink: &dyn EventSink, item: Value) {
-    crate::events::item(sink, item);
-}
-
 /// Emits a 2xx body: nothing when empty (204), the JSON value, or the text.
 fn emit_body(sink: &dyn EventSink, body: &[u8]) -> usize {
     if body.iter().all(u8::is_ascii_whitespace) {
         return 0;
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(v) => emit(sink, v),
-        Err(_) => emit(
+        Ok(v) => item(sink, v),
+        Err(_) => item(
             sink,
             Value::String(String::from_utf8_lossy(body).into_owned()),
         ),
@@ -170,7 +165,7 @@ pub async fn request(
             .get_pages(url, headers, Access::Other, &what, |values| {
                 for v in values {
                     items += 1;
-                    emit(sink, v);
+                    item(sink, v);
                 }
             })
             .await?;

@@ -42,7 +42,7 @@ pub use path::Method;
 pub use runbook::{CallRow, CallStatus, ScriptFacts};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::EventSink;
+use crate::events::{item, EventSink};
 use crate::graph::client::GraphClient;
 use crate::graph::progress::Progress;
 use crate::graph::report::risk::RiskTable;
@@ -165,11 +165,6 @@ fn mg_map(path: Option<&str>) -> Result<Option<Arc<mg::MgMap>>> {
     }
 }
 
-fn emit<T: crate::events::Row + Clone + 'static>(sink: &dyn EventSink, row: &T) -> Result<()> {
-    crate::events::item(sink, row.clone());
-    Ok(())
-}
-
 /// What `permissions.find` answered, beside its rows.
 #[derive(Debug, Clone, Serialize)]
 pub struct FindSummary {
@@ -214,7 +209,7 @@ pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<FindSummary> {
             if uri.trim().is_empty() {
                 return Err(Error::invalid_argument("the URI is empty"));
             }
-            emit(sink, &find_one(data, method, uri))?;
+            item(sink, find_one(data, method, uri));
             count += 1;
         }
         (None, Some(command)) => {
@@ -232,7 +227,7 @@ pub fn find(q: FindQuery, sink: &dyn EventSink) -> Result<FindSummary> {
                 let method = Method::parse(&v.method).unwrap_or(Method::Get);
                 let mut row = find_one(data, method, &v.uri);
                 row.command = Some(v.command.clone());
-                emit(sink, &row)?;
+                item(sink, row);
                 count += 1;
             }
         }
@@ -274,7 +269,7 @@ pub fn analyze(
         if c.request.is_none() {
             unresolved += 1;
         }
-        emit(sink, &c.row)?;
+        item(sink, c.row.clone());
     }
     application.sort();
     delegated.sort();
@@ -347,7 +342,7 @@ pub fn test(
     let mut by_status = BTreeMap::new();
     for r in &rows {
         *by_status.entry(r.status).or_insert(0) += 1;
-        emit(sink, r)?;
+        item(sink, r.clone());
     }
     Ok(TestSummary {
         call_sites: calls.len(),

@@ -6,9 +6,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::results::{ChangeResult, ChangeStatus, ResourceRef};
-use super::{dedupe, emit, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary};
+use super::{dedupe, ChangeArgs, ChangeTarget, GrantPlan, OperationSummary, Summary};
 use crate::error::{Error, Result};
-use crate::events::{verbose, warn, EventSink};
+use crate::events::{item, verbose, warn, EventSink};
 use crate::graph::batch::{self, Completion, SubRequest};
 use crate::graph::client::GraphClient;
 use crate::graph::errors::Access;
@@ -246,7 +246,7 @@ async fn change_group(
     // Everything that needs no write is final now: emit it first.
     for row in rows.iter().filter(|r| r.pending == 0) {
         summary.count(row.status.name());
-        emit(sink, &row.result(&resource_ref));
+        item(sink, row.result(&resource_ref));
         done += 1;
     }
     progress.update(done, total, "");
@@ -258,7 +258,7 @@ async fn change_group(
         apply_write(client, row, completion, &resource_name);
         if row.pending == 0 {
             summary.count(row.status.name());
-            emit(sink, &row.result(&resource_ref));
+            item(sink, row.result(&resource_ref));
             done += 1;
             progress.update(done, total, "");
         }

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::client::GraphClient;
-use crate::events::{EventSink, Row};
 
 pub use args::{
     AppRolesQuery, AssignmentsQuery, ChangeArgs, ChangeRequest, ChangeTarget, GrantPlan,
@@ -109,11 +108,6 @@ impl Summary {
             report: None,
         }
     }
-}
-
-/// Streams one typed row; the FFI edge renders its keys and completes its error.
-pub(crate) fn emit<T: Row + Clone + 'static>(sink: &dyn EventSink, row: &T) {
-    crate::events::item(sink, row.clone());
 }
 
 /// De-duplicates inputs (trimmed, case-insensitive), keeping the first spelling.

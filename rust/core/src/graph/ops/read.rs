@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{
-    dedupe, emit, AppRoleRow, AppRolesQuery, AssignmentRow, AssignmentsQuery, OperationSummary,
+    dedupe, AppRoleRow, AppRolesQuery, AssignmentRow, AssignmentsQuery, OperationSummary,
     PermissionNamesQuery, ResourceRef, Summary,
 };
 use crate::error::{Error, Result};
-use crate::events::{warn, EventSink};
+use crate::events::{item, warn, EventSink};
 use crate::graph::batch::{self, SubRequest};
 use crate::graph::client::GraphClient;
 use crate::graph::errors::Access;
@@ -44,7 +44,7 @@ pub async fn app_roles(
     for r in roles {
         summary.requested += 1;
         summary.succeeded += 1;
-        emit(sink, &AppRoleRow::new(r, resource_ref.clone()));
+        item(sink, AppRoleRow::new(r, resource_ref.clone()));
     }
     Ok(summary.finish(client, None))
 }
@@ -70,7 +70,7 @@ pub async fn permission_names(
     for n in names {
         summary.requested += 1;
         summary.succeeded += 1;
-        emit(sink, &n);
+        item(sink, n);
     }
     Ok(summary.finish(client, None))
 }
@@ -157,7 +157,7 @@ pub async fn assignments(
         match outcome {
             Err(e) => {
                 summary.failed += 1;
-                emit(sink, &AssignmentRow::failed(input, e));
+                item(sink, AssignmentRow::failed(input, e));
             }
             Ok(ri) => {
                 summary.succeeded += 1;
@@ -198,7 +198,7 @@ pub async fn assignments(
                 });
                 for row in &rows {
                     items += 1;
-                    emit(sink, row);
+                    item(sink, row.clone());
                 }
             }
         }

@@ -17,10 +17,10 @@ use serde::Serialize;
 
 use super::client::GraphClient;
 use super::model::{Assignment, ServicePrincipal};
-use super::ops::{emit, OperationSummary, Summary};
+use super::ops::{OperationSummary, Summary};
 use super::progress::Progress;
 use crate::error::Result;
-use crate::events::EventSink;
+use crate::events::{item, EventSink};
 
 use baseline::Baseline;
 use risk::RiskTable;
@@ -116,7 +116,7 @@ impl<'s> Collector<'s> {
         // Failed reads always stream: they become the cmdlet's non-terminating errors.
         if self.stream || row.error.is_some() {
             self.emitted += 1;
-            emit(self.sink, &row);
+            item(self.sink, row.clone());
         }
         if let Some(kept) = &mut self.kept {
             kept.push(row);
